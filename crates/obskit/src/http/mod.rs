@@ -1,1 +1,63 @@
-//! http (placeholder).
+//! HTTP server middleware: request metrics, access log, request ids and panic recovery.
+//!
+//! The data path of one request: [`HttpLayer`] opens a span and starts the in-flight gauge,
+//! the application handles the request inside that span (its `tracing` events carry the request
+//! id and route), and when the response body ends the duration histogram and the access log
+//! are written.
+
+mod body;
+mod completion;
+mod layer;
+mod request_id;
+
+pub use body::ResponseBody;
+pub use layer::{HttpLayer, HttpService, ResponseFuture};
+pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId};
+
+/// State shared by every clone of the layer and its services.
+pub(crate) struct Shared {
+    pub(crate) metrics: crate::metrics::HttpServerMetrics,
+    pub(crate) exclude: PathPatterns,
+}
+
+/// Exact paths and `prefix*` patterns that the middleware leaves alone.
+#[derive(Debug, Clone)]
+pub(crate) struct PathPatterns {
+    exact: Vec<String>,
+    prefixes: Vec<String>,
+}
+
+impl PathPatterns {
+    pub(crate) fn new(patterns: &[String]) -> Self {
+        let mut exact = Vec::new();
+        let mut prefixes = Vec::new();
+        for pattern in patterns {
+            match pattern.strip_suffix('*') {
+                Some(prefix) => prefixes.push(prefix.to_owned()),
+                None => exact.push(pattern.clone()),
+            }
+        }
+        Self { exact, prefixes }
+    }
+
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        self.exact.iter().any(|exact| exact == path)
+            || self.prefixes.iter().any(|prefix| path.starts_with(prefix.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PathPatterns;
+
+    #[test]
+    fn patterns_match_exact_and_prefix() {
+        let patterns = PathPatterns::new(&["/metrics".to_owned(), "/health*".to_owned()]);
+        assert!(patterns.matches("/metrics"));
+        assert!(!patterns.matches("/metrics/extra"));
+        assert!(patterns.matches("/health"));
+        assert!(patterns.matches("/health/ready"));
+        assert!(!patterns.matches("/orders/1"));
+        assert!(!patterns.matches("/"));
+    }
+}

@@ -73,3 +73,6 @@ impl Registry {
         Ok(out)
     }
 }
+
+mod http_stub;
+pub use http_stub::{HttpServerMetrics, InFlightGuard};

@@ -1,0 +1,76 @@
+//! The per-request record written once when a response finishes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use http::Method;
+
+use super::Shared;
+use crate::metrics::InFlightGuard;
+
+/// Everything needed to record one request; recording happens on drop, exactly once.
+pub(crate) struct Completion {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) start: Instant,
+    pub(crate) method: Method,
+    pub(crate) route: Option<MatchedPath>,
+    pub(crate) path: Box<str>,
+    pub(crate) status: u16,
+    pub(crate) client: Option<SocketAddr>,
+    pub(crate) span: tracing::Span,
+    pub(crate) body_error: bool,
+    pub(crate) _in_flight: InFlightGuard,
+}
+
+impl Completion {
+    pub(crate) fn mark_body_error(&mut self) {
+        self.body_error = true;
+    }
+
+    fn route(&self) -> &str {
+        self.route.as_ref().map_or("", MatchedPath::as_str)
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let seconds = self.start.elapsed().as_secs_f64();
+        let route = self.route();
+        self.shared
+            .metrics
+            .record(self.method.as_str(), route, self.status, seconds);
+
+        let _entered = self.span.enter();
+        let method = self.method.as_str();
+        let duration_ms = seconds * 1000.0;
+        let client = self.client.map(|addr| addr.ip());
+        // 5xx responses are logged at ERROR so log sampling, which applies below WARN, never
+        // drops them; other responses are INFO and sampled at the configured rate.
+        if self.status >= 500 || self.body_error {
+            tracing::error!(
+                target: "obskit::access",
+                duration_ms,
+                http.request.method = method,
+                http.route = route,
+                url.path = &*self.path,
+                http.response.status_code = self.status,
+                client.address = client.map(tracing::field::display),
+                body_error = self.body_error,
+                "request failed"
+            );
+        } else {
+            tracing::info!(
+                target: "obskit::access",
+                duration_ms,
+                http.request.method = method,
+                http.route = route,
+                url.path = &*self.path,
+                http.response.status_code = self.status,
+                client.address = client.map(tracing::field::display),
+                "request completed"
+            );
+        }
+    }
+}

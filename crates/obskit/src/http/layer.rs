@@ -1,0 +1,300 @@
+//! The tower layer and service that measure, log and identify every request.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use super::Shared;
+use super::body::ResponseBody;
+use super::completion::Completion;
+use super::request_id::{REQUEST_ID_HEADER, RequestId};
+
+/// Tower layer that adds request metrics, an access log, request ids and panic recovery.
+///
+/// Works for axum routers and any hyper or tower HTTP service. For each request that is not
+/// excluded it:
+///
+/// - reads `X-Request-ID` when it matches `^[A-Za-z0-9._-]{1,128}$` and generates one
+///   otherwise, stores it as a [`RequestId`] extension and echoes it in the response;
+/// - opens an `http_request` span with `request_id`, `http.request.method` and `http.route`, so
+///   every log line of the request carries them;
+/// - records `http_server_request_duration_seconds` and `http_server_active_requests`, with
+///   the matched route template (axum's [`MatchedPath`]) as `http_route`, never the raw path;
+/// - logs one access event (target `obskit::access`) when the response body ends: INFO for
+///   success, ERROR for 5xx so sampling never hides failures;
+/// - turns a panicking handler into a recorded 500 response.
+///
+/// Excluded paths (by default `/metrics` and `/health*`) pass through untouched.
+///
+/// # Example
+///
+/// ```
+/// use axum::{Router, routing::get};
+///
+/// # fn demo() -> Result<(), obskit::metrics::MetricsError> {
+/// let registry = obskit::metrics::Registry::default();
+/// let layer = obskit::http::HttpLayer::new(&registry, &obskit::config::HttpConfig::default())?;
+/// let app: Router = Router::new().route("/orders/{id}", get(|| async { "ok" })).layer(layer);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct HttpLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for HttpLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpLayer")
+            .field("exclude_paths", &self.shared.exclude)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpLayer {
+    /// Creates the layer and registers the HTTP server metric families in `registry`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the HTTP metric families are already registered in `registry` under another
+    /// shape; create one layer per registry and clone it.
+    pub fn new(
+        registry: &crate::metrics::Registry,
+        config: &crate::config::HttpConfig,
+    ) -> Result<Self, crate::metrics::MetricsError> {
+        let metrics = crate::metrics::HttpServerMetrics::register(registry)?;
+        Ok(Self::with_metrics(metrics, config))
+    }
+
+    /// Creates the layer around already registered HTTP server metrics.
+    pub fn with_metrics(
+        metrics: crate::metrics::HttpServerMetrics,
+        config: &crate::config::HttpConfig,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                metrics,
+                exclude: super::PathPatterns::new(&config.exclude_paths),
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for HttpLayer {
+    type Service = HttpService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpService {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Service produced by [`HttpLayer`].
+#[derive(Clone)]
+pub struct HttpService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> std::fmt::Debug for HttpService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpService").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = Bytes>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if self.shared.exclude.matches(request.uri().path()) {
+            return ResponseFuture {
+                inner: self.inner.call(request),
+                state: None,
+                span: tracing::Span::none(),
+            };
+        }
+
+        let start = Instant::now();
+        let request_id = RequestId::from_header(request.headers().get(REQUEST_ID_HEADER));
+        request
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, request_id.header_value().clone());
+        request.extensions_mut().insert(request_id.clone());
+
+        let method = request.method().clone();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        let span = tracing::info_span!(
+            target: "obskit::http",
+            "http_request",
+            request_id = request_id.as_str(),
+            http.request.method = method.as_str(),
+            http.route = route.as_ref().map_or("", MatchedPath::as_str),
+        );
+        let in_flight = self.shared.metrics.start(method.as_str());
+        let path: Box<str> = request.uri().path().into();
+
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture {
+            inner,
+            state: Some(RequestState {
+                shared: Arc::clone(&self.shared),
+                start,
+                method,
+                route,
+                path,
+                request_id,
+                client,
+                in_flight,
+            }),
+            span,
+        }
+    }
+}
+
+struct RequestState {
+    shared: Arc<Shared>,
+    start: Instant,
+    method: http::Method,
+    route: Option<MatchedPath>,
+    path: Box<str>,
+    request_id: RequestId,
+    client: Option<SocketAddr>,
+    in_flight: crate::metrics::InFlightGuard,
+}
+
+impl RequestState {
+    fn into_completion(self, status: u16, span: tracing::Span) -> (Completion, RequestId) {
+        let completion = Completion {
+            shared: self.shared,
+            start: self.start,
+            method: self.method,
+            route: self.route,
+            path: self.path,
+            status,
+            client: self.client,
+            span,
+            body_error: false,
+            _in_flight: self.in_flight,
+        };
+        (completion, self.request_id)
+    }
+}
+
+pin_project! {
+    /// Response future of [`HttpService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        state: Option<RequestState>,
+        span: tracing::Span,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = Bytes>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let polled = {
+            let _entered = this.span.enter();
+            let inner = this.inner;
+            std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
+        };
+        let result = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(result)) => result,
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                this.span.in_scope(|| {
+                    tracing::error!(target: "obskit::http", panic = message, "handler panicked");
+                });
+                let completion = this.state.take().map(|state| {
+                    let (completion, request_id) =
+                        state.into_completion(500, this.span.clone());
+                    (completion, request_id)
+                });
+                return Poll::Ready(Ok(internal_error(completion)));
+            }
+        };
+
+        let Some(state) = this.state.take() else {
+            return Poll::Ready(result.map(|response| response.map(|body| ResponseBody::new(body, None))));
+        };
+        match result {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let (completion, request_id) = state.into_completion(status, this.span.clone());
+                response
+                    .headers_mut()
+                    .insert(REQUEST_ID_HEADER, request_id.header_value().clone());
+                Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, Some(completion)))))
+            }
+            Err(error) => {
+                // The inner service failed without a response; the server answers 500.
+                drop(state.into_completion(500, this.span.clone()));
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}
+
+fn internal_error<B>(completion: Option<(Completion, RequestId)>) -> Response<ResponseBody<B>> {
+    let (completion, request_id) = match completion {
+        Some((completion, request_id)) => (Some(completion), Some(request_id)),
+        None => (None, None),
+    };
+    let mut response = Response::new(ResponseBody::empty(completion));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    if let Some(request_id) = request_id {
+        response
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, request_id.header_value().clone());
+    }
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    response
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "non-string panic payload"
+    }
+}

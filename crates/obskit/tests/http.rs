@@ -1,0 +1,245 @@
+//! End-to-end tests of the HTTP middleware over real loopback sockets.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use obskit::config::HttpConfig;
+use obskit::http::{HttpLayer, RequestId};
+use obskit::metrics::{Format, Registry};
+
+async fn spawn(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+    addr
+}
+
+fn app(registry: &Registry) -> Router {
+    let layer = HttpLayer::new(registry, &HttpConfig::default()).unwrap();
+    Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .route(
+            "/request-id",
+            get(|axum::Extension(id): axum::Extension<RequestId>| async move { id.to_string() }),
+        )
+        .route("/fail", get(|| async { (http::StatusCode::SERVICE_UNAVAILABLE, "down") }))
+        .route(
+            "/panic",
+            get(|| async {
+                #[allow(clippy::panic)]
+                if true {
+                    panic!("boom");
+                }
+                "unreachable"
+            }),
+        )
+        .route(
+            "/stream",
+            get(|| async {
+                Body::from_stream(delayed_chunks())
+            }),
+        )
+        .route("/metrics", get(|| async { "excluded" }))
+        .layer(layer)
+}
+
+/// A two-chunk body whose second chunk arrives 200 ms after the first.
+fn delayed_chunks() -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send
+{
+    futures_util::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok(bytes::Bytes::from_static(b"first ")), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Some((Ok(bytes::Bytes::from_static(b"second")), 2))
+            }
+            _ => None,
+        }
+    })
+}
+
+fn sample_value(exposition: &str, prefix: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test]
+async fn routes_are_recorded_as_templates() {
+    let registry = Registry::default();
+    let addr = spawn(app(&registry)).await;
+    let client = reqwest::Client::new();
+    for id in 1..=3 {
+        let response = client.get(format!("http://{addr}/orders/{id}")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "order");
+    }
+
+    let exposition = registry.encode(Format::PrometheusText).unwrap();
+    let count = sample_value(
+        &exposition,
+        "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/orders/{id}\",http_response_status_code=\"200\"}",
+    );
+    assert_eq!(count, Some(3.0), "{exposition}");
+    assert!(!exposition.contains("/orders/1"), "raw path leaked: {exposition}");
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_or_generated() {
+    let registry = Registry::default();
+    let addr = spawn(app(&registry)).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("http://{addr}/request-id"))
+        .header("x-request-id", "abc-123.x_y")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123.x_y");
+    assert_eq!(response.text().await.unwrap(), "abc-123.x_y");
+
+    let response = client
+        .get(format!("http://{addr}/request-id"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let echoed = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(echoed.len(), 32);
+    assert_eq!(response.text().await.unwrap(), echoed, "handler sees the replacement id");
+
+    let response = client.get(format!("http://{addr}/orders/9")).send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 32);
+}
+
+#[tokio::test]
+async fn handler_panic_becomes_recorded_500() {
+    let registry = Registry::default();
+    let addr = spawn(app(&registry)).await;
+    let response = reqwest::get(format!("http://{addr}/panic")).await.unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["x-request-id"].len(), 32);
+
+    // The server keeps serving after the panic.
+    let response = reqwest::get(format!("http://{addr}/orders/1")).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let exposition = registry.encode(Format::PrometheusText).unwrap();
+    let count = sample_value(
+        &exposition,
+        "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/panic\",http_response_status_code=\"500\"}",
+    );
+    assert_eq!(count, Some(1.0), "{exposition}");
+}
+
+#[tokio::test]
+async fn server_errors_are_recorded_with_status() {
+    let registry = Registry::default();
+    let addr = spawn(app(&registry)).await;
+    let response = reqwest::get(format!("http://{addr}/fail")).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let exposition = registry.encode(Format::PrometheusText).unwrap();
+    assert!(
+        exposition.contains("http_response_status_code=\"503\""),
+        "{exposition}"
+    );
+}
+
+#[tokio::test]
+async fn excluded_paths_are_not_recorded() {
+    let registry = Registry::default();
+    let addr = spawn(app(&registry)).await;
+    let response = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-request-id").is_none());
+    let exposition = registry.encode(Format::PrometheusText).unwrap();
+    assert!(!exposition.contains("http_route=\"/metrics\""), "{exposition}");
+}
+
+#[tokio::test]
+async fn unmatched_routes_use_empty_route() {
+    let registry = Registry::default();
+    let addr = spawn(app(&registry)).await;
+    let response = reqwest::get(format!("http://{addr}/no/such/path/123")).await.unwrap();
+    assert_eq!(response.status(), 404);
+    let exposition = registry.encode(Format::PrometheusText).unwrap();
+    assert!(exposition.contains("http_route=\"\""), "{exposition}");
+    assert!(!exposition.contains("/no/such/path"), "{exposition}");
+}
+
+#[tokio::test]
+async fn duration_includes_streamed_body() {
+    let registry = Registry::default();
+    let addr = spawn(app(&registry)).await;
+    let response = reqwest::get(format!("http://{addr}/stream")).await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "first second");
+
+    // The body took at least 200 ms, so the observation must not fall in the buckets below it.
+    let exposition = registry.encode(Format::PrometheusText).unwrap();
+    let below = sample_value(
+        &exposition,
+        "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",http_route=\"/stream\",http_response_status_code=\"200\",le=\"0.1\"}",
+    );
+    let count = sample_value(
+        &exposition,
+        "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/stream\",http_response_status_code=\"200\"}",
+    );
+    assert_eq!(count, Some(1.0), "{exposition}");
+    assert_eq!(below, Some(0.0), "{exposition}");
+}
+
+#[tokio::test]
+async fn in_flight_gauge_returns_to_zero() {
+    let registry = Registry::default();
+    let layer = HttpLayer::new(&registry, &HttpConfig::default()).unwrap();
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let entered_tx = std::sync::Mutex::new(Some(entered_tx));
+    let release_rx = std::sync::Mutex::new(Some(release_rx));
+    let state = std::sync::Arc::new((entered_tx, release_rx));
+    let app = Router::new()
+        .route(
+            "/wait",
+            get(move || {
+                let state = state.clone();
+                async move {
+                    let entered = state.0.lock().unwrap().take().unwrap();
+                    let release = state.1.lock().unwrap().take().unwrap();
+                    entered.send(()).unwrap();
+                    release.await.unwrap();
+                    "done"
+                }
+            }),
+        )
+        .layer(layer);
+    let addr = spawn(app).await;
+    let request = tokio::spawn(reqwest::get(format!("http://{addr}/wait")));
+    entered_rx.await.unwrap();
+
+    let during = registry.encode(Format::PrometheusText).unwrap();
+    assert_eq!(
+        sample_value(&during, "http_server_active_requests{http_request_method=\"GET\"}"),
+        Some(1.0),
+        "{during}"
+    );
+    release_tx.send(()).unwrap();
+    let response = request.await.unwrap().unwrap();
+    assert_eq!(response.text().await.unwrap(), "done");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after = registry.encode(Format::PrometheusText).unwrap();
+    assert_eq!(
+        sample_value(&after, "http_server_active_requests{http_request_method=\"GET\"}"),
+        Some(0.0),
+        "{after}"
+    );
+}
