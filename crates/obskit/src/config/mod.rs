@@ -7,11 +7,27 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod env;
+mod error;
+mod file;
+mod keys;
+mod load;
+mod report;
+mod source;
+mod validate;
+
+pub use env::{ENV_VARS, EnvVar};
+pub use error::{ConfigError, ConfigProblem};
+pub use keys::{KEYS, KeyInfo};
+pub use load::ConfigBuilder;
+pub use report::{ConfigReport, ReportEntry};
+pub use source::ValueSource;
+
 /// The whole obskit configuration.
 ///
 /// Sources, lowest to highest precedence: built-in defaults, a TOML or YAML file, the
 /// environment, values set in code. Every key is documented in `docs/configuration.md`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Identity of the service, attached to every log line and to `target_info`.
@@ -28,20 +44,6 @@ pub struct Config {
     pub http: HttpConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            service: ServiceConfig::default(),
-            logging: LoggingConfig::default(),
-            metrics: MetricsConfig::default(),
-            health: HealthConfig::default(),
-            admin: AdminConfig::default(),
-            http: HttpConfig::default(),
-            shutdown: ShutdownConfig::default(),
-        }
-    }
 }
 
 /// Identity of the service.
@@ -248,11 +250,16 @@ pub(crate) mod duration {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&humantime::format_duration(*value).to_string())
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
         humantime::parse_duration(&text).map_err(|error| {
             serde::de::Error::custom(format!(
