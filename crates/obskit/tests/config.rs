@@ -23,7 +23,7 @@ fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// A builder that reads only `path` and the given variables.
+/// Starts a builder that reads only `path` and the given variables.
 fn from_file(path: &Path, vars: &[(&str, &str)]) -> ConfigBuilder {
     Config::builder()
         .env_from(vars.iter().map(|(name, value)| (*name, *value)))
@@ -344,7 +344,7 @@ fn doc() -> String {
     fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
-/// The cells of each row of the first table after `heading`; cells contain no `|`.
+/// Splits each row of the first table after `heading` into cells, which contain no `|`.
 fn table_after(doc: &str, heading: &str) -> Vec<Vec<String>> {
     let start = doc
         .find(heading)
@@ -363,7 +363,7 @@ fn table_after(doc: &str, heading: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The texts between backticks in a cell.
+/// Returns the texts between backticks in a cell.
 fn code_spans(cell: &str) -> Vec<String> {
     cell.split('`')
         .skip(1)

@@ -36,7 +36,7 @@ const fn var(name: &'static str, key: Option<&'static str>, kind: EnvKind) -> En
     EnvVar { name, key, kind }
 }
 
-/// Name of the variable that holds the configuration file path.
+/// Name of the variable that contains the configuration file path.
 pub(crate) const CONFIG_FILE_VAR: &str = "OBSKIT_CONFIG_FILE";
 
 /// Every environment variable obskit reads, lowest to highest precedence.
@@ -116,7 +116,7 @@ const PROMOTED_ATTRIBUTES: &[(&str, &str)] = &[
     ("service.version", "version"),
 ];
 
-/// Whether obskit reads or rejects the variable `name`.
+/// Returns whether obskit reads or rejects the variable `name`.
 fn is_relevant(name: &str) -> bool {
     name.starts_with("OBSKIT_") || ENV_VARS.iter().any(|var| var.name == name)
 }
@@ -149,7 +149,7 @@ pub(crate) fn filter_vars(
         .collect()
 }
 
-/// The configuration file path from `OBSKIT_CONFIG_FILE`; an empty value counts as unset.
+/// Returns the configuration file path from `OBSKIT_CONFIG_FILE`. An empty value counts as unset.
 pub(crate) fn config_file(vars: &BTreeMap<String, String>) -> Option<&str> {
     vars.get(CONFIG_FILE_VAR)
         .map(String::as_str)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::ValueSource;
 
-/// Loading failed; holds every problem found, not only the first.
+/// The error of a failed load, with every problem found, not only the first.
 ///
 /// `Display` prints one problem per line.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +20,7 @@ impl ConfigError {
         Self { problems }
     }
 
-    /// The problems, in the order they were found.
+    /// Returns the problems in the order they were found.
     pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems
     }
@@ -49,7 +49,7 @@ pub enum ConfigProblem {
     UnknownKey {
         /// Dotted key as written.
         key: String,
-        /// Where the key was set.
+        /// Source that set the key.
         origin: ValueSource,
         /// The nearest valid key, if one is close.
         suggestion: Option<&'static str>,
@@ -71,9 +71,9 @@ pub enum ConfigProblem {
         key: String,
         /// The value as written; `****` for secrets.
         value: String,
-        /// Where the value was set.
+        /// Source that set the value.
         origin: ValueSource,
-        /// What the key accepts.
+        /// Description of the values the key accepts.
         expected: String,
     },
 
@@ -84,15 +84,15 @@ pub enum ConfigProblem {
     Conflict {
         /// First key.
         key: &'static str,
-        /// Where the first key was set.
+        /// Source that set the first key.
         origin: ValueSource,
         /// Second key.
         other_key: &'static str,
-        /// Where the second key was set.
+        /// Source that set the second key.
         other_origin: ValueSource,
     },
 
-    /// The metrics token file could not be read or holds no token.
+    /// The metrics token file could not be read or contains no token.
     #[error(
         "metrics.auth_token_file = {path:?} (from {origin}): {reason}; expected {expected}",
         expected = "a readable file holding the token"
@@ -100,27 +100,27 @@ pub enum ConfigProblem {
     TokenFile {
         /// Path of the token file.
         path: PathBuf,
-        /// Where the path was set.
+        /// Source that set the path.
         origin: ValueSource,
-        /// What is wrong with the file.
+        /// Reason the file was rejected.
         reason: String,
     },
 
     /// The configuration file does not exist.
-    #[error("configuration file {path:?} (from {origin}): file not found")]
+    #[error("configuration file {path:?}{}: file not found", PathOrigin(.origin))]
     FileNotFound {
         /// Path of the file.
         path: PathBuf,
-        /// Where the path was set.
+        /// Source of the path: the builder (`Code`) or `OBSKIT_CONFIG_FILE`.
         origin: ValueSource,
     },
 
     /// The configuration file exists but could not be read.
-    #[error("configuration file {path:?} (from {origin}): cannot read the file: {error}")]
+    #[error("configuration file {path:?}{}: cannot read the file: {error}", PathOrigin(.origin))]
     FileUnreadable {
         /// Path of the file.
         path: PathBuf,
-        /// Where the path was set.
+        /// Source that set the path.
         origin: ValueSource,
         /// The I/O error.
         error: io::Error,
@@ -128,12 +128,13 @@ pub enum ConfigProblem {
 
     /// The configuration file name does not end in a supported extension.
     #[error(
-        "configuration file {path:?} (from {origin}): unsupported file extension; expected .toml, .yaml or .yml"
+        "configuration file {path:?}{}: unsupported file extension; expected .toml, .yaml or .yml",
+        PathOrigin(.origin)
     )]
     UnsupportedFileExtension {
         /// Path of the file.
         path: PathBuf,
-        /// Where the path was set.
+        /// Source that set the path.
         origin: ValueSource,
     },
 
@@ -155,7 +156,7 @@ pub enum ConfigProblem {
     InvalidResourceAttribute {
         /// The entry as written.
         entry: String,
-        /// What is wrong with it.
+        /// Reason the entry was rejected.
         reason: &'static str,
     },
 
@@ -174,6 +175,18 @@ pub enum ConfigProblem {
         /// The serializer's message.
         message: String,
     },
+}
+
+/// Names the variable that set a file path; a path given in code needs no note.
+struct PathOrigin<'a>(&'a ValueSource);
+
+impl fmt::Display for PathOrigin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ValueSource::Code => Ok(()),
+            origin => write!(f, " (from {origin})"),
+        }
+    }
 }
 
 struct Suggestion(Option<&'static str>);

@@ -34,7 +34,7 @@ impl FileFormat {
     }
 }
 
-/// Reads and parses the file at `path`; `origin` is where the path was set.
+/// Reads and parses the file at `path`. `origin` is the source that set the path.
 pub(crate) fn load(
     path: &Path,
     origin: &ValueSource,
@@ -98,10 +98,11 @@ fn parse(format: FileFormat, text: &str) -> Result<Dict, String> {
 
 /// Folds a multi-line parser message into one line.
 ///
-/// The `toml` crate prints the position, a source excerpt with a caret, then the reason; the
+/// The `toml` crate prints the position, a source excerpt with a caret, then the reason. The
 /// excerpt is dropped because the position names the same place.
 fn one_line(message: &str) -> String {
-    let mut parts: Vec<String> = Vec::new();
+    let mut position = None;
+    let mut reasons: Vec<&str> = Vec::new();
     for line in message.lines() {
         let trimmed = line.trim();
         let is_excerpt = trimmed.starts_with('|')
@@ -111,12 +112,16 @@ fn one_line(message: &str) -> String {
         if trimmed.is_empty() || is_excerpt {
             continue;
         }
-        let trimmed = trimmed
-            .strip_prefix("TOML parse error at ")
-            .unwrap_or(trimmed);
-        parts.push(trimmed.to_owned());
+        match trimmed.strip_prefix("TOML parse error at ") {
+            Some(at) => position = Some(at),
+            None => reasons.push(trimmed),
+        }
     }
-    parts.join("; ")
+    let reasons = reasons.join("; ");
+    match position {
+        Some(position) => format!("{position}: {reasons}"),
+        None => reasons,
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +133,7 @@ mod tests {
         let message = parse(FileFormat::Toml, "[logging]\nlevel = \n").err();
         let message = message.unwrap_or_default();
         assert!(!message.contains('\n'), "{message}");
-        assert!(message.starts_with("line 2, column 9"), "{message}");
+        assert!(message.starts_with("line 2, column 9: "), "{message}");
     }
 
     #[test]

@@ -5,12 +5,12 @@
 pub struct KeyInfo {
     /// Dotted key, such as `logging.sample_rate`.
     pub key: &'static str,
-    /// What the key accepts, as written in error messages.
+    /// Description of the accepted values, as written in error messages.
     pub expected: &'static str,
 }
 
 impl KeyInfo {
-    /// Whether the value is a secret that reports and errors mask as `****`.
+    /// Returns whether the value is a secret that reports and errors mask as `****`.
     pub fn is_secret(&self) -> bool {
         is_secret_key(self.key)
     }
@@ -79,7 +79,7 @@ pub(crate) fn find_key(key: &str) -> Option<&'static KeyInfo> {
     KEYS.iter().find(|info| info.key == key)
 }
 
-/// Whether `key` is a section (`logging`) that holds leaf keys.
+/// Returns whether `key` is a section (`logging`) that contains leaf keys.
 pub(crate) fn is_section(key: &str) -> bool {
     KEYS.iter().any(|info| {
         info.key
@@ -88,9 +88,10 @@ pub(crate) fn is_section(key: &str) -> bool {
     })
 }
 
-/// Whether a key's value is masked: its last segment names a token, secret or password.
+/// Returns whether a key's value is masked because its last segment names a token, secret or
+/// password.
 ///
-/// Keys ending in `_file` hold a path to a secret, not the secret, and are shown.
+/// Keys ending in `_file` contain a path to a secret, not the secret, and are shown.
 pub(crate) fn is_secret_key(key: &str) -> bool {
     let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
     if name.ends_with("_file") {
@@ -140,7 +141,7 @@ fn parent_of(key: &str) -> &str {
     key.rsplit_once('.').map_or("", |(parent, _)| parent)
 }
 
-/// Every leaf key and every section name.
+/// Lists every leaf key and every section name.
 fn known_names() -> impl Iterator<Item = &'static str> {
     let sections = KEYS.iter().map(|info| parent_of(info.key));
     KEYS.iter().map(|info| info.key).chain(sections)

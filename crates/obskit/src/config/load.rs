@@ -1,6 +1,7 @@
 //! Merging defaults, file, environment and code values into a checked [`Config`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,7 +71,7 @@ impl Config {
 ///            Some("env OBSKIT_LOG_LEVEL".to_owned()));
 /// # Ok::<(), obskit::config::ConfigError>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[must_use]
 pub struct ConfigBuilder {
     file: Option<PathBuf>,
@@ -78,7 +79,24 @@ pub struct ConfigBuilder {
     code: Vec<(String, Result<Value, String>)>,
 }
 
-#[derive(Debug, Default)]
+/// Prints the sources and the keys set in code, but no values, because they may be secrets.
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env = match &self.env {
+            EnvMode::Process => "process",
+            EnvMode::Supplied(_) => "supplied",
+            EnvMode::Disabled => "disabled",
+        };
+        let keys: Vec<&str> = self.code.iter().map(|(key, _)| key.as_str()).collect();
+        f.debug_struct("ConfigBuilder")
+            .field("file", &self.file)
+            .field("env", &env)
+            .field("code_keys", &keys)
+            .finish()
+    }
+}
+
+#[derive(Default)]
 enum EnvMode {
     #[default]
     Process,
@@ -244,7 +262,7 @@ impl Merged {
             .unwrap_or(ValueSource::Default)
     }
 
-    /// The source of the effective value of a fixed key or of `service.resource_attributes.<name>`.
+    /// Finds the source of the effective value of a fixed key or of `service.resource_attributes.<name>`.
     fn origin(&self, key: &str) -> ValueSource {
         if let Some(from) = self.derived.get(key) {
             return self.origin(from);
@@ -263,7 +281,7 @@ impl Merged {
             .map_or(ValueSource::Default, |value| self.source_of(value))
     }
 
-    /// The value as the user wrote it: raw text for the environment, `****` for secrets.
+    /// Renders the value as the user wrote it: raw text for the environment, `****` for secrets.
     fn display_value(&self, key: &str, value: Option<&Value>) -> String {
         let Some(value) = value else {
             return "(unset)".to_owned();
@@ -271,10 +289,10 @@ impl Merged {
         if is_secret_key(key) && !matches!(value, Value::Empty(..)) {
             return "****".to_owned();
         }
-        if let ValueSource::Env(name) = self.source_of(value) {
-            if let Some(raw) = self.vars.get(&name) {
-                return format!("{raw:?}");
-            }
+        if let ValueSource::Env(name) = self.source_of(value)
+            && let Some(raw) = self.vars.get(&name)
+        {
+            return format!("{raw:?}");
         }
         serde_json::to_string(value).unwrap_or_else(|_| "(unprintable)".to_owned())
     }

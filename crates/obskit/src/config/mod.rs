@@ -26,7 +26,8 @@ pub use source::ValueSource;
 /// The whole obskit configuration.
 ///
 /// Sources, lowest to highest precedence: built-in defaults, a TOML or YAML file, the
-/// environment, values set in code. Every key is documented in `docs/configuration.md`.
+/// environment, values set in code. Load it with [`Config::load`] or [`Config::builder`]. Every
+/// key and environment variable is documented in `docs/configuration.md`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -117,7 +118,7 @@ impl Secret {
         Self(value.into())
     }
 
-    /// The secret value itself.
+    /// Returns the secret value itself.
     pub fn expose(&self) -> &str {
         &self.0
     }

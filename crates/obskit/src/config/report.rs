@@ -32,7 +32,7 @@ pub struct ReportEntry {
     pub key: String,
     /// Effective value as JSON; `null` when unset, `"****"` for a set secret.
     pub value: Json,
-    /// Where the value came from.
+    /// Source that set the value.
     pub source: ValueSource,
 }
 
@@ -58,12 +58,12 @@ impl ConfigReport {
         Self { entries }
     }
 
-    /// Every entry, in the order of the key table.
+    /// Returns every entry, in the order of the key table.
     pub fn entries(&self) -> &[ReportEntry] {
         &self.entries
     }
 
-    /// The entry for `key`, if the report has one.
+    /// Finds the entry for `key`.
     pub fn get(&self, key: &str) -> Option<&ReportEntry> {
         self.entries.iter().find(|entry| entry.key == key)
     }

@@ -1,4 +1,4 @@
-//! Where an effective configuration value came from.
+//! Sources of configuration values, and the figment provider that records them.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -52,7 +52,7 @@ impl Layer {
         &self.source
     }
 
-    /// The figment metadata name of a layer from `source`.
+    /// Returns the figment metadata name of a layer from `source`.
     pub(crate) fn metadata_name(source: &ValueSource) -> String {
         source.to_string()
     }
