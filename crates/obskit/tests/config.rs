@@ -289,6 +289,26 @@ timeout = "30 parsecs"
 }
 
 #[test]
+fn toml_unquoted_dotted_attribute_explained() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.toml",
+        "[service.resource_attributes]\nk8s.pod.name = \"api-1\"\n",
+    );
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("service.resource_attributes.k8s = "),
+        "{found:?}"
+    );
+    assert!(
+        found[0].contains("quote attribute names that contain dots"),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn token_file_whitespace_rejected() {
     let dir = TempDir::new().unwrap();
     let token = write(&dir, "token", " \n\n");

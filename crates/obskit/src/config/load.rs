@@ -140,7 +140,9 @@ impl ConfigBuilder {
     /// Sets the dotted `key` to `value`, above every other source.
     ///
     /// Durations are strings such as `"5s"`. Unknown keys and invalid values are reported by
-    /// [`build`](Self::build) like those from a file.
+    /// [`build`](Self::build) like those from a file. The key is split at every `.`, so set a
+    /// resource attribute whose name contains dots by passing a map to
+    /// `service.resource_attributes`.
     pub fn set(mut self, key: &str, value: impl Serialize) -> Self {
         let value = Value::serialize(value).map_err(|error| error.to_string());
         self.code.push((key.to_owned(), value));
@@ -156,26 +158,44 @@ impl ConfigBuilder {
     pub fn build_with_report(self) -> Result<(Config, ConfigReport), ConfigError> {
         let mut problems = Vec::new();
 
+        let (layers, vars) = self.into_layers(&mut problems);
+        let mut merged = Merged::new(layers, vars);
+        let config = merged.check(&mut problems);
+
+        if !problems.is_empty() {
+            return Err(ConfigError::new(problems));
+        }
+        let report = ConfigReport::new(&config, |key| merged.origin(key));
+        Ok((config, report))
+    }
+
+    /// Reads every source into one figment layer each, lowest precedence first, and returns
+    /// them with the environment variables that were read.
+    fn into_layers(
+        self,
+        problems: &mut Vec<ConfigProblem>,
+    ) -> (Vec<Layer>, BTreeMap<String, String>) {
         let vars = match self.env {
-            EnvMode::Process => env::process_vars(&mut problems),
+            EnvMode::Process => env::process_vars(problems),
             EnvMode::Supplied(vars) => vars,
             EnvMode::Disabled => BTreeMap::new(),
         };
 
-        let mut layers = vec![default_layer(&mut problems)];
+        let mut layers = vec![default_layer(problems)];
+
         let file = match self.file {
             Some(path) => Some((path, ValueSource::Code)),
             None => env::config_file(&vars).map(|path| {
-                (
-                    PathBuf::from(path),
-                    ValueSource::Env(CONFIG_FILE_VAR.to_owned()),
-                )
+                let origin = ValueSource::Env(CONFIG_FILE_VAR.to_owned());
+                (PathBuf::from(path), origin)
             }),
         };
         if let Some((path, origin)) = &file {
-            layers.extend(file::load(path, origin, &mut problems));
+            layers.extend(file::load(path, origin, problems));
         }
-        layers.extend(env::layers(&vars, &mut problems));
+
+        layers.extend(env::layers(&vars, problems));
+
         for (key, value) in self.code {
             match value {
                 Ok(value) => layers.push(Layer::new(ValueSource::Code, nest(&key, value))),
@@ -183,19 +203,7 @@ impl ConfigBuilder {
             }
         }
 
-        let mut merged = Merged::new(layers, vars);
-        merged.check_keys(&mut problems);
-        let mut config = merged.extract(&mut problems);
-        merged.resolve_token_file(&mut config, &mut problems);
-        for invalid in validate::check(&config) {
-            problems.push(merged.invalid(invalid.key, invalid.expected));
-        }
-
-        if !problems.is_empty() {
-            return Err(ConfigError::new(problems));
-        }
-        let report = ConfigReport::new(&config, |key| merged.origin(key));
-        Ok((config, report))
+        (layers, vars)
     }
 }
 
@@ -232,6 +240,7 @@ impl Merged {
             sources.insert(Layer::metadata_name(layer.source()), layer.source().clone());
             figment = figment.merge(layer);
         }
+        // Merging fails only when a provider fails, and `Layer` never does.
         let tree = match figment.find_value("") {
             Ok(Value::Dict(_, dict)) => dict,
             Ok(_) | Err(_) => Dict::new(),
@@ -312,6 +321,18 @@ impl Merged {
         }
     }
 
+    /// Extracts the typed configuration and records every problem: unknown keys, invalid
+    /// values, an unreadable token file and broken range rules.
+    fn check(&mut self, problems: &mut Vec<ConfigProblem>) -> Config {
+        self.check_keys(problems);
+        let mut config = self.extract(problems);
+        self.resolve_token_file(&mut config, problems);
+        for invalid in validate::check(&config) {
+            problems.push(self.invalid(invalid.key, invalid.expected));
+        }
+        config
+    }
+
     /// Reports keys that `Config` does not have and sections that are not tables.
     fn check_keys(&self, problems: &mut Vec<ConfigProblem>) {
         self.check_dict(&self.tree, "", problems);
@@ -355,15 +376,22 @@ impl Merged {
             return;
         };
         for (name, attribute) in attributes {
-            if name.trim().is_empty() || !matches!(attribute, Value::String(..)) {
-                let key = format!("{FREE_TABLE_KEY}.{name}");
-                problems.push(ConfigProblem::InvalidValue {
-                    value: self.display_value(&key, Some(attribute)),
-                    origin: self.source_of(attribute),
-                    expected: "a string value under a non-empty name".to_owned(),
-                    key,
-                });
-            }
+            let expected = match attribute {
+                _ if name.trim().is_empty() => "a non-empty attribute name",
+                Value::String(..) => continue,
+                // TOML reads an unquoted `k8s.pod.name = "x"` as nested tables.
+                Value::Dict(..) => {
+                    "a string value; quote attribute names that contain dots, such as \"k8s.pod.name\" = \"api-1\""
+                }
+                _ => "a string value",
+            };
+            let key = format!("{FREE_TABLE_KEY}.{name}");
+            problems.push(ConfigProblem::InvalidValue {
+                value: self.display_value(&key, Some(attribute)),
+                origin: self.source_of(attribute),
+                expected: expected.to_owned(),
+                key,
+            });
         }
     }
 

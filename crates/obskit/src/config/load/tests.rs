@@ -34,6 +34,72 @@ fn builder_debug_hides_values() {
 }
 
 #[test]
+fn env_on_keeps_supplied_map() {
+    let config = env_only(&[("OBSKIT_SERVICE_NAME", "supplied")])
+        .env(true)
+        .build();
+    assert_eq!(
+        config.map(|config| config.service.name).ok().as_deref(),
+        Some("supplied")
+    );
+}
+
+#[test]
+fn env_off_ignores_supplied_map() {
+    let config = env_only(&[("OBSKIT_SERVICE_NAME", "supplied")])
+        .env(false)
+        .build();
+    assert_eq!(config.ok(), Some(Config::default()));
+}
+
+#[test]
+fn section_replaced_by_scalar() {
+    let found = problems(Config::builder().env(false).set("logging", "debug"));
+    assert_eq!(
+        found,
+        ["logging = \"debug\" (from code): invalid value; expected a table of keys"]
+    );
+}
+
+#[test]
+fn resource_attribute_must_be_string() {
+    let attributes = std::collections::BTreeMap::from([("replicas", 3)]);
+    let found = problems(
+        Config::builder()
+            .env(false)
+            .set("service.resource_attributes", attributes),
+    );
+    assert_eq!(
+        found,
+        [
+            "service.resource_attributes.replicas = 3 (from code): invalid value; expected a string value"
+        ]
+    );
+}
+
+#[test]
+fn resource_attribute_map_with_dotted_names() {
+    let attributes = std::collections::BTreeMap::from([("k8s.pod.name", "api-1")]);
+    let (config, report) = Config::builder()
+        .env(false)
+        .set("service.resource_attributes", attributes)
+        .build_with_report()
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        config
+            .service
+            .resource_attributes
+            .get("k8s.pod.name")
+            .map(String::as_str),
+        Some("api-1")
+    );
+    assert_eq!(
+        source(&report, "service.resource_attributes.k8s.pod.name"),
+        "code"
+    );
+}
+
+#[test]
 fn defaults_without_sources() {
     let config = Config::builder().env(false).build();
     assert_eq!(config.ok(), Some(Config::default()));
