@@ -1,18 +1,19 @@
 //! Typed configuration: defaults, a TOML or YAML file, the environment and code, merged in that order.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod duration;
 mod env;
 mod error;
 mod file;
 mod keys;
 mod load;
 mod report;
+mod secret;
 mod source;
 mod validate;
 
@@ -21,6 +22,7 @@ pub use error::{ConfigError, ConfigProblem};
 pub use keys::{KEYS, KeyInfo};
 pub use load::ConfigBuilder;
 pub use report::{ConfigReport, ReportEntry};
+pub use secret::Secret;
 pub use source::ValueSource;
 
 /// The whole obskit configuration.
@@ -104,29 +106,6 @@ impl Default for LoggingConfig {
             sample_rate: 1.0,
             queue_capacity: 8192,
         }
-    }
-}
-
-/// A secret string whose `Debug` output is masked.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// Returns the secret value itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"****\"")
     }
 }
 
@@ -242,30 +221,5 @@ impl Default for ShutdownConfig {
             pre_stop_delay: Duration::from_secs(5),
             hook_timeout: Duration::from_secs(5),
         }
-    }
-}
-
-/// Serde support for durations written as `humantime` strings (`"5s"`, `"250ms"`).
-pub(crate) mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(
-        value: &Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(*value).to_string())
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|error| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: {error}; expected a number with a unit, such as \"5s\" or \"250ms\""
-            ))
-        })
     }
 }
