@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A secret string whose `Debug` output is masked.
 ///
-/// `Serialize` writes the value in clear, so that a configuration can be written back; print a
+/// `Serialize` writes the value in clear, so that a configuration can be written back. Print a
 /// configuration through [`ConfigReport`](super::ConfigReport), which masks secrets.
 ///
 /// ```
