@@ -1,1 +1,82 @@
-fn main() {}
+//! The `obskit` command: checks a service's configuration and runs the demo service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod config_check;
+mod demo;
+
+/// Observability toolkit for Rust services.
+#[derive(Debug, Parser)]
+#[command(name = "obskit", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run a demo service with logs, metrics, health probes and graceful shutdown.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the effective configuration and print each key with its value and source.
+    ///
+    /// Exits with 0 when the configuration is valid and 2 when it is not, printing every
+    /// problem to standard error.
+    Check(CheckArgs),
+}
+
+/// Options of `obskit config check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// TOML or YAML configuration file; overrides OBSKIT_CONFIG_FILE.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) format: OutputFormat,
+}
+
+/// Output format of `obskit config check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// One aligned line per key.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Options of `obskit demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Address the demo service listens on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => config_check::run(&args),
+        Command::Demo(args) => match demo::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                config_check::print_error(&format!("obskit demo: {error}"));
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

@@ -1,17 +1,36 @@
 //! Typed configuration: defaults, a TOML or YAML file, the environment and code, merged in that order.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod duration;
+mod env;
+mod error;
+mod file;
+mod keys;
+mod load;
+mod report;
+mod secret;
+mod source;
+mod validate;
+
+pub use env::{ENV_VARS, EnvVar};
+pub use error::{ConfigError, ConfigProblem};
+pub use keys::{KEYS, KeyInfo};
+pub use load::ConfigBuilder;
+pub use report::{ConfigReport, ReportEntry};
+pub use secret::Secret;
+pub use source::ValueSource;
+
 /// The whole obskit configuration.
 ///
 /// Sources, lowest to highest precedence: built-in defaults, a TOML or YAML file, the
-/// environment, values set in code. Every key is documented in `docs/configuration.md`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// environment, values set in code. Load it with [`Config::load`] or [`Config::builder`]. Every
+/// key and environment variable is documented in `docs/configuration.md`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Identity of the service, attached to every log line and to `target_info`.
@@ -28,20 +47,6 @@ pub struct Config {
     pub http: HttpConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            service: ServiceConfig::default(),
-            logging: LoggingConfig::default(),
-            metrics: MetricsConfig::default(),
-            health: HealthConfig::default(),
-            admin: AdminConfig::default(),
-            http: HttpConfig::default(),
-            shutdown: ShutdownConfig::default(),
-        }
-    }
 }
 
 /// Identity of the service.
@@ -101,29 +106,6 @@ impl Default for LoggingConfig {
             sample_rate: 1.0,
             queue_capacity: 8192,
         }
-    }
-}
-
-/// A secret string whose `Debug` output is masked.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret value itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"****\"")
     }
 }
 
@@ -239,25 +221,5 @@ impl Default for ShutdownConfig {
             pre_stop_delay: Duration::from_secs(5),
             hook_timeout: Duration::from_secs(5),
         }
-    }
-}
-
-/// Serde support for durations written as `humantime` strings (`"5s"`, `"250ms"`).
-pub(crate) mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(*value).to_string())
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|error| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: {error}; expected a number with a unit, such as \"5s\" or \"250ms\""
-            ))
-        })
     }
 }

@@ -1,0 +1,196 @@
+//! The table of configuration keys and the "did you mean" suggestions for unknown names.
+
+/// One leaf key of [`Config`](super::Config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Dotted key, such as `logging.sample_rate`.
+    pub key: &'static str,
+    /// Description of the accepted values, as written in error messages.
+    pub expected: &'static str,
+}
+
+impl KeyInfo {
+    /// Returns whether the value is a secret that reports and errors mask as `****`.
+    pub fn is_secret(&self) -> bool {
+        is_secret_key(self.key)
+    }
+}
+
+const fn key(key: &'static str, expected: &'static str) -> KeyInfo {
+    KeyInfo { key, expected }
+}
+
+const DURATION: &str = "a duration with a unit, such as \"5s\" or \"250ms\"";
+const POSITIVE_DURATION: &str = "a duration greater than zero, such as \"5s\" or \"250ms\"";
+const POSITIVE_INTEGER: &str = "an integer greater than 0";
+
+/// Every leaf key of [`Config`](super::Config), in report order.
+///
+/// `service.resource_attributes` is a table whose keys are free; every other key is fixed.
+pub const KEYS: &[KeyInfo] = &[
+    key("service.name", "a non-empty string"),
+    key("service.environment", "a string"),
+    key("service.version", "a string"),
+    key(
+        "service.resource_attributes",
+        "a table of string keys to string values",
+    ),
+    key(
+        "logging.level",
+        "a level (trace, debug, info, warn, error, off) or RUST_LOG-style directives such as \"info,hyper=warn\"",
+    ),
+    key("logging.format", "one of \"json\", \"text\""),
+    key("logging.sample_rate", "a number from 0.0 to 1.0"),
+    key("logging.queue_capacity", POSITIVE_INTEGER),
+    key("metrics.max_series_per_metric", POSITIVE_INTEGER),
+    key("metrics.process_metrics", "true or false"),
+    key("metrics.runtime_metrics", "true or false"),
+    key(
+        "metrics.auth_token",
+        "a non-empty string without whitespace or control characters",
+    ),
+    key(
+        "metrics.auth_token_file",
+        "the path of a readable file holding the token",
+    ),
+    key(
+        "metrics.rate_limit",
+        "a finite number of scrapes per second, 0 or greater (0 disables the limit)",
+    ),
+    key("health.check_timeout", POSITIVE_DURATION),
+    key("health.expose_details", "true or false"),
+    key("admin.max_auth_failures", POSITIVE_INTEGER),
+    key("admin.auth_lockout", POSITIVE_DURATION),
+    key("admin.max_tracked_clients", POSITIVE_INTEGER),
+    key(
+        "http.exclude_paths",
+        "a list of paths starting with \"/\", where a trailing \"*\" matches a prefix",
+    ),
+    key("shutdown.timeout", POSITIVE_DURATION),
+    key("shutdown.pre_stop_delay", DURATION),
+    key("shutdown.hook_timeout", POSITIVE_DURATION),
+];
+
+/// The key whose value is a table with free keys.
+pub(crate) const FREE_TABLE_KEY: &str = "service.resource_attributes";
+
+/// Looks up a leaf key.
+pub(crate) fn find_key(key: &str) -> Option<&'static KeyInfo> {
+    KEYS.iter().find(|info| info.key == key)
+}
+
+/// Returns whether `key` is a section (`logging`) that contains leaf keys.
+pub(crate) fn is_section(key: &str) -> bool {
+    KEYS.iter().any(|info| {
+        info.key
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Returns whether a key's value is masked because its last segment names a token, secret or
+/// password.
+///
+/// Keys ending in `_file` contain a path to a secret, not the secret, and are shown.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    if name.ends_with("_file") {
+        return false;
+    }
+    ["token", "secret", "password"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// Returns the candidate nearest to `name`, if it is close enough to be a likely typo.
+pub(crate) fn nearest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let (candidate, distance) = candidates
+        .into_iter()
+        .map(|candidate| (candidate, strsim::damerau_levenshtein(name, candidate)))
+        .min_by_key(|(_, distance)| *distance)?;
+    let limit = (name.chars().count() / 3).max(2);
+    (distance <= limit).then_some(candidate)
+}
+
+/// Suggests a valid key for the unknown dotted key `unknown`.
+///
+/// Tries, in order: a sibling with a similar name, a key with the same name in another
+/// section, then the nearest full key.
+pub(crate) fn suggest_key(unknown: &str) -> Option<&'static str> {
+    let (parent, name) = match unknown.rsplit_once('.') {
+        Some((parent, name)) => (parent, name),
+        None => ("", unknown),
+    };
+
+    let siblings = known_names().filter(|known| parent_of(known) == parent);
+    if let Some(sibling) = nearest(unknown, siblings) {
+        return Some(sibling);
+    }
+
+    if let Some(moved) = known_names().find(|known| known.rsplit('.').next() == Some(name)) {
+        return Some(moved);
+    }
+
+    nearest(unknown, known_names())
+}
+
+fn parent_of(key: &str) -> &str {
+    key.rsplit_once('.').map_or("", |(parent, _)| parent)
+}
+
+/// Lists every leaf key and every section name.
+fn known_names() -> impl Iterator<Item = &'static str> {
+    let sections = KEYS.iter().map(|info| parent_of(info.key));
+    KEYS.iter().map(|info| info.key).chain(sections)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggest_key_finds_typo_in_leaf() {
+        assert_eq!(
+            suggest_key("logging.sampel_rate"),
+            Some("logging.sample_rate")
+        );
+    }
+
+    #[test]
+    fn suggest_key_finds_typo_in_section() {
+        assert_eq!(suggest_key("loging"), Some("logging"));
+    }
+
+    #[test]
+    fn suggest_key_finds_key_in_other_section() {
+        assert_eq!(
+            suggest_key("metrics.sample_rate"),
+            Some("logging.sample_rate")
+        );
+    }
+
+    #[test]
+    fn suggest_key_skips_unrelated_name() {
+        assert_eq!(suggest_key("completely_unrelated_setting"), None);
+    }
+
+    #[test]
+    fn secret_keys_are_masked() {
+        assert!(is_secret_key("metrics.auth_token"));
+        assert!(is_secret_key("service.resource_attributes.db.Password"));
+        assert!(is_secret_key("x.client_secret"));
+        assert!(!is_secret_key("metrics.auth_token_file"));
+        assert!(!is_secret_key("logging.level"));
+    }
+
+    #[test]
+    fn sections_are_recognised() {
+        assert!(is_section("logging"));
+        assert!(is_section("service"));
+        assert!(!is_section("logging.level"));
+        assert!(!is_section("log"));
+    }
+}

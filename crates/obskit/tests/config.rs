@@ -1,0 +1,475 @@
+//! End-to-end configuration loading from real TOML and YAML files, and the reference tables in
+//! `docs/configuration.md` checked against the code.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use obskit::Config;
+use obskit::config::{ConfigBuilder, ConfigReport, ENV_VARS, LogFormat};
+use tempfile::TempDir;
+
+fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts a builder that reads only `path` and the given variables.
+fn from_file(path: &Path, vars: &[(&str, &str)]) -> ConfigBuilder {
+    Config::builder()
+        .env_from(vars.iter().map(|(name, value)| (*name, *value)))
+        .file(path)
+}
+
+fn problems(builder: ConfigBuilder) -> Vec<String> {
+    match builder.build() {
+        Ok(config) => panic!("expected an error, loaded {config:?}"),
+        Err(error) => error.problems().iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn source(report: &ConfigReport, key: &str) -> String {
+    let entry = report
+        .get(key)
+        .unwrap_or_else(|| panic!("no report entry {key}"));
+    entry.source.to_string()
+}
+
+const TOML: &str = r#"
+[service]
+name = "checkout"
+environment = "staging"
+
+[service.resource_attributes]
+"k8s.namespace.name" = "shop"
+
+[logging]
+level = "info,hyper=warn"
+format = "text"
+sample_rate = 0.25
+
+[metrics]
+auth_token_file = "TOKEN_PATH"
+rate_limit = 0
+
+[health]
+check_timeout = "750ms"
+
+[http]
+exclude_paths = ["/metrics", "/internal/*"]
+
+[shutdown]
+pre_stop_delay = "0s"
+"#;
+
+const YAML: &str = r#"
+service:
+  name: checkout
+  environment: staging
+  resource_attributes:
+    k8s.namespace.name: shop
+logging:
+  level: "info,hyper=warn"
+  format: text
+  sample_rate: 0.25
+metrics:
+  auth_token_file: TOKEN_PATH
+  rate_limit: 0
+health:
+  check_timeout: 750ms
+http:
+  exclude_paths: ["/metrics", "/internal/*"]
+shutdown:
+  pre_stop_delay: 0s
+"#;
+
+fn check_loaded(dir: &TempDir, file_name: &str, template: &str) {
+    let token = write(dir, "token", "s3cret\n");
+    let text = template.replace("TOKEN_PATH", token.to_str().unwrap());
+    let path = write(dir, file_name, &text);
+
+    let (config, report) = from_file(&path, &[("OBSKIT_LOG_SAMPLE_RATE", "0.5")])
+        .build_with_report()
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    assert_eq!(config.service.name, "checkout");
+    assert_eq!(config.service.environment, "staging");
+    assert_eq!(config.service.version, "0.0.0");
+    assert_eq!(
+        config.service.resource_attributes,
+        BTreeMap::from([("k8s.namespace.name".to_owned(), "shop".to_owned())])
+    );
+    assert_eq!(config.logging.level, "info,hyper=warn");
+    assert_eq!(config.logging.format, LogFormat::Text);
+    assert_eq!(config.logging.sample_rate, 0.5);
+    assert_eq!(
+        config
+            .metrics
+            .auth_token
+            .as_ref()
+            .map(|token| token.expose()),
+        Some("s3cret")
+    );
+    assert_eq!(config.metrics.rate_limit, 0.0);
+    assert_eq!(config.health.check_timeout, Duration::from_millis(750));
+    assert_eq!(config.http.exclude_paths, ["/metrics", "/internal/*"]);
+    assert_eq!(config.shutdown.pre_stop_delay, Duration::ZERO);
+
+    let from_file = format!("file {}", path.display());
+    assert_eq!(source(&report, "service.name"), from_file);
+    assert_eq!(
+        source(&report, "service.resource_attributes.k8s.namespace.name"),
+        from_file
+    );
+    assert_eq!(source(&report, "metrics.auth_token"), from_file);
+    assert_eq!(
+        source(&report, "logging.sample_rate"),
+        "env OBSKIT_LOG_SAMPLE_RATE"
+    );
+    assert_eq!(source(&report, "shutdown.timeout"), "default");
+
+    let token_entry = report
+        .get("metrics.auth_token")
+        .map(|entry| entry.value.clone());
+    assert_eq!(token_entry, Some(serde_json::Value::from("****")));
+    assert!(!report.to_string().contains("s3cret"));
+}
+
+#[test]
+fn toml_file_loaded() {
+    let dir = TempDir::new().unwrap();
+    check_loaded(&dir, "obskit.toml", TOML);
+}
+
+#[test]
+fn yaml_file_loaded() {
+    let dir = TempDir::new().unwrap();
+    check_loaded(&dir, "obskit.yaml", YAML);
+}
+
+#[test]
+fn yml_extension_loaded() {
+    let dir = TempDir::new().unwrap();
+    check_loaded(&dir, "obskit.yml", YAML);
+}
+
+#[test]
+fn env_file_path_is_used() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "obskit.toml", "[service]\nname = \"from-file\"\n");
+    let config = Config::builder()
+        .env_from([("OBSKIT_CONFIG_FILE", path.to_str().unwrap())])
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.service.name, "from-file");
+}
+
+#[test]
+fn env_overrides_file() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "obskit.toml", "[logging]\nlevel = \"warn\"\n");
+    let level =
+        |vars: &[(&str, &str)]| from_file(&path, vars).build().map(|c| c.logging.level).ok();
+    assert_eq!(level(&[]).as_deref(), Some("warn"));
+    assert_eq!(level(&[("RUST_LOG", "debug")]).as_deref(), Some("debug"));
+    assert_eq!(
+        level(&[("OBSKIT_LOG_LEVEL", "error")]).as_deref(),
+        Some("error")
+    );
+}
+
+#[test]
+fn toml_unknown_nested_key_suggested() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "obskit.toml", "[logging]\nsampel_rate = 0.5\n");
+    assert_eq!(
+        problems(from_file(&path, &[])),
+        [format!(
+            "logging.sampel_rate (from file {}): unknown key; did you mean `logging.sample_rate`?",
+            path.display()
+        )]
+    );
+}
+
+#[test]
+fn yaml_unknown_section_suggested() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "obskit.yaml", "loging:\n  level: debug\n");
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("did you mean `logging`?"), "{found:?}");
+}
+
+#[test]
+fn toml_syntax_error_has_position() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.toml",
+        "[logging]\nlevel = \"info\nformat = \"json\"\n",
+    );
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    let expected_start = format!("configuration file {path:?}: invalid TOML: line 2");
+    assert!(found[0].starts_with(&expected_start), "{found:?}");
+    assert!(!found[0].contains('\n'), "{found:?}");
+}
+
+#[test]
+fn yaml_syntax_error_has_position() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.yml",
+        "logging:\n  level: info\n    format: json\n",
+    );
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("invalid YAML"), "{found:?}");
+    assert!(found[0].contains("line 3"), "{found:?}");
+}
+
+#[test]
+fn file_problems_all_reported() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.toml",
+        r#"
+http = "everything"
+[logging]
+format = "xml"
+queue_capacity = 0
+[metrics]
+max_series_per_metric = 0
+auth_token = ""
+rate_limit = -1
+[shutdown]
+timeout = "30 parsecs"
+"#,
+    );
+    let found = problems(from_file(&path, &[]));
+    let keys: BTreeSet<&str> = found
+        .iter()
+        .map(|problem| problem.split([' ', '=']).next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "http",
+            "logging.format",
+            "logging.queue_capacity",
+            "metrics.max_series_per_metric",
+            "metrics.auth_token",
+            "metrics.rate_limit",
+            "shutdown.timeout",
+        ]),
+        "{found:#?}"
+    );
+    let file = format!("(from file {})", path.display());
+    assert!(
+        found.iter().all(|problem| problem.contains(&file)),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|problem| problem.starts_with("shutdown.timeout = \"30 parsecs\"")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn toml_unquoted_dotted_attribute_explained() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.toml",
+        "[service.resource_attributes]\nk8s.pod.name = \"api-1\"\n",
+    );
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("service.resource_attributes.k8s = "),
+        "{found:?}"
+    );
+    assert!(
+        found[0].contains("quote attribute names that contain dots"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn token_file_whitespace_rejected() {
+    let dir = TempDir::new().unwrap();
+    let token = write(&dir, "token", " \n\n");
+    let found = problems(
+        Config::builder()
+            .env(false)
+            .set("metrics.auth_token_file", &token),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains(&format!("{token:?}")), "{found:?}");
+    assert!(
+        found[0].contains("empty or holds only whitespace"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn token_file_unreadable_names_path() {
+    let dir = TempDir::new().unwrap();
+    let found = problems(Config::builder().env_from([(
+        "OBSKIT_METRICS_AUTH_TOKEN_FILE",
+        dir.path().to_str().unwrap(),
+    )]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains(&format!("{:?}", dir.path())), "{found:?}");
+    assert!(
+        found[0].contains("(from env OBSKIT_METRICS_AUTH_TOKEN_FILE)"),
+        "{found:?}"
+    );
+    assert!(found[0].contains("cannot read the file"), "{found:?}");
+}
+
+#[test]
+fn token_file_crlf_trimmed() {
+    let dir = TempDir::new().unwrap();
+    let token = write(&dir, "token", "abc123\r\n");
+    let config = Config::builder()
+        .env(false)
+        .set("metrics.auth_token_file", &token)
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let token = config
+        .metrics
+        .auth_token
+        .map(|token| token.expose().to_owned());
+    assert_eq!(token.as_deref(), Some("abc123"));
+}
+
+// The reference tables in docs/configuration.md.
+
+fn doc() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+    fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// Splits each row of the first table after `heading` into cells, which contain no `|`.
+fn table_after(doc: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("no heading {heading:?}"));
+    doc[start..]
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .map(|line| {
+            line.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// Returns the texts between backticks in a cell.
+fn code_spans(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(ToOwned::to_owned)
+        .collect()
+}
+
+/// Dotted leaf keys of `Config::default()` with their JSON values; an empty table is a leaf.
+fn default_leaves() -> BTreeMap<String, serde_json::Value> {
+    fn walk(
+        prefix: &str,
+        value: &serde_json::Value,
+        out: &mut BTreeMap<String, serde_json::Value>,
+    ) {
+        match value.as_object() {
+            Some(map) if !map.is_empty() => {
+                for (name, child) in map {
+                    let key = if prefix.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    walk(&key, child, out);
+                }
+            }
+            _ => {
+                out.insert(prefix.to_owned(), value.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        "",
+        &serde_json::to_value(Config::default()).unwrap(),
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn doc_env_table_matches_code() {
+    let documented: BTreeSet<(String, Option<String>)> =
+        table_after(&doc(), "## Environment variables")
+            .iter()
+            .map(|row| {
+                let name = code_spans(&row[0]).concat();
+                let key = code_spans(&row[1]).first().cloned();
+                (name, key)
+            })
+            .collect();
+    let code: BTreeSet<(String, Option<String>)> = ENV_VARS
+        .iter()
+        .map(|var| (var.name.to_owned(), var.key.map(ToOwned::to_owned)))
+        .collect();
+    assert_eq!(documented, code);
+}
+
+#[test]
+fn doc_key_table_matches_defaults() {
+    let rows = table_after(&doc(), "## Keys");
+    let leaves = default_leaves();
+
+    let documented: BTreeSet<String> = rows
+        .iter()
+        .map(|row| code_spans(&row[0]).concat())
+        .collect();
+    let expected: BTreeSet<String> = leaves.keys().cloned().collect();
+    assert_eq!(documented, expected);
+
+    for row in &rows {
+        let key = code_spans(&row[0]).concat();
+        let default = &leaves[&key];
+        let cell = row[2].trim_matches('`');
+        if default.is_null() {
+            assert_eq!(cell, "unset", "default of {key}");
+        } else {
+            assert_eq!(cell, default.to_string(), "default of {key}");
+        }
+
+        let documented_vars: BTreeSet<String> = code_spans(&row[3]).into_iter().collect();
+        let mapped_vars: BTreeSet<String> = ENV_VARS
+            .iter()
+            .filter(|var| var.key == Some(key.as_str()))
+            .map(|var| var.name.to_owned())
+            .collect();
+        assert_eq!(documented_vars, mapped_vars, "variables of {key}");
+    }
+}
