@@ -1,7 +1,6 @@
 //! The shutdown coordinator and its report.
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -228,33 +227,68 @@ impl Shutdown {
 
     /// Serves `router` on `listener` until shutdown, then drains and runs the shutdown steps.
     ///
-    /// Client addresses are available to handlers and to the obskit middleware through
-    /// `ConnectInfo<SocketAddr>`.
+    /// Handlers and the obskit middleware see the client address as
+    /// `ConnectInfo<SocketAddr>`. Connections still open at the shutdown timeout are closed.
+    ///
+    /// # Limitations
+    ///
+    /// HTTP upgrades (WebSocket) are not served on this path; use [`Shutdown::run`] with
+    /// `axum::serve` for those.
     ///
     /// # Errors
     ///
-    /// Fails when the server stops with an I/O error before shutdown was requested, or when
-    /// shutdown already ran.
+    /// Fails when shutdown already ran.
+    #[cfg(feature = "http")]
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         router: axum::Router,
     ) -> Result<ShutdownReport, ShutdownError> {
-        let stop = self.inner.stop_accepting.clone();
-        let server = axum::serve(
+        if self.inner.ran.swap(true, Ordering::SeqCst) {
+            return Err(ShutdownError::AlreadyRan);
+        }
+        let accepting = tokio::spawn(super::server::accept_until(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .into_future();
-        self.run(server).await
+            router,
+            self.inner.stop_accepting.clone(),
+        ));
+        self.triggered().await;
+        let started = Instant::now();
+        tokio::time::sleep(self.inner.config.pre_stop_delay).await;
+        self.inner.stop_accepting.cancel();
+        tracing::info!(target: "obskit::shutdown", "stopped accepting connections, draining");
+        let drained = match accepting.await {
+            Ok(draining) => draining.drain(self.inner.config.timeout).await,
+            Err(error) => {
+                tracing::error!(target: "obskit::shutdown", %error, "server task failed");
+                false
+            }
+        };
+        if !drained {
+            self.warn_not_drained();
+        }
+        Ok(self.finish(started, drained).await)
+    }
+
+    fn warn_not_drained(&self) {
+        tracing::warn!(
+            target: "obskit::shutdown",
+            timeout = ?self.inner.config.timeout,
+            "requests still in flight at the shutdown timeout were cancelled"
+        );
     }
 
     /// Runs the shutdown sequence around any server future.
     ///
     /// `server` must stop accepting when [`Shutdown::stop_accepting`] completes and finish once
-    /// its in-flight requests are done. It is polled on its own task and dropped (aborting what
-    /// is left) when the shutdown timeout passes.
+    /// its in-flight requests are done. It is polled on its own task, which is aborted when the
+    /// shutdown timeout passes.
+    ///
+    /// # Limitations
+    ///
+    /// Aborting the server task does not close connections that the server spawned on tasks of
+    /// their own (as `axum::serve` does); they end when the runtime shuts down.
+    /// [`Shutdown::serve`] closes them itself.
     ///
     /// # Errors
     ///
@@ -302,11 +336,7 @@ impl Shutdown {
             }
             Err(_) => {
                 server.abort();
-                tracing::warn!(
-                    target: "obskit::shutdown",
-                    timeout = ?self.inner.config.timeout,
-                    "requests still in flight at the shutdown timeout were cancelled"
-                );
+                self.warn_not_drained();
                 false
             }
         };

@@ -16,6 +16,8 @@
 
 mod coordinator;
 mod hooks;
+#[cfg(feature = "http")]
+mod server;
 
 pub use coordinator::{Shutdown, ShutdownError, ShutdownReport};
 pub use hooks::{HookOutcome, HookReport};
