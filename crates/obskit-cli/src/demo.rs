@@ -1,13 +1,217 @@
-//! The demo service started by `obskit demo`.
+//! The demo service started by `obskit demo`: an orders API with every obskit capability on.
+//!
+//! Routes: `GET /orders/{id}`, `POST /orders`, `GET /slow?ms=N` (sleeps, at most 10 s) and
+//! `GET /fail?status=N` (answers with that 4xx or 5xx status), plus the admin routes
+//! `/metrics`, `/health`, `/health/live`, `/health/ready` and `/health/startup` on the same
+//! listener. Readiness checks a real dependency: an inventory service that the demo starts on
+//! another loopback port.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use obskit::health::{CheckOptions, DiskSpaceCheck, HttpCheck, MemoryCheck};
+use obskit::metrics::Red;
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
 
 use crate::DemoArgs;
 
-/// Runs the demo service until it is asked to stop.
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the service will own its arguments; this placeholder reads none of them"
-)]
-pub(crate) fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let _ = args.listen;
-    Err("demo not built yet".into())
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Longest sleep `GET /slow` accepts, so one request cannot hold a connection for long.
+const MAX_SLOW_MS: u64 = 10_000;
+
+/// Runs the demo service until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub(crate) fn run(args: DemoArgs) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: DemoArgs) -> Result<(), BoxError> {
+    let mut config = obskit::Config::load()?;
+    if config.service.name == obskit::config::ServiceConfig::default().name {
+        "obskit-demo".clone_into(&mut config.service.name);
+    }
+    let obskit = obskit::init(config)?;
+    let shutdown = obskit.shutdown().clone();
+    shutdown.listen_for_signals()?;
+
+    let inventory = start_inventory().await?;
+    let health = obskit.health();
+    health.add_readiness(
+        "inventory",
+        HttpCheck::new(&format!("http://{inventory}/healthz"))?,
+        CheckOptions::default()
+            .timeout(Duration::from_secs(2))
+            .cache_ttl(Duration::from_secs(1)),
+    )?;
+    health.add_readiness(
+        "disk",
+        DiskSpaceCheck::new(std::env::temp_dir(), 64 * 1024 * 1024),
+        CheckOptions::default()
+            .critical(false)
+            .cache_ttl(Duration::from_secs(10)),
+    )?;
+    health.add_liveness(
+        "memory",
+        MemoryCheck::new(4 * 1024 * 1024 * 1024),
+        CheckOptions::default(),
+    )?;
+
+    let store = Red::register(
+        obskit.registry(),
+        "demo_order_store",
+        "Operations on the demo order store.",
+        ["operation"],
+    )?;
+    let state = AppState {
+        orders: Arc::new(RwLock::new(HashMap::new())),
+        next_id: Arc::new(AtomicU64::new(1)),
+        store,
+    };
+    let app = Router::new()
+        .route("/orders", axum::routing::post(create_order))
+        .route("/orders/{id}", get(get_order))
+        .route("/slow", get(slow))
+        .route("/fail", get(fail))
+        .with_state(state);
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        metrics = %format!("http://{address}/metrics"),
+        ready = %format!("http://{address}/health/ready"),
+        "demo service listening; press Ctrl-C to stop"
+    );
+    health.mark_started();
+    let report = obskit.serve(listener, app).await?;
+    tracing::info!(drained = report.drained, "demo service stopped");
+    Ok(())
+}
+
+/// Starts the inventory dependency on an ephemeral loopback port and returns its address.
+async fn start_inventory() -> Result<std::net::SocketAddr, BoxError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let app = Router::new().route("/healthz", get(|| async { "ok" }));
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "inventory service stopped");
+        }
+    });
+    Ok(address)
+}
+
+#[derive(Clone)]
+struct AppState {
+    orders: Arc<RwLock<HashMap<u64, Order>>>,
+    next_id: Arc<AtomicU64>,
+    store: Red<1>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Order {
+    id: u64,
+    item: String,
+    quantity: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewOrder {
+    item: String,
+    quantity: u32,
+}
+
+async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return problem(StatusCode::BAD_REQUEST, "order id must be a positive integer");
+    };
+    let started = std::time::Instant::now();
+    let order = state.orders.read().await.get(&id).cloned();
+    state
+        .store
+        .observe(&["get"], started.elapsed().as_secs_f64(), false);
+    match order {
+        Some(order) => Json(order).into_response(),
+        None => {
+            tracing::info!(order_id = id, "order not found");
+            problem(StatusCode::NOT_FOUND, "order not found")
+        }
+    }
+}
+
+async fn create_order(State(state): State<AppState>, Json(new): Json<NewOrder>) -> Response {
+    if new.quantity == 0 || new.item.trim().is_empty() {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "item must not be empty and quantity must be at least 1",
+        );
+    }
+    let started = std::time::Instant::now();
+    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+    let order = Order {
+        id,
+        item: new.item,
+        quantity: new.quantity,
+    };
+    state.orders.write().await.insert(id, order.clone());
+    state
+        .store
+        .observe(&["insert"], started.elapsed().as_secs_f64(), false);
+    tracing::info!(order_id = id, item = %order.item, quantity = order.quantity, "order created");
+    (StatusCode::CREATED, Json(order)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct SlowQuery {
+    ms: Option<u64>,
+}
+
+async fn slow(Query(query): Query<SlowQuery>) -> Response {
+    let ms = query.ms.unwrap_or(500);
+    if ms > MAX_SLOW_MS {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            &format!("ms={ms} is too long; use at most {MAX_SLOW_MS}"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Json(serde_json::json!({ "slept_ms": ms })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct FailQuery {
+    status: Option<u16>,
+}
+
+async fn fail(Query(query): Query<FailQuery>) -> Response {
+    let code = query.status.unwrap_or(500);
+    match StatusCode::from_u16(code) {
+        Ok(status) if status.is_client_error() || status.is_server_error() => {
+            tracing::warn!(status = code, "failing on request");
+            problem(status, "failure requested")
+        }
+        _ => problem(
+            StatusCode::BAD_REQUEST,
+            &format!("status={code} is not an error status; use 400 to 599"),
+        ),
+    }
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "status": status.as_u16(), "detail": detail })),
+    )
+        .into_response()
 }

@@ -1,0 +1,299 @@
+//! One-call setup: logging, metrics, health, admin endpoints, middleware and shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::health::HealthRegistry;
+use crate::logging::{LogGuard, LogOutput};
+use crate::metrics::Registry;
+use crate::shutdown::Shutdown;
+
+/// Errors of [`init`] and [`ObskitBuilder::build`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// Loading the configuration failed.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Setting up logging failed.
+    #[error("setting up logging failed: {0}")]
+    Logging(#[from] crate::logging::LoggingError),
+    /// Registering metrics failed.
+    #[error("registering metrics failed: {0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
+    /// Setting up health checks failed.
+    #[error("setting up health checks failed: {0}")]
+    Health(#[from] crate::health::HealthError),
+    /// Setting up the admin endpoints failed.
+    #[cfg(feature = "http")]
+    #[error("setting up the admin endpoints failed: {0}")]
+    Admin(#[from] crate::admin::AdminError),
+}
+
+/// Sets up obskit from `config`: installs the global `tracing` subscriber (JSON or text logs to
+/// standard output), creates the metric registry with process, runtime and service metrics,
+/// the health registry, the admin endpoints, the HTTP middleware and the shutdown coordinator.
+///
+/// Call it once, early in `main`, inside a tokio runtime when runtime metrics are on. See
+/// [`Obskit::builder`] to choose the log output or to keep your own subscriber.
+///
+/// # Errors
+///
+/// Fails when a global subscriber is already set, or when a setting is unusable.
+pub fn init(config: Config) -> Result<Obskit, InitError> {
+    Obskit::builder(config).build()
+}
+
+/// Builder for [`Obskit`].
+#[derive(Debug)]
+pub struct ObskitBuilder {
+    config: Config,
+    log_output: Option<LogOutput>,
+    install_logging: bool,
+    registry: Option<Registry>,
+}
+
+impl ObskitBuilder {
+    /// Writes logs to `output` instead of standard output.
+    #[must_use]
+    pub fn log_output(mut self, output: LogOutput) -> Self {
+        self.log_output = Some(output);
+        self
+    }
+
+    /// Skips installing the global `tracing` subscriber, for applications that compose their
+    /// own with [`crate::logging::layer`].
+    #[must_use]
+    pub fn without_logging(mut self) -> Self {
+        self.install_logging = false;
+        self
+    }
+
+    /// Uses `registry` instead of a new one.
+    #[must_use]
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Sets everything up.
+    ///
+    /// # Errors
+    ///
+    /// As [`init`].
+    pub fn build(self) -> Result<Obskit, InitError> {
+        let config = self.config;
+        let registry = self
+            .registry
+            .unwrap_or_else(|| Registry::new(&config.metrics));
+
+        let log_guard = if self.install_logging {
+            Some(crate::logging::install(
+                &config.logging,
+                &config.service,
+                &registry,
+                self.log_output.unwrap_or_default(),
+            )?)
+        } else {
+            None
+        };
+
+        registry.register_service_info(&config.service)?;
+        if config.metrics.process_metrics {
+            registry.register_process_metrics()?;
+        }
+        if config.metrics.runtime_metrics {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => registry.register_runtime_metrics(handle)?,
+                Err(_) => tracing::warn!(
+                    target: "obskit::init",
+                    "runtime metrics are on but init ran outside a tokio runtime; call init inside the runtime or set metrics.runtime_metrics = false"
+                ),
+            }
+        }
+
+        let health = HealthRegistry::new(&config.health, &config.service, &registry)?;
+        let shutdown = Shutdown::new(&config.shutdown);
+        shutdown.on_trigger({
+            let health = health.clone();
+            move || health.set_shutting_down()
+        });
+
+        let log_guard = Arc::new(Mutex::new(log_guard));
+        let flush_timeout = config.shutdown.hook_timeout;
+        shutdown.add_finalizer("flush logs", flush_timeout + Duration::from_secs(1), {
+            let log_guard = Arc::clone(&log_guard);
+            move || async move {
+                let guard = log_guard.lock().take();
+                if let Some(guard) = guard {
+                    let flushed = tokio::task::spawn_blocking(move || guard.shutdown(flush_timeout)).await;
+                    if let Ok(Err(error)) = flushed {
+                        // The log pipeline itself failed, so standard error is the only place left.
+                        #[allow(clippy::print_stderr)]
+                        {
+                            eprintln!("obskit: flushing logs at shutdown failed: {error}");
+                        }
+                    }
+                }
+            }
+        });
+
+        #[cfg(feature = "http")]
+        let http = {
+            let layer = crate::http::HttpLayer::new(&registry, &config.http)?;
+            let admin = crate::admin::AdminState::new(
+                registry.clone(),
+                health.clone(),
+                &config.metrics,
+                &config.admin,
+            )?;
+            HttpParts { layer, admin }
+        };
+
+        tracing::info!(
+            target: "obskit::init",
+            service = %config.service.name,
+            environment = %config.service.environment,
+            version = %config.service.version,
+            "obskit initialised"
+        );
+        Ok(Obskit {
+            config: Arc::new(config),
+            registry,
+            health,
+            shutdown,
+            log_guard,
+            #[cfg(feature = "http")]
+            http,
+        })
+    }
+}
+
+#[cfg(feature = "http")]
+#[derive(Clone, Debug)]
+struct HttpParts {
+    layer: crate::http::HttpLayer,
+    admin: crate::admin::AdminState,
+}
+
+/// Handle to everything [`init`] set up. Keep it alive for the life of the service: dropping
+/// the last clone flushes the logs.
+///
+/// # Example
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let obskit = obskit::init(obskit::Config::load()?)?;
+/// obskit.shutdown().listen_for_signals()?;
+///
+/// let app = Router::new().route("/orders/{id}", get(|| async { "order" }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// obskit.health().mark_started();
+/// obskit.serve(listener, app).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Obskit {
+    config: Arc<Config>,
+    registry: Registry,
+    health: HealthRegistry,
+    shutdown: Shutdown,
+    log_guard: Arc<Mutex<Option<LogGuard>>>,
+    #[cfg(feature = "http")]
+    http: HttpParts,
+}
+
+impl std::fmt::Debug for Obskit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Obskit")
+            .field("service", &self.config.service.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Obskit {
+    /// Starts building an [`Obskit`] from `config`.
+    pub fn builder(config: Config) -> ObskitBuilder {
+        ObskitBuilder {
+            config,
+            log_output: None,
+            install_logging: true,
+            registry: None,
+        }
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The metric registry served on `/metrics`.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The health registry served under `/health`.
+    pub fn health(&self) -> &HealthRegistry {
+        &self.health
+    }
+
+    /// The shutdown coordinator. Readiness fails as soon as it is triggered, and logs are
+    /// flushed as its last step.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Writes every queued log line now.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the log output does not accept the lines in time.
+    pub fn flush_logs(&self) -> Result<(), crate::logging::LoggingError> {
+        match self.log_guard.lock().as_ref() {
+            Some(guard) => guard.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+impl Obskit {
+    /// The HTTP middleware: request metrics, access log, request ids, panic recovery.
+    pub fn http_layer(&self) -> crate::http::HttpLayer {
+        self.http.layer.clone()
+    }
+
+    /// The admin routes: `/metrics` and the health probes, to merge into the application's
+    /// router or serve on a separate listener.
+    pub fn admin_router<S>(&self) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        crate::admin::router(self.http.admin.clone())
+    }
+
+    /// Wraps `app` in the middleware and adds the admin routes, ready to serve on one listener.
+    pub fn router(&self, app: axum::Router) -> axum::Router {
+        app.layer(self.http_layer()).merge(self.admin_router())
+    }
+
+    /// Serves `app` with the middleware and admin routes on `listener` until shutdown is
+    /// triggered, then runs the graceful shutdown and returns its report.
+    ///
+    /// # Errors
+    ///
+    /// Fails when shutdown already ran on this handle.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+    ) -> Result<crate::shutdown::ShutdownReport, crate::shutdown::ShutdownError> {
+        self.shutdown.serve(listener, self.router(app)).await
+    }
+}
