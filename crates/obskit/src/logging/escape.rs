@@ -30,27 +30,58 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub(crate) fn escape_into(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
     let mut start = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
+    let mut index = 0;
+    while index < bytes.len() {
+        let word = bytes
+            .get(index..index + 8)
+            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok());
+        if let Some(word) = word {
+            if !word_needs_escape(u64::from_le_bytes(word)) {
+                index += 8;
+                continue;
+            }
+        }
+
+        let byte = bytes.get(index).copied().unwrap_or_default();
         let action = ESCAPE[usize::from(byte)];
-        if action == 0 {
-            continue;
+        if action != 0 {
+            if let Some(unescaped) = bytes.get(start..index) {
+                out.extend_from_slice(unescaped);
+            }
+            if action == b'u' {
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(byte >> 4)],
+                    HEX[usize::from(byte & 0xf)],
+                ]);
+            } else {
+                out.extend_from_slice(&[b'\\', action]);
+            }
+            start = index + 1;
         }
-        if let Some(unescaped) = bytes.get(start..index) {
-            out.extend_from_slice(unescaped);
-        }
-        if action == b'u' {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(byte >> 4)]);
-            out.push(HEX[usize::from(byte & 0xf)]);
-        } else {
-            out.push(b'\\');
-            out.push(action);
-        }
-        start = index + 1;
+        index += 1;
     }
     if let Some(rest) = bytes.get(start..) {
         out.extend_from_slice(rest);
     }
+}
+
+/// Tells whether any of the 8 bytes in `word` is below 0x20, `"` or `\`.
+///
+/// Uses the "has zero byte" and "has byte less than n" bit tricks from Sean Eron Anderson's
+/// *Bit Twiddling Hacks*; both are exact for the question "is there any such byte".
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let has_quote = quote.wrapping_sub(ONES) & !quote & HIGH;
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let has_backslash = backslash.wrapping_sub(ONES) & !backslash & HIGH;
+    (below_space | has_quote | has_backslash) != 0
 }
 
 /// Appends `value` as a quoted JSON string.
@@ -163,6 +194,42 @@ mod tests {
     }
 
     #[test]
+    fn escapes_found_at_every_offset() {
+        // Places each special byte at every position of a 20-byte string, so the 8-byte scan
+        // meets it in every lane and in the tail.
+        for special in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
+            for position in 0..20 {
+                let mut value: String = "abcdefghijklmnopqrst".to_owned();
+                value.replace_range(position..position + 1, &special.to_string());
+                let json = escaped(&value);
+                let parsed: String = serde_json::from_str(&json).unwrap();
+                assert_eq!(parsed, value);
+                assert_eq!(json.len(), value.len() + 2 + escaped_len(special) - 1);
+            }
+        }
+    }
+
+    fn escaped_len(special: char) -> usize {
+        if special < ' ' && !matches!(special, '\n' | '\r' | '\t' | '\u{8}' | '\u{c}') {
+            6
+        } else {
+            2
+        }
+    }
+
+    #[test]
+    fn word_scan_matches_byte_table() {
+        for byte in 0u8..=255 {
+            let word = u64::from_le_bytes([b'a', b'b', byte, b'c', b'd', b'e', b'f', b'g']);
+            assert_eq!(
+                word_needs_escape(word),
+                ESCAPE[usize::from(byte)] != 0,
+                "{byte:#x}"
+            );
+        }
+    }
+
+    #[test]
     fn formatted_text_is_escaped() {
         let mut out = Vec::new();
         write_display(&mut out, format_args!("{:?}", "q\""));
@@ -172,7 +239,14 @@ mod tests {
     #[test]
     fn floats() {
         let mut out = Vec::new();
-        for value in [1.5, -0.25, 1e300, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        for value in [
+            1.5,
+            -0.25,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
             write_f64(&mut out, value);
             out.push(b' ');
         }

@@ -7,18 +7,22 @@ use tracing::field::{Field, Visit};
 
 use super::escape;
 
-/// Top-level keys of a JSON line; a field with one of these names is written as `fields.<name>`.
-pub(crate) const RESERVED_KEYS: [&str; 9] = [
-    "timestamp",
-    "level",
-    "target",
-    "message",
-    "service",
-    "environment",
-    "version",
-    "trace_id",
-    "span_id",
-];
+/// Tells whether `name` is a top-level key of a JSON line; such a field is written as
+/// `fields.<name>`.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "timestamp"
+            | "level"
+            | "target"
+            | "message"
+            | "service"
+            | "environment"
+            | "version"
+            | "trace_id"
+            | "span_id"
+    )
+}
 
 /// Writes each visited field as `,"name":value` into `out`.
 ///
@@ -43,7 +47,7 @@ impl FieldWriter<'_> {
         }
         self.entries.push((name, self.out.len()));
         self.out.extend_from_slice(b",\"");
-        if RESERVED_KEYS.contains(&name) {
+        if is_reserved(name) {
             self.out.extend_from_slice(b"fields.");
         }
         escape::escape_into(self.out, name);
@@ -269,8 +273,33 @@ mod tests {
     }
 
     fn joined(fields: &SpanFields) -> String {
-        let bytes: Vec<u8> = fields.entries().flat_map(|(_, bytes)| bytes.to_vec()).collect();
+        let bytes: Vec<u8> = fields
+            .entries()
+            .flat_map(|(_, bytes)| bytes.to_vec())
+            .collect();
         String::from_utf8(bytes).unwrap()
+    }
+
+    /// Top-level keys of a JSON line; a field with one of these names is written as `fields.<name>`.
+    const RESERVED_KEYS: [&str; 9] = [
+        "timestamp",
+        "level",
+        "target",
+        "message",
+        "service",
+        "environment",
+        "version",
+        "trace_id",
+        "span_id",
+    ];
+
+    #[test]
+    fn reserved_match_agrees_with_list() {
+        for key in RESERVED_KEYS {
+            assert!(is_reserved(key), "{key}");
+        }
+        assert!(!is_reserved("request_id"));
+        assert!(!is_reserved("Level"));
     }
 
     #[test]
@@ -296,8 +325,7 @@ mod tests {
 
     #[test]
     fn update_replaces_recorded_field() {
-        let mut fields =
-            SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &1u64)]));
+        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &1u64)]));
         fields.update(&Values(&[("attempt", &2u64)]));
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":2"#);
     }

@@ -194,12 +194,10 @@ impl LogOutput {
         match self {
             Self::Stdout => Ok((Box::new(std::io::stdout()), text::stdout_is_terminal())),
             Self::Stderr => Ok((Box::new(std::io::stderr()), text::stderr_is_terminal())),
-            Self::File(path) => {
-                match OpenOptions::new().create(true).append(true).open(&path) {
-                    Ok(file) => Ok((Box::new(file), false)),
-                    Err(source) => Err(LoggingError::OpenFile { path, source }),
-                }
-            }
+            Self::File(path) => match OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(file) => Ok((Box::new(file), false)),
+                Err(source) => Err(LoggingError::OpenFile { path, source }),
+            },
             Self::Writer(writer) => Ok((writer, false)),
         }
     }
@@ -273,7 +271,9 @@ where
 
     let filter = env_filter.and(sampler);
     let layer: BoxedLayer<S> = match logging.format {
-        LogFormat::Json => Box::new(json::JsonLayer::new(queue.clone(), service).with_filter(filter)),
+        LogFormat::Json => {
+            Box::new(json::JsonLayer::new(queue.clone(), service).with_filter(filter))
+        }
         LogFormat::Text => Box::new(text::layer(queue.clone(), is_terminal).with_filter(filter)),
     };
     Ok((layer, LogGuard::new(queue, thread)))
@@ -297,9 +297,8 @@ pub fn install(
     registry: &Registry,
     output: LogOutput,
 ) -> Result<LogGuard, LoggingError> {
-    if tracing::dispatcher::has_been_set() {
-        return Err(LoggingError::AlreadyInstalled);
-    }
+    // `tracing::dispatcher::has_been_set` is also true after a scoped `set_default`, so the
+    // only reliable check is `set_global_default` itself; on failure the guard stops the writer.
     let (layer, guard) = layer(logging, service, registry, output)?;
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::set_global_default(subscriber)
@@ -365,7 +364,14 @@ mod tests {
 
     #[test]
     fn level_accepts_levels_and_directives() {
-        for value in ["info", "WARN", "off", "info,hyper=warn", "my_app::db=debug", "app"] {
+        for value in [
+            "info",
+            "WARN",
+            "off",
+            "info,hyper=warn",
+            "my_app::db=debug",
+            "app",
+        ] {
             assert!(parse_level(value).is_ok(), "{value}");
         }
     }

@@ -46,6 +46,10 @@ impl<S> Filter<S> for Sampler {
         true
     }
 
+    // NOTE: `callsite_enabled` keeps its default `Interest::sometimes()`. With
+    // `Interest::always()`, tracing-subscriber 0.3.23 skips `enabled` for the callsite and a
+    // `false` from `event_enabled` then leaves the per-layer filter state set for the next
+    // event (its debug assertion in `FilterState::event_enabled` fires).
     fn event_enabled(&self, event: &Event<'_>, _cx: &Context<'_, S>) -> bool {
         self.keep(event.metadata().level())
     }

@@ -11,6 +11,12 @@ use prometheus_client::metrics::family::Family;
 
 use super::LoggingError;
 
+/// Time the writer thread waits for more lines after a batch before it sleeps until notified.
+///
+/// While lines keep arriving, emitting threads then never wake the writer thread themselves;
+/// the cost is up to this much extra latency before a line reaches the output.
+const LINGER: Duration = Duration::from_millis(1);
+
 /// Buffers above this size are released after a batch instead of being kept for reuse.
 const MAX_RETAINED_BUFFER_BYTES: usize = 1 << 20;
 
@@ -54,6 +60,8 @@ struct State {
     closed: bool,
     /// Set by the writer thread when it returns.
     finished: bool,
+    /// Set while the writer thread sleeps until notified; emitters notify only then.
+    idle: bool,
 }
 
 /// The bounded line queue in front of the writer thread.
@@ -83,12 +91,12 @@ impl Queue {
             return;
         }
 
-        let was_empty = state.buffer.is_empty();
         state.buffer.extend_from_slice(line);
         state.accepted += 1;
+        let wake = state.idle;
         drop(state);
 
-        if was_empty {
+        if wake {
             self.work.notify_one();
         }
     }
@@ -97,6 +105,8 @@ impl Queue {
     fn wait_written(&self, deadline: Instant) -> Result<(), LoggingError> {
         let mut state = self.state.lock();
         let target = state.accepted;
+        // Cuts the writer thread's linger short.
+        self.work.notify_one();
         while state.completed < target && !state.finished {
             if self.progress.wait_until(&mut state, deadline).timed_out() {
                 return Err(LoggingError::FlushTimedOut {
@@ -110,35 +120,50 @@ impl Queue {
     /// Body of the writer thread.
     fn run(&self, mut output: Box<dyn Write + Send>) {
         let mut batch = Vec::new();
+        let mut lingered = false;
+        let mut state = self.state.lock();
         loop {
-            let mut state = self.state.lock();
-            while state.buffer.is_empty() && !state.closed {
-                self.work.wait(&mut state);
-            }
             if state.buffer.is_empty() {
-                state.finished = true;
-                drop(state);
-                self.progress.notify_all();
-                return;
+                if state.closed {
+                    state.finished = true;
+                    drop(state);
+                    self.progress.notify_all();
+                    return;
+                }
+                if lingered {
+                    state.idle = true;
+                    self.work.wait(&mut state);
+                    state.idle = false;
+                } else {
+                    lingered = true;
+                    let _ = self.work.wait_for(&mut state, LINGER);
+                }
+                continue;
             }
+            lingered = false;
+
             std::mem::swap(&mut state.buffer, &mut batch);
             let batch_end = state.accepted;
             drop(state);
 
-            let lines = count_lines(&batch);
-            let written = output.write_all(&batch).and_then(|()| output.flush());
-            if written.is_err() {
-                // NOTE: the error itself is not reported anywhere but the counter, because the
-                // log output is the channel that failed.
-                self.drops.write_error.inc_by(lines);
-            }
+            self.write_batch(&mut *output, &batch);
             batch.clear();
             if batch.capacity() > MAX_RETAINED_BUFFER_BYTES {
                 batch = Vec::new();
             }
 
-            self.state.lock().completed = batch_end;
+            state = self.state.lock();
+            state.completed = batch_end;
             self.progress.notify_all();
+        }
+    }
+
+    fn write_batch(&self, output: &mut dyn Write, batch: &[u8]) {
+        let written = output.write_all(batch).and_then(|()| output.flush());
+        if written.is_err() {
+            // NOTE: the error itself is not reported anywhere but the counter, because the
+            // log output is the channel that failed.
+            self.drops.write_error.inc_by(count_lines(batch));
         }
     }
 }
@@ -160,6 +185,7 @@ pub(crate) fn spawn(
             completed: 0,
             closed: false,
             finished: false,
+            idle: false,
         }),
         work: Condvar::new(),
         progress: Condvar::new(),
@@ -240,7 +266,12 @@ impl LogGuard {
         let deadline = Instant::now() + timeout;
         let mut state = self.queue.state.lock();
         while !state.finished {
-            if self.queue.progress.wait_until(&mut state, deadline).timed_out() {
+            if self
+                .queue
+                .progress
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
                 return Err(LoggingError::FlushTimedOut { pending: 0 });
             }
         }
