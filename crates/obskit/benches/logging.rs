@@ -2,6 +2,8 @@
 //!
 //! Both write to `std::io::sink()`; obskit's layer goes through its non-blocking writer queue.
 
+#![allow(clippy::expect_used, reason = "benchmark setup")]
+
 use std::io;
 use std::time::Duration;
 

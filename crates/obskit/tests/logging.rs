@@ -1,5 +1,12 @@
 //! End-to-end tests of `obskit::logging`: real subscribers, real files, output parsed as JSON.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
+
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;

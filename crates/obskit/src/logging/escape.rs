@@ -4,6 +4,10 @@ use std::fmt;
 
 /// Escape action per byte: 0 copies it, `u` writes `\u00XX`, any other value is the letter after
 /// a backslash.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time, where an index out of bounds fails the build"
+)]
 static ESCAPE: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut byte = 0;
@@ -21,7 +25,21 @@ static ESCAPE: [u8; 256] = {
     table
 };
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Returns the lowercase hex digit of the low four bits of `nibble`.
+fn hex_digit(nibble: u8) -> u8 {
+    let nibble = nibble & 0xf;
+    if nibble < 10 {
+        b'0' + nibble
+    } else {
+        b'a' + nibble - 10
+    }
+}
+
+/// Returns the escape action for `byte`.
+fn escape_action(byte: u8) -> u8 {
+    // A u8 index is always within the 256 entries.
+    ESCAPE.get(usize::from(byte)).copied().unwrap_or(0)
+}
 
 /// Appends `value` escaped for use inside a JSON string, without the surrounding quotes.
 ///
@@ -29,44 +47,52 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// backslash-escaped; all other characters, including non-ASCII ones, are copied as UTF-8.
 pub(crate) fn escape_into(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
-    let mut start = 0;
-    let mut index = 0;
-    while index < bytes.len() {
-        let word = bytes
-            .get(index..index + 8)
-            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok());
-        if let Some(word) = word {
-            if !word_needs_escape(u64::from_le_bytes(word)) {
-                index += 8;
-                continue;
-            }
-        }
+    if !needs_escape(bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
 
-        let byte = bytes.get(index).copied().unwrap_or_default();
-        let action = ESCAPE[usize::from(byte)];
-        if action != 0 {
-            if let Some(unescaped) = bytes.get(start..index) {
-                out.extend_from_slice(unescaped);
-            }
-            if action == b'u' {
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(byte >> 4)],
-                    HEX[usize::from(byte & 0xf)],
-                ]);
-            } else {
-                out.extend_from_slice(&[b'\\', action]);
-            }
-            start = index + 1;
+    let mut start = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        let action = escape_action(byte);
+        if action == 0 {
+            continue;
         }
-        index += 1;
+        if let Some(unescaped) = bytes.get(start..index) {
+            out.extend_from_slice(unescaped);
+        }
+        if action == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                hex_digit(byte >> 4),
+                hex_digit(byte),
+            ]);
+        } else {
+            out.extend_from_slice(&[b'\\', action]);
+        }
+        start = index + 1;
     }
     if let Some(rest) = bytes.get(start..) {
         out.extend_from_slice(rest);
     }
+}
+
+/// Tells whether any byte of `bytes` needs escaping, eight bytes at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        let word = <[u8; 8]>::try_from(chunk).unwrap_or_default();
+        if word_needs_escape(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&byte| escape_action(byte) != 0)
 }
 
 /// Tells whether any of the 8 bytes in `word` is below 0x20, `"` or `\`.
@@ -104,8 +130,8 @@ pub(crate) fn write_escaped_fmt(out: &mut Vec<u8>, value: fmt::Arguments<'_>) {
         escape_into(out, text);
         return;
     }
-    // Writing into a Vec cannot fail; an error can only come from a faulty `Debug` or `Display`
-    // impl, and the text written up to that point is kept.
+    // Writing into a Vec cannot fail, so an error comes from a faulty `Debug` or `Display` impl.
+    // The text written up to that point is kept.
     let _ = fmt::Write::write_fmt(&mut EscapingWriter(out), value);
 }
 
@@ -131,9 +157,9 @@ pub(crate) fn write_integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
 /// Appends `bytes` as lowercase hexadecimal, inside quotes.
 pub(crate) fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
-    for byte in bytes {
-        out.push(HEX[usize::from(byte >> 4)]);
-        out.push(HEX[usize::from(byte & 0xf)]);
+    for &byte in bytes {
+        out.push(hex_digit(byte >> 4));
+        out.push(hex_digit(byte));
     }
     out.push(b'"');
 }
@@ -149,6 +175,7 @@ impl fmt::Write for EscapingWriter<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 mod tests {
     use super::*;
 

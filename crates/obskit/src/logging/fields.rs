@@ -27,14 +27,15 @@ pub(crate) fn is_reserved(name: &str) -> bool {
 /// Writes each visited field as `,"name":value` into `out`.
 ///
 /// The `message` field goes into `message` when that is set (events); otherwise it is an
-/// ordinary, and reserved, field name (spans). Names of the fields written are pushed onto
-/// `names` with the offset where each entry starts.
+/// ordinary, and reserved, field name (spans). The name of each field written is pushed onto
+/// `entries` with the offset in `out` where its entry starts.
 pub(crate) struct FieldWriter<'a> {
     pub(crate) out: &'a mut Vec<u8>,
     pub(crate) message: Option<&'a mut Vec<u8>>,
     pub(crate) entries: &'a mut Vec<(&'static str, usize)>,
-    /// Skip `log.*` fields that `tracing-log` adds to events converted from `log` records; their
-    /// content is already in the line's `target`.
+    /// Skip the `log.target`, `log.module_path`, `log.file` and `log.line` fields that
+    /// `tracing-log` adds to events converted from `log` records. The target is written as the
+    /// line's `target`; module path, file and line are not written, as for `tracing` events.
     pub(crate) skip_log_fields: bool,
 }
 
@@ -229,6 +230,7 @@ impl RecordFields for tracing::span::Record<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 mod tests {
     use tracing::field::Value;
 
@@ -239,7 +241,7 @@ mod tests {
 
     impl RecordFields for Values<'_> {
         fn record_into(&self, visitor: &mut dyn Visit) {
-            // `Field` values can only come from a callsite, so build one per call.
+            // A `Field` can only be obtained from a callsite's field set, so the test declares one.
             for (name, value) in self.0 {
                 let field = test_field(name);
                 value.record(&field, visitor);

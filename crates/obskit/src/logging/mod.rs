@@ -2,7 +2,7 @@
 //! non-blocking writer.
 //!
 //! [`install`] sets the global subscriber; [`layer`] returns the same output as a
-//! [`Layer`](tracing_subscriber::Layer) to compose with other layers. Events from the
+//! [`Layer`] to compose with other layers. Events from the
 //! application, its dependencies and the `log` crate (through `tracing-log`) are filtered by
 //! [`LoggingConfig::level`], sampled below WARN by [`LoggingConfig::sample_rate`], formatted on
 //! the emitting thread and handed to a dedicated writer thread through a queue of
@@ -78,6 +78,8 @@
 //! - The text format is tracing-subscriber's `fmt` output and carries neither the service
 //!   fields nor `trace_id`.
 //! - `level` is read from the configuration only; `RUST_LOG` is not consulted here.
+//! - Lines still queued when the process ends without dropping the [`LogGuard`]
+//!   (`std::process::exit`, an aborting panic) are lost.
 
 mod escape;
 mod fields;
@@ -119,7 +121,7 @@ pub enum LoggingError {
     InvalidLevel {
         /// The configured value.
         value: String,
-        /// What is wrong and what is accepted.
+        /// The problem and the accepted forms.
         reason: String,
     },
     /// `logging.sample_rate` is outside `0.0..=1.0`.
@@ -162,7 +164,7 @@ pub enum LoggingError {
     },
 }
 
-/// Where log lines go.
+/// Destination of log lines.
 #[derive(Default)]
 #[non_exhaustive]
 pub enum LogOutput {
@@ -284,8 +286,8 @@ where
 /// Keep the returned guard alive until the program exits; dropping it writes the queued lines
 /// and stops the writer thread. See [`layer`] for the parameters.
 ///
-/// If another `log` logger is already set, `log` records are not captured and a WARN event says
-/// so; everything else works.
+/// If another `log` logger is already set, `log` records are not captured, and a WARN event with
+/// target `obskit::logging` reports it. Everything else works.
 ///
 /// # Errors
 ///
@@ -359,6 +361,7 @@ fn parse_level(level: &str) -> Result<EnvFilter, LoggingError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 mod tests {
     use super::*;
 

@@ -56,6 +56,7 @@ impl<S> Filter<S> for Sampler {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 mod tests {
     use super::*;
 

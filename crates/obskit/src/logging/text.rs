@@ -20,12 +20,12 @@ where
         .with_target(true)
 }
 
-/// Whether the standard stream is a terminal, so text output gets colors.
+/// Returns whether standard output is a terminal, so text output gets colors.
 pub(crate) fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
 
-/// Whether the standard error stream is a terminal.
+/// Returns whether standard error is a terminal.
 pub(crate) fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }

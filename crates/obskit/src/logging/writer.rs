@@ -13,8 +13,8 @@ use super::LoggingError;
 
 /// Time the writer thread waits for more lines after a batch before it sleeps until notified.
 ///
-/// While lines keep arriving, emitting threads then never wake the writer thread themselves;
-/// the cost is up to this much extra latency before a line reaches the output.
+/// While lines keep arriving, emitting threads never have to wake the writer thread. The cost
+/// is up to this much extra latency before a line reaches the output.
 const LINGER: Duration = Duration::from_millis(1);
 
 /// Buffers above this size are released after a batch instead of being kept for reuse.
@@ -314,6 +314,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QueueWriter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 mod tests {
     use std::sync::mpsc;
 
