@@ -607,6 +607,37 @@ fn text_format_writes_readable_lines() {
 }
 
 #[test]
+fn text_format_is_sampled() {
+    let logging = LoggingConfig {
+        format: LogFormat::Text,
+        sample_rate: 0.0,
+        ..config("info")
+    };
+    let (capture, registry) = capture_with(&logging, || {
+        tracing::info!("sampled away");
+        tracing::error!("always kept");
+    });
+    let text = capture.text();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("always kept"), "{text}");
+    assert_eq!(dropped(&registry, "sampled"), 1);
+}
+
+#[test]
+fn filtered_span_fields_are_absent() {
+    let (capture, _) = capture_with(&config("info"), || {
+        let outer = tracing::info_span!("request", request_id = "r-3");
+        let _outer = outer.enter();
+        let hidden = tracing::debug_span!("detail", secret_step = "parse");
+        let _hidden = hidden.enter();
+        tracing::info!("inside a debug span");
+    });
+    let line = &capture.lines()[0];
+    assert_eq!(line["request_id"], "r-3");
+    assert!(!line.contains_key("secret_step"), "{line:?}");
+}
+
+#[test]
 fn invalid_settings_are_rejected() {
     let registry = Registry::default();
     let build = |logging: LoggingConfig, output: LogOutput| {

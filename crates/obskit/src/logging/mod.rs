@@ -149,6 +149,11 @@ pub enum LoggingError {
     /// Registering the dropped-events counter failed.
     #[error("failed to register {DROPPED_EVENTS_METRIC}: {0}")]
     Metrics(#[from] MetricsError),
+    /// Another `log` logger is already set, so `log` records cannot be forwarded to `tracing`.
+    #[error(
+        "failed to forward log records to tracing: {0}; remove the other log logger (such as env_logger) or do not call forward_log_records"
+    )]
+    LogLoggerAlreadySet(#[source] tracing_log::log::SetLoggerError),
     /// A global `tracing` subscriber is already set.
     #[error(
         "a global tracing subscriber is already installed; call obskit::logging::install once, or use obskit::logging::layer to add obskit's output to your own subscriber"
@@ -212,8 +217,8 @@ impl LogOutput {
 /// so other layers of the subscriber still see every event. It registers
 /// `obskit_log_events_dropped_total` in `registry`.
 ///
-/// `log` records reach the layer only when a `log` logger forwards them to `tracing`, such as
-/// `tracing_log::LogTracer` (which [`install`] sets up).
+/// `log` records reach the layer only when a `log` logger forwards them to `tracing`: call
+/// [`forward_log_records`] after setting the subscriber ([`install`] does both).
 ///
 /// # Example
 ///
@@ -306,11 +311,7 @@ pub fn install(
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| LoggingError::AlreadyInstalled)?;
 
-    let max_level = tracing_log::AsLog::as_log(&tracing::level_filters::LevelFilter::current());
-    if let Err(error) = tracing_log::LogTracer::builder()
-        .with_max_level(max_level)
-        .init()
-    {
+    if let Err(error) = forward_log_records() {
         tracing::warn!(
             target: "obskit::logging",
             %error,
@@ -318,6 +319,25 @@ pub fn install(
         );
     }
     Ok(guard)
+}
+
+/// Forwards records of the `log` crate to `tracing`, as events with the record's target and
+/// level, by setting `tracing_log::LogTracer` as the `log` logger.
+///
+/// [`install`] calls this. Call it yourself after setting a global subscriber that contains the
+/// layer from [`layer`]. Records above the subscriber's current maximum level are discarded
+/// inside the `log` crate, without reaching `tracing`.
+///
+/// # Errors
+///
+/// [`LoggingError::LogLoggerAlreadySet`] when a `log` logger is already set, including by an
+/// earlier call.
+pub fn forward_log_records() -> Result<(), LoggingError> {
+    let max_level = tracing_log::AsLog::as_log(&tracing::level_filters::LevelFilter::current());
+    tracing_log::LogTracer::builder()
+        .with_max_level(max_level)
+        .init()
+        .map_err(LoggingError::LogLoggerAlreadySet)
 }
 
 /// Level names accepted by `EnvFilter`, for spotting typos in bare directives.
