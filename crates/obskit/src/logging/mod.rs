@@ -67,14 +67,14 @@
 //!
 //! | `reason` | Meaning |
 //! |---|---|
-//! | `queue_full` | `queue_capacity` lines were waiting for the writer thread |
+//! | `queue_full` | `queue_capacity` lines, or 64 MiB, were waiting for the writer thread |
 //! | `write_error` | writing or flushing the output failed |
 //! | `sampled` | removed by `sample_rate` |
 //! | `shutdown` | emitted after the [`LogGuard`] was shut down |
 //!
 //! # Limitations
 //!
-//! - `queue_capacity` bounds the number of lines, not their bytes.
+//! - `queue_capacity` bounds the number of lines; their bytes are bounded by a fixed 64 MiB.
 //! - The text format is tracing-subscriber's `fmt` output and carries neither the service
 //!   fields nor `trace_id`.
 //! - `level` is read from the configuration only; `RUST_LOG` is not consulted here.

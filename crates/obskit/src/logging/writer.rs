@@ -17,6 +17,10 @@ use super::LoggingError;
 /// is up to this much extra latency before a line reaches the output.
 const LINGER: Duration = Duration::from_millis(1);
 
+/// Upper bound on the bytes of queued lines, so a few very large lines cannot exhaust memory
+/// within `queue_capacity`.
+pub(crate) const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
 /// Buffers above this size are released after a batch instead of being kept for reuse.
 const MAX_RETAINED_BUFFER_BYTES: usize = 1 << 20;
 
@@ -26,7 +30,7 @@ pub(crate) type DropLabels = [(&'static str, &'static str); 1];
 /// Counters of `obskit_log_events_dropped_total`, one per `reason`.
 #[derive(Clone, Debug)]
 pub(crate) struct DropCounters {
-    /// The queue held `queue_capacity` lines.
+    /// The queue held `queue_capacity` lines or [`MAX_QUEUED_BYTES`] bytes.
     pub(crate) queue_full: Counter,
     /// Writing or flushing the output failed.
     pub(crate) write_error: Counter,
@@ -56,6 +60,8 @@ struct State {
     accepted: u64,
     /// Lines written, or counted as failed, since start.
     completed: u64,
+    /// Bytes in `buffer` plus the bytes of the batch being written.
+    pending_bytes: usize,
     /// Set once by shutdown; the writer drains what is queued and stops.
     closed: bool,
     /// Set by the writer thread when it returns.
@@ -85,7 +91,8 @@ impl Queue {
             self.drops.shutdown.inc();
             return;
         }
-        if state.accepted - state.completed >= self.capacity {
+        let over_bytes = state.pending_bytes + line.len() > MAX_QUEUED_BYTES;
+        if state.accepted - state.completed >= self.capacity || over_bytes {
             drop(state);
             self.drops.queue_full.inc();
             return;
@@ -93,6 +100,7 @@ impl Queue {
 
         state.buffer.extend_from_slice(line);
         state.accepted += 1;
+        state.pending_bytes += line.len();
         let wake = state.idle;
         drop(state);
 
@@ -144,6 +152,7 @@ impl Queue {
 
             std::mem::swap(&mut state.buffer, &mut batch);
             let batch_end = state.accepted;
+            let batch_len = batch.len();
             drop(state);
 
             self.write_batch(&mut *output, &batch);
@@ -154,6 +163,7 @@ impl Queue {
 
             state = self.state.lock();
             state.completed = batch_end;
+            state.pending_bytes -= batch_len;
             self.progress.notify_all();
         }
     }
@@ -183,6 +193,7 @@ pub(crate) fn spawn(
             buffer: Vec::new(),
             accepted: 0,
             completed: 0,
+            pending_bytes: 0,
             closed: false,
             finished: false,
             idle: false,
@@ -423,6 +434,23 @@ mod tests {
             .shutdown(Duration::from_secs(5))
             .unwrap();
         assert_eq!(memory.0.lock().as_slice(), b"line\nline\nline\n");
+    }
+
+    #[test]
+    fn byte_limit_drops_large_lines() {
+        let (_family, drops) = counters();
+        let memory = Memory::default();
+        let (queue, thread) = spawn(Box::new(memory.clone()), 1000, drops.clone()).unwrap();
+        let too_large = vec![b'x'; MAX_QUEUED_BYTES + 1];
+        queue.push(&too_large);
+        queue.push(b"small\n");
+        LogGuard::new(queue, thread)
+            .shutdown(Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(drops.queue_full.get(), 1);
+        let written = memory.0.lock();
+        assert_eq!(written.len(), 6, "only the small line is written");
+        assert_eq!(written.as_slice(), b"small\n");
     }
 
     #[test]
