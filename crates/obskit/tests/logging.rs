@@ -346,6 +346,7 @@ fn value_types() {
             "values"
         );
     });
+
     // serde_json reads integers beyond 64 bits as floats, so check these in the raw text.
     let text = capture.text();
     assert!(text.contains(&format!(r#""big":{},"#, u128::MAX)), "{text}");
@@ -353,6 +354,7 @@ fn value_types() {
         text.contains(&format!(r#""small":{},"#, i128::MIN)),
         "{text}"
     );
+
     let line = &capture.lines()[0];
     assert_eq!(line["negative"], -5);
     assert_eq!(line["yes"], true);
@@ -580,6 +582,23 @@ fn flush_makes_lines_visible() {
     tracing::dispatcher::with_default(&dispatch, || tracing::info!("after shutdown"));
     assert_eq!(dropped(&registry, "shutdown"), 1);
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn file_output_appends() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("app.log");
+    std::fs::write(&path, "{\"existing\":true}\n").unwrap();
+    let registry = Registry::default();
+    let (dispatch, guard) = file_guard(&path, &registry);
+    tracing::dispatcher::with_default(&dispatch, || tracing::info!("appended"));
+    guard.shutdown(SHUTDOWN).unwrap();
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], "{\"existing\":true}");
+    assert!(lines[1].contains("\"message\":\"appended\""), "{text}");
 }
 
 #[test]
