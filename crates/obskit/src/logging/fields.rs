@@ -1,0 +1,334 @@
+//! Field rendering for JSON lines, and the per-span storage of pre-rendered fields.
+
+use std::fmt;
+use std::ops::Range;
+
+use tracing::field::{Field, Visit};
+
+use super::escape;
+
+/// Tells whether `name` is a top-level key of a JSON line; such a field is written as
+/// `fields.<name>`.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "timestamp"
+            | "level"
+            | "target"
+            | "message"
+            | "service"
+            | "environment"
+            | "version"
+            | "trace_id"
+            | "span_id"
+    )
+}
+
+/// Writes each visited field as `,"name":value` into `out`.
+///
+/// The `message` field goes into `message` when that is set (events); otherwise it is an
+/// ordinary, and reserved, field name (spans). The name of each field written is pushed onto
+/// `entries` with the offset in `out` where its entry starts.
+pub(crate) struct FieldWriter<'a> {
+    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) message: Option<&'a mut Vec<u8>>,
+    pub(crate) entries: &'a mut Vec<(&'static str, usize)>,
+    /// Skip the `log.target`, `log.module_path`, `log.file` and `log.line` fields that
+    /// `tracing-log` adds to events converted from `log` records. The target is written as the
+    /// line's `target`; module path, file and line are not written, as for `tracing` events.
+    pub(crate) skip_log_fields: bool,
+}
+
+impl FieldWriter<'_> {
+    /// Starts the entry for `field` and returns false if the field is not written at all.
+    fn key(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        if self.skip_log_fields && name.starts_with("log.") {
+            return false;
+        }
+        self.entries.push((name, self.out.len()));
+        self.out.extend_from_slice(b",\"");
+        if is_reserved(name) {
+            self.out.extend_from_slice(b"fields.");
+        }
+        escape::escape_into(self.out, name);
+        self.out.extend_from_slice(b"\":");
+        true
+    }
+
+    /// Returns the message buffer when `field` is the event message.
+    fn message_for(&mut self, field: &Field) -> Option<&mut Vec<u8>> {
+        if field.name() == "message" {
+            self.message.as_deref_mut()
+        } else {
+            None
+        }
+    }
+}
+
+impl Visit for FieldWriter<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.key(field) {
+            escape::write_f64(self.out, value);
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.key(field) {
+            escape::write_integer(self.out, value);
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.key(field) {
+            escape::write_integer(self.out, value);
+        }
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        if self.key(field) {
+            escape::write_integer(self.out, value);
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        if self.key(field) {
+            escape::write_integer(self.out, value);
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.key(field) {
+            let text: &[u8] = if value { b"true" } else { b"false" };
+            self.out.extend_from_slice(text);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if let Some(message) = self.message_for(field) {
+            message.clear();
+            escape::escape_into(message, value);
+        } else if self.key(field) {
+            escape::write_string(self.out, value);
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if let Some(message) = self.message_for(field) {
+            message.clear();
+            escape::write_escaped_fmt(message, format_args!("{value}"));
+        } else if self.key(field) {
+            escape::write_display(self.out, format_args!("{value}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if let Some(message) = self.message_for(field) {
+            message.clear();
+            escape::write_escaped_fmt(message, format_args!("{value:?}"));
+        } else if self.key(field) {
+            escape::write_display(self.out, format_args!("{value:?}"));
+        }
+    }
+}
+
+/// Fields of one span, rendered once as JSON entries when the span is created or recorded.
+///
+/// Stored in the span's extensions by the JSON layer. Each entry is `,"name":value`, so an
+/// event copies the bytes of every entry whose name it has not written yet.
+#[derive(Debug, Default)]
+pub(crate) struct SpanFields {
+    json: Vec<u8>,
+    entries: Vec<(&'static str, Range<usize>)>,
+}
+
+impl SpanFields {
+    /// Renders the fields recorded by `values`.
+    pub(crate) fn render(values: &dyn RecordFields) -> Self {
+        let mut fields = Self::default();
+        fields.append(values);
+        fields
+    }
+
+    /// Records new values; a field recorded again replaces its earlier value.
+    pub(crate) fn update(&mut self, values: &dyn RecordFields) {
+        let update = Self::render(values);
+        if update.entries.is_empty() {
+            return;
+        }
+        let replaced = |name: &str| update.entries.iter().any(|(new, _)| *new == name);
+        if !self.entries.iter().any(|(name, _)| replaced(name)) {
+            self.extend_from(&update);
+            return;
+        }
+
+        let mut merged = Self::default();
+        for (name, range) in &self.entries {
+            if !replaced(name) {
+                merged.push_entry(name, self.json.get(range.clone()).unwrap_or_default());
+            }
+        }
+        merged.extend_from(&update);
+        *self = merged;
+    }
+
+    /// The entries as (field name, `,"name":value` bytes).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&'static str, &[u8])> + '_ {
+        self.entries
+            .iter()
+            .map(|(name, range)| (*name, self.json.get(range.clone()).unwrap_or_default()))
+    }
+
+    fn append(&mut self, values: &dyn RecordFields) {
+        let mut starts = Vec::new();
+        let base = self.json.len();
+        let mut writer = FieldWriter {
+            out: &mut self.json,
+            message: None,
+            entries: &mut starts,
+            skip_log_fields: false,
+        };
+        values.record_into(&mut writer);
+
+        let end = self.json.len();
+        let mut ends = starts.iter().skip(1).map(|(_, start)| *start);
+        for (name, start) in &starts {
+            let stop = ends.next().unwrap_or(end);
+            debug_assert!(*start >= base);
+            self.entries.push((name, *start..stop));
+        }
+    }
+
+    fn extend_from(&mut self, other: &Self) {
+        for (name, bytes) in other.entries() {
+            self.push_entry(name, bytes);
+        }
+    }
+
+    fn push_entry(&mut self, name: &'static str, bytes: &[u8]) {
+        let start = self.json.len();
+        self.json.extend_from_slice(bytes);
+        self.entries.push((name, start..self.json.len()));
+    }
+}
+
+/// Span attributes or a span record, both of which can be visited.
+pub(crate) trait RecordFields {
+    fn record_into(&self, visitor: &mut dyn Visit);
+}
+
+impl RecordFields for tracing::span::Attributes<'_> {
+    fn record_into(&self, visitor: &mut dyn Visit) {
+        self.record(visitor);
+    }
+}
+
+impl RecordFields for tracing::span::Record<'_> {
+    fn record_into(&self, visitor: &mut dyn Visit) {
+        self.record(visitor);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+mod tests {
+    use tracing::field::Value;
+
+    use super::*;
+
+    /// A set of values visited in order, standing in for span attributes.
+    struct Values<'a>(&'a [(&'static str, &'a dyn Value)]);
+
+    impl RecordFields for Values<'_> {
+        fn record_into(&self, visitor: &mut dyn Visit) {
+            // A `Field` can only be obtained from a callsite's field set, so the test declares one.
+            for (name, value) in self.0 {
+                let field = test_field(name);
+                value.record(&field, visitor);
+            }
+        }
+    }
+
+    fn test_field(name: &str) -> Field {
+        struct Callsite;
+        impl tracing::callsite::Callsite for Callsite {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &tracing::Metadata<'_> {
+                &META
+            }
+        }
+        static CALLSITE: Callsite = Callsite;
+        static META: tracing::Metadata<'static> = tracing::Metadata::new(
+            "test",
+            "test",
+            tracing::Level::INFO,
+            None,
+            None,
+            None,
+            tracing::field::FieldSet::new(
+                &["request_id", "attempt", "message", "ok"],
+                tracing::callsite::Identifier(&CALLSITE),
+            ),
+            tracing::metadata::Kind::SPAN,
+        );
+        META.fields().field(name).unwrap()
+    }
+
+    fn joined(fields: &SpanFields) -> String {
+        let bytes: Vec<u8> = fields
+            .entries()
+            .flat_map(|(_, bytes)| bytes.to_vec())
+            .collect();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Top-level keys of a JSON line; a field with one of these names is written as `fields.<name>`.
+    const RESERVED_KEYS: [&str; 9] = [
+        "timestamp",
+        "level",
+        "target",
+        "message",
+        "service",
+        "environment",
+        "version",
+        "trace_id",
+        "span_id",
+    ];
+
+    #[test]
+    fn reserved_match_agrees_with_list() {
+        for key in RESERVED_KEYS {
+            assert!(is_reserved(key), "{key}");
+        }
+        assert!(!is_reserved("request_id"));
+        assert!(!is_reserved("Level"));
+    }
+
+    #[test]
+    fn render_writes_entries() {
+        let fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &3u64)]));
+        assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":3"#);
+        let names: Vec<_> = fields.entries().map(|(name, _)| name).collect();
+        assert_eq!(names, ["request_id", "attempt"]);
+    }
+
+    #[test]
+    fn reserved_span_field_is_prefixed() {
+        let fields = SpanFields::render(&Values(&[("message", &"m")]));
+        assert_eq!(joined(&fields), r#","fields.message":"m""#);
+    }
+
+    #[test]
+    fn update_appends_new_fields() {
+        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1")]));
+        fields.update(&Values(&[("ok", &true)]));
+        assert_eq!(joined(&fields), r#","request_id":"r-1","ok":true"#);
+    }
+
+    #[test]
+    fn update_replaces_recorded_field() {
+        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &1u64)]));
+        fields.update(&Values(&[("attempt", &2u64)]));
+        assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":2"#);
+    }
+}

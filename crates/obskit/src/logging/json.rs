@@ -1,0 +1,210 @@
+//! The JSON formatter layer: one hand-written JSON object per event.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::escape;
+use super::fields::{FieldWriter, SpanFields};
+use super::time;
+use super::writer::Queue;
+use crate::config::ServiceConfig;
+
+/// Trace and span ids of the current span, written as `trace_id` and `span_id`.
+///
+/// The JSON layer looks for this type in the extensions of the event's span and then its
+/// parents, and uses the first one it finds. Insert it from the layer that creates or propagates
+/// trace context:
+///
+/// ```
+/// use obskit::logging::TraceContext;
+/// use tracing_subscriber::registry::LookupSpan;
+///
+/// fn attach<S: for<'a> LookupSpan<'a>>(span: tracing_subscriber::registry::SpanRef<'_, S>) {
+///     span.extensions_mut().insert(TraceContext {
+///         trace_id: [0x4b; 16],
+///         span_id: [0x1f; 8],
+///     });
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceContext {
+    /// W3C trace id, written as 32 lowercase hex digits.
+    pub trace_id: [u8; 16],
+    /// W3C span id (parent id), written as 16 lowercase hex digits.
+    pub span_id: [u8; 8],
+}
+
+/// Reusable buffers for formatting one event.
+#[derive(Default)]
+struct Scratch {
+    line: Vec<u8>,
+    fields: Vec<u8>,
+    message: Vec<u8>,
+    names: Vec<(&'static str, usize)>,
+}
+
+/// Scratch buffers that grew above this size for one large event are released afterwards.
+const MAX_RETAINED_SCRATCH_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Formats events as JSON lines into the writer queue.
+pub(crate) struct JsonLayer {
+    queue: Arc<Queue>,
+    /// `,"service":"…","environment":"…","version":"…"`, escaped once.
+    service: Box<[u8]>,
+}
+
+impl JsonLayer {
+    pub(crate) fn new(queue: Arc<Queue>, service: &ServiceConfig) -> Self {
+        let mut fragment = Vec::new();
+        for (key, value) in [
+            ("service", &service.name),
+            ("environment", &service.environment),
+            ("version", &service.version),
+        ] {
+            fragment.extend_from_slice(b",\"");
+            fragment.extend_from_slice(key.as_bytes());
+            fragment.extend_from_slice(b"\":");
+            escape::write_string(&mut fragment, value);
+        }
+        Self {
+            queue,
+            service: fragment.into_boxed_slice(),
+        }
+    }
+
+    fn format<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, scratch: &mut Scratch)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Scratch {
+            line,
+            fields,
+            message,
+            names,
+        } = scratch;
+        line.clear();
+        fields.clear();
+        message.clear();
+        names.clear();
+
+        let normalized = event.normalized_metadata();
+        let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        event.record(&mut FieldWriter {
+            out: fields,
+            message: Some(message),
+            entries: names,
+            skip_log_fields: normalized.is_some(),
+        });
+
+        line.extend_from_slice(b"{\"timestamp\":\"");
+        time::write_now(line);
+        line.extend_from_slice(b"\",\"level\":\"");
+        line.extend_from_slice(level_name(metadata.level()));
+        line.extend_from_slice(b"\",\"target\":");
+        escape::write_string(line, metadata.target());
+        line.extend_from_slice(b",\"message\":\"");
+        line.extend_from_slice(message);
+        line.push(b'"');
+        line.extend_from_slice(&self.service);
+        line.extend_from_slice(fields);
+
+        let mut trace = None;
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                let extensions = span.extensions();
+                if let Some(span_fields) = extensions.get::<SpanFields>() {
+                    for (name, entry) in span_fields.entries() {
+                        if !names.iter().any(|(seen, _)| *seen == name) {
+                            names.push((name, 0));
+                            line.extend_from_slice(entry);
+                        }
+                    }
+                }
+                if trace.is_none() {
+                    trace = extensions.get::<TraceContext>().copied();
+                }
+            }
+        }
+
+        if let Some(trace) = trace {
+            line.extend_from_slice(b",\"trace_id\":");
+            escape::write_hex(line, &trace.trace_id);
+            line.extend_from_slice(b",\"span_id\":");
+            escape::write_hex(line, &trace.span_id);
+        }
+        line.extend_from_slice(b"}\n");
+    }
+}
+
+fn level_name(level: &Level) -> &'static [u8] {
+    match *level {
+        Level::ERROR => b"ERROR",
+        Level::WARN => b"WARN",
+        Level::INFO => b"INFO",
+        Level::DEBUG => b"DEBUG",
+        Level::TRACE => b"TRACE",
+    }
+}
+
+impl<S> Layer<S> for JsonLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        if let Some(existing) = extensions.get_mut::<SpanFields>() {
+            existing.update(attrs);
+        } else {
+            extensions.insert(SpanFields::render(attrs));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        if let Some(existing) = extensions.get_mut::<SpanFields>() {
+            existing.update(values);
+        } else {
+            extensions.insert(SpanFields::render(values));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let formatted = SCRATCH
+            .try_with(|cell| {
+                // A `Debug` impl that logs while this thread formats an event finds the scratch
+                // borrowed; that nested event falls back to fresh buffers below.
+                let Ok(mut scratch) = cell.try_borrow_mut() else {
+                    return false;
+                };
+                self.format(event, &ctx, &mut scratch);
+                self.queue.push(&scratch.line);
+                if scratch.line.capacity() > MAX_RETAINED_SCRATCH_BYTES {
+                    *scratch = Scratch::default();
+                }
+                true
+            })
+            .unwrap_or(false);
+
+        if !formatted {
+            let mut scratch = Scratch::default();
+            self.format(event, &ctx, &mut scratch);
+            self.queue.push(&scratch.line);
+        }
+    }
+}
