@@ -1,0 +1,289 @@
+//! The demo service run as a process: real HTTP traffic, a scrape checked by `promtool`, health
+//! probes and graceful shutdown on SIGTERM.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running demo process and the JSON log lines it has written so far.
+struct Demo {
+    child: Child,
+    address: SocketAddr,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<serde_json::Value>,
+}
+
+impl Demo {
+    fn start(extra_env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_obskit"))
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OBSKIT_SHUTDOWN_PRE_STOP_DELAY", "500ms")
+            .env("OBSKIT_SHUTDOWN_TIMEOUT", "5s")
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut demo = Self {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines,
+            seen: Vec::new(),
+        };
+        let listening = demo.wait_for_message("demo service listening");
+        demo.address = listening["address"].as_str().unwrap().parse().unwrap();
+        demo
+    }
+
+    /// Reads log lines until one has `message`, failing after 20 seconds.
+    fn wait_for_message(&mut self, message: &str) -> serde_json::Value {
+        if let Some(line) = self.seen.iter().find(|line| line["message"] == message) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(remaining)
+                .unwrap_or_else(|_| panic!("no log line {message:?}; lines so far: {:#?}", self.seen));
+            let value: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|error| panic!("log line is not JSON ({error}): {line}"));
+            self.seen.push(value.clone());
+            if value["message"] == message {
+                return value;
+            }
+        }
+    }
+
+    /// Reads every remaining line until the process closes its output.
+    fn drain_lines(&mut self) {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(20)) {
+            let value: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|error| panic!("log line is not JSON ({error}): {line}"));
+            self.seen.push(value);
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_ready(client: &reqwest::Client, demo: &Demo) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = client.get(demo.url("/health/ready")).send().await;
+        if matches!(&response, Ok(response) if response.status() == 200) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "demo never became ready: {response:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn promtool_check(exposition: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package prometheus); scripts/test.sh installs it");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool failed:\n{report}\n{exposition}");
+    assert!(report.trim().is_empty(), "promtool reported problems:\n{report}");
+}
+
+fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|line| line.starts_with(series) && line.as_bytes().get(series.len()) == Some(&b' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test]
+async fn demo_serves_scrapes_and_shuts_down() {
+    let mut demo = Demo::start(&[]);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &demo).await;
+
+    // Traffic on every route.
+    let created = client
+        .post(demo.url("/orders"))
+        .json(&serde_json::json!({ "item": "book", "quantity": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let order: serde_json::Value = created.json().await.unwrap();
+    let id = order["id"].as_u64().unwrap();
+
+    let found = client.get(demo.url(&format!("/orders/{id}"))).send().await.unwrap();
+    assert_eq!(found.status(), 200);
+    let request_id = found.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let missing = client.get(demo.url("/orders/999999")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let failed = client.get(demo.url("/fail?status=503")).send().await.unwrap();
+    assert_eq!(failed.status(), 503);
+    let slow = client.get(demo.url("/slow?ms=20")).send().await.unwrap();
+    assert_eq!(slow.status(), 200);
+    let invalid = client
+        .post(demo.url("/orders"))
+        .json(&serde_json::json!({ "item": "", "quantity": 0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 422);
+
+    // Prometheus text 0.0.4 by default, valid for promtool.
+    let scrape = client.get(demo.url("/metrics")).send().await.unwrap();
+    assert_eq!(scrape.status(), 200);
+    assert_eq!(
+        scrape.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let exposition = scrape.text().await.unwrap();
+    promtool_check(&exposition);
+    for family in [
+        "http_server_request_duration_seconds",
+        "http_server_active_requests",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "target_info",
+        "obskit_build_info",
+        "obskit_log_events_dropped_total",
+        "obskit_health_check_status",
+        "demo_order_store_requests_total",
+    ] {
+        assert!(
+            exposition.contains(&format!("\n{family}")),
+            "{family} missing:\n{exposition}"
+        );
+    }
+    assert_eq!(
+        sample(
+            &exposition,
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/orders/{id}\",http_response_status_code=\"200\"}"
+        ),
+        Some(1.0),
+        "{exposition}"
+    );
+    assert_eq!(
+        sample(
+            &exposition,
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/orders/{id}\",http_response_status_code=\"404\"}"
+        ),
+        Some(1.0),
+        "{exposition}"
+    );
+    assert!(!exposition.contains("/orders/999999"), "raw path in a label");
+
+    // OpenMetrics on request.
+    let open_metrics = client
+        .get(demo.url("/metrics"))
+        .header("accept", "application/openmetrics-text;version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        open_metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(open_metrics.text().await.unwrap().ends_with("# EOF\n"));
+
+    // Log lines of the request carry its id and route.
+    let access = demo.wait_for_message("request completed");
+    assert_eq!(access["service"], "obskit-demo");
+    let access_of_request = demo
+        .seen
+        .iter()
+        .chain(std::iter::once(&access))
+        .find(|line| line["request_id"] == request_id.as_str())
+        .cloned();
+    let access_of_request = match access_of_request {
+        Some(line) => line,
+        None => loop {
+            let line = demo.wait_for_message("request completed");
+            if line["request_id"] == request_id.as_str() {
+                break line;
+            }
+            demo.seen.retain(|seen| seen != &line);
+        },
+    };
+    assert_eq!(access_of_request["http.route"], "/orders/{id}");
+    assert_eq!(access_of_request["http.response.status_code"], 200);
+
+    // SIGTERM: readiness fails during the pre-stop delay, an in-flight request completes, and
+    // the last log line reaches the output.
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        let url = demo.url("/slow?ms=1500");
+        async move { client.get(url).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    demo.terminate();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let during = client.get(demo.url("/health/ready")).send().await.unwrap();
+    assert_eq!(during.status(), 503);
+    let live = client.get(demo.url("/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200, "liveness must not fail during shutdown");
+
+    let slow = in_flight.await.unwrap().unwrap();
+    assert_eq!(slow.status(), 200);
+    let status = demo.child.wait().unwrap();
+    assert!(status.success(), "demo exited with {status}");
+    demo.drain_lines();
+    let last = demo.seen.last().unwrap();
+    assert_eq!(last["message"], "demo service stopped", "{:#?}", demo.seen);
+}

@@ -1,0 +1,113 @@
+//! Per-request cost of the obskit middleware over a bare axum router, against tower-http's
+//! `TraceLayer` with tracing-subscriber's JSON formatter.
+//!
+//! Requests go through the router with `tower::ServiceExt::oneshot`, without sockets, so the
+//! difference between two medians is the cost of the layer and its logging.
+
+#![allow(clippy::expect_used, reason = "benchmark setup")]
+
+use std::io;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use divan::Bencher;
+use http::Request;
+use obskit::config::{HttpConfig, LoggingConfig, ServiceConfig};
+use obskit::logging::{self, LogOutput};
+use obskit::metrics::Registry;
+use tower::ServiceExt;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::{Dispatch, Level};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn main() {
+    divan::main();
+}
+
+fn routes() -> Router {
+    Router::new().route("/orders/{id}", get(|| async { "order" }))
+}
+
+fn request() -> Request<Body> {
+    Request::get("/orders/42")
+        .header("x-request-id", "bench-request-1")
+        .body(Body::empty())
+        .expect("valid request")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime starts")
+}
+
+/// Sends one request and reads the whole body, so the layer records the request.
+async fn roundtrip(app: Router) {
+    let response = app.oneshot(request()).await.expect("infallible");
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .expect("small body");
+    assert_eq!(&body[..], b"order");
+}
+
+fn obskit_logging(registry: &Registry) -> (Dispatch, logging::LogGuard) {
+    let logging = LoggingConfig {
+        queue_capacity: 1 << 20,
+        ..LoggingConfig::default()
+    };
+    let (layer, guard) = logging::layer(
+        &logging,
+        &ServiceConfig::default(),
+        registry,
+        LogOutput::Writer(Box::new(io::sink())),
+    )
+    .expect("valid logging configuration");
+    (Dispatch::new(tracing_subscriber::registry().with(layer)), guard)
+}
+
+#[divan::bench(sample_count = 500, sample_size = 50)]
+fn bare_axum(bencher: Bencher<'_, '_>) {
+    let runtime = runtime();
+    let app = routes();
+    bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));
+}
+
+/// obskit's layer with metrics and the access log at INFO to a sink.
+#[divan::bench(sample_count = 500, sample_size = 50)]
+fn obskit_layer(bencher: Bencher<'_, '_>) {
+    let runtime = runtime();
+    let registry = Registry::default();
+    let (dispatch, guard) = obskit_logging(&registry);
+    let layer = obskit::http::HttpLayer::new(&registry, &HttpConfig::default())
+        .expect("metrics register");
+    let app = routes().layer(layer);
+    tracing::dispatcher::with_default(&dispatch, || {
+        bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));
+    });
+    guard
+        .shutdown(Duration::from_secs(10))
+        .expect("writer drains the queue");
+}
+
+/// tower-http's `TraceLayer` with its span and response event at INFO, formatted by
+/// tracing-subscriber's JSON formatter to a sink. It records no metrics.
+#[divan::bench(sample_count = 500, sample_size = 50)]
+fn tower_http_trace_layer(bencher: Bencher<'_, '_>) {
+    let runtime = runtime();
+    let dispatch = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(io::sink)
+            .with_max_level(Level::INFO)
+            .finish(),
+    );
+    let layer = TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+    let app = routes().layer(layer);
+    tracing::dispatcher::with_default(&dispatch, || {
+        bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));
+    });
+}
