@@ -139,7 +139,7 @@ struct AdminMetrics {
 }
 
 impl AdminMetrics {
-    fn register(registry: &Registry) -> Result<Self, AdminError> {
+    fn new() -> Self {
         let metrics = Self {
             scrape_duration: Histogram::new(SCRAPE_BUCKETS),
             auth_failures: Family::default(),
@@ -151,6 +151,11 @@ impl AdminMetrics {
         for reason in ["missing", "malformed", "invalid"] {
             metrics.auth_failure(reason);
         }
+        metrics
+    }
+
+    fn register(&self, registry: &Registry) -> Result<(), AdminError> {
+        let metrics = self;
         registry.register(
             "obskit_scrape_duration_seconds",
             "Time to encode and compress one /metrics response.",
@@ -176,7 +181,7 @@ impl AdminMetrics {
             "Clients forgotten because a tracking table reached admin.max_tracked_clients.",
             metrics.clients_evicted.clone(),
         )?;
-        Ok(metrics)
+        Ok(())
     }
 
     fn auth_failure(&self, reason: &'static str) -> Counter {
@@ -247,7 +252,7 @@ impl AdminState {
             }
             (None, None) => None,
         };
-        let admin_metrics = AdminMetrics::register(&registry)?;
+        let admin_metrics = AdminMetrics::new();
         let lockout = AuthLockout::new(
             admin.max_auth_failures,
             admin.auth_lockout,
@@ -259,6 +264,8 @@ impl AdminState {
             admin.max_tracked_clients,
             admin_metrics.evictions("rate_limit"),
         )?;
+        // Registered last, so that invalid settings leave the registry unchanged.
+        admin_metrics.register(&registry)?;
         Ok(Self {
             shared: Arc::new(AdminShared {
                 registry,
