@@ -1,4 +1,6 @@
 //! End-to-end tests of the admin router over loopback sockets: auth, lockout, rate limit,
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 //! content negotiation, compression and mounting.
 
 use std::io::Read as _;

@@ -1,5 +1,7 @@
 //! End-to-end tests of health checks and probe endpoints over loopback sockets.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -29,7 +29,7 @@ pub(crate) enum AuthOutcome {
 }
 
 impl AuthOutcome {
-    /// The `reason` label of `obskit_metrics_auth_failures_total`.
+    /// Returns the `reason` label of `obskit_metrics_auth_failures_total`.
     pub(crate) fn reason(self) -> &'static str {
         match self {
             Self::Authorized => "none",
@@ -204,6 +204,7 @@ impl AuthLockout {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 

@@ -27,13 +27,13 @@ impl ClientKey {
         }
     }
 
-    /// The key of requests whose peer address is unknown (no `ConnectInfo`); they share one entry.
+    /// Returns the key shared by all requests whose peer address is unknown (no `ConnectInfo`).
     pub(crate) fn unknown() -> Self {
         Self(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
     }
 }
 
-/// A map from client to state that never holds more than `capacity` clients.
+/// A map from client to state that never contains more than `capacity` clients.
 ///
 /// When full, inserting a new client evicts the client inserted first and increments the
 /// eviction counter. Eviction forgets that client's state: a locked-out client is let in again,
@@ -110,6 +110,7 @@ impl<V> BoundedTable<V> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::net::Ipv4Addr;
 

@@ -198,7 +198,7 @@ fn negotiate(accept: Option<&str>) -> Format {
     }
 }
 
-/// Whether an `Accept-Encoding` header allows gzip: `gzip` or `x-gzip` with a non-zero quality,
+/// Returns whether an `Accept-Encoding` header allows gzip: `gzip` or `x-gzip` with a non-zero quality,
 /// or `*` with a non-zero quality when gzip is not listed.
 fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     let Some(accept_encoding) = accept_encoding else {
@@ -234,6 +234,7 @@ fn parse_quality_list(header: &str) -> impl Iterator<Item = (&str, f32)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

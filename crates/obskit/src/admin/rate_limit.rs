@@ -58,7 +58,7 @@ impl ClientRateLimiter {
             return Ok(None);
         }
         let invalid = AdminError::InvalidRateLimit { value: rate };
-        if !rate.is_finite() || rate < 0.0 || rate > 1e9 {
+        if !rate.is_finite() || !(0.0..=1e9).contains(&rate) {
             return Err(invalid);
         }
         let period = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| invalid.clone())?;
@@ -85,6 +85,7 @@ impl ClientRateLimiter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 

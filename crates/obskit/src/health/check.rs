@@ -157,6 +157,8 @@ pub struct CheckResult {
     pub duration: Duration,
     /// Wall-clock time the execution started.
     pub time: SystemTime,
+    /// `time` in RFC 3339 with milliseconds, formatted once so cached results render cheaply.
+    pub(crate) time_rfc3339: Arc<str>,
     pub(crate) finished: Instant,
 }
 
@@ -167,6 +169,7 @@ impl CheckResult {
             error,
             duration: finished.saturating_duration_since(started),
             time,
+            time_rfc3339: humantime::format_rfc3339_millis(time).to_string().into(),
             finished,
         }
     }
@@ -215,6 +218,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,10 +1,10 @@
 //! Health checks grouped into Kubernetes liveness, readiness and startup probes.
 //!
-//! A [`HealthRegistry`] holds named asynchronous [`Check`]s. Each check belongs to one or more
+//! A [`HealthRegistry`] contains named asynchronous [`Check`]s. Each check belongs to one or more
 //! [`Probe`]s. Evaluating a probe runs its checks concurrently, each under a timeout, and
 //! combines them into a [`HealthReport`]: `pass`, `warn` (a non-critical check failed, HTTP 200)
 //! or `fail` (a critical check failed or a gate is closed, HTTP 503). The HTTP endpoints are in
-//! [`http`] and mounted by [`crate::admin::router`].
+//! `health::http` and mounted by `admin::router` (both need the `http` feature).
 //!
 //! # Example
 //!
@@ -53,7 +53,9 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 pub use check::{BoxFuture, Check, CheckError, CheckResult, Status};
-pub use checks::{DiskSpaceCheck, HttpCheck, MemoryCheck, TcpCheck};
+#[cfg(feature = "http")]
+pub use checks::HttpCheck;
+pub use checks::{DiskSpaceCheck, MemoryCheck, TcpCheck};
 pub use report::{
     CheckReport, Gate, HEALTH_JSON_CONTENT_TYPE, HealthReport, Probe, VERBOSE_CONTENT_TYPE,
 };
@@ -250,7 +252,7 @@ impl HealthRegistry {
         })
     }
 
-    /// Registers a liveness check. Use only in-process checks; see the module docs.
+    /// Registers a liveness check. Use only in-process checks, as the module docs explain.
     ///
     /// # Errors
     ///
@@ -355,7 +357,7 @@ impl HealthRegistry {
         }
     }
 
-    /// Whether [`HealthRegistry::mark_started`] has been called.
+    /// Returns whether [`HealthRegistry::mark_started`] has been called.
     pub fn is_started(&self) -> bool {
         self.inner.started.load(Ordering::SeqCst)
     }
@@ -368,12 +370,12 @@ impl HealthRegistry {
         }
     }
 
-    /// Whether [`HealthRegistry::set_shutting_down`] has been called.
+    /// Returns whether [`HealthRegistry::set_shutting_down`] has been called.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Whether failure messages are included in responses (`health.expose_details`).
+    /// Returns whether failure messages are included in responses (`health.expose_details`).
     pub fn expose_details(&self) -> bool {
         self.inner.render.expose_details
     }
@@ -486,6 +488,7 @@ fn validate_name(name: &str) -> Result<(), HealthError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,10 +1,10 @@
 //! A probe's outcome and its renderings: `application/health+json` and Kubernetes verbose text.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
 use super::check::{CheckResult, Status};
 
@@ -110,7 +110,34 @@ struct JsonBody<'a> {
     service_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<String>,
-    checks: BTreeMap<&'a str, [JsonCheck<'a>; 1]>,
+    checks: JsonChecks<'a>,
+}
+
+/// The `checks` object: one single-element array per check, keyed by name, in registration order.
+struct JsonChecks<'a> {
+    checks: &'a [CheckReport],
+    expose_details: bool,
+}
+
+impl Serialize for JsonChecks<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.checks.len()))?;
+        for check in self.checks {
+            let entry = JsonCheck {
+                status: check.status.as_str(),
+                observed_value: check.result.duration.as_secs_f64() * 1000.0,
+                observed_unit: "ms",
+                time: &check.result.time_rfc3339,
+                output: check
+                    .result
+                    .error
+                    .as_deref()
+                    .filter(|_| self.expose_details),
+            };
+            map.serialize_entry(&*check.name, &[entry])?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -119,7 +146,7 @@ struct JsonCheck<'a> {
     status: &'static str,
     observed_value: f64,
     observed_unit: &'static str,
-    time: String,
+    time: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<&'a str>,
 }
@@ -138,34 +165,22 @@ impl HealthReport {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-        let checks = self
-            .checks
-            .iter()
-            .map(|check| {
-                let entry = JsonCheck {
-                    status: check.status.as_str(),
-                    observed_value: check.result.duration.as_secs_f64() * 1000.0,
-                    observed_unit: "ms",
-                    time: humantime::format_rfc3339_millis(check.result.time).to_string(),
-                    output: check
-                        .result
-                        .error
-                        .as_deref()
-                        .filter(|_| context.expose_details),
-                };
-                (&*check.name, [entry])
-            })
-            .collect();
         let body = JsonBody {
             status: self.status.as_str(),
             version: &context.version,
             service_id: &context.service_id,
             output,
-            checks,
+            checks: JsonChecks {
+                checks: &self.checks,
+                expose_details: context.expose_details,
+            },
         };
-        // Serializing these plain structs to a string cannot fail; fall back to the status alone.
-        serde_json::to_string(&body)
-            .unwrap_or_else(|_| format!("{{\"status\":\"{}\"}}", self.status.as_str()))
+        // Serializing these plain structs cannot fail and yields UTF-8; fall back to the status alone.
+        let mut json = Vec::with_capacity(128 + 160 * self.checks.len());
+        match serde_json::to_writer(&mut json, &body) {
+            Ok(()) => String::from_utf8(json).unwrap_or_default(),
+            Err(_) => format!("{{\"status\":\"{}\"}}", self.status.as_str()),
+        }
     }
 
     /// Renders Kubernetes-style verbose text, one line per gate and check, then a summary line.
@@ -226,6 +241,7 @@ impl HealthReport {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
@@ -245,6 +261,7 @@ mod tests {
                 error: error.map(Into::into),
                 duration: Duration::from_micros(1500),
                 time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                time_rfc3339: "2023-11-14T22:13:20.000Z".into(),
                 finished: Instant::now(),
             },
         }

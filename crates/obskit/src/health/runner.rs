@@ -179,6 +179,10 @@ pub(crate) async fn evaluate(entries: &[Arc<Entry>]) -> Vec<CheckResult> {
         .map(|entry| entry.fresh_result(probe_start))
         .collect();
 
+    if results.iter().all(Option::is_some) {
+        return results.into_iter().flatten().collect();
+    }
+
     let mut tasks = tokio::task::JoinSet::new();
     for (index, (entry, result)) in entries.iter().zip(&results).enumerate() {
         if result.is_none() {
