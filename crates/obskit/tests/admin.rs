@@ -428,3 +428,32 @@ fn invalid_settings_rejected() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn without_connect_info_clients_share_limit() {
+    use tower::ServiceExt as _;
+
+    let registry = Registry::default();
+    let health = HealthRegistry::new(
+        &HealthConfig::default(),
+        &ServiceConfig::default(),
+        &registry,
+    )
+    .unwrap();
+    let metrics = MetricsConfig {
+        rate_limit: 1.0,
+        ..MetricsConfig::default()
+    };
+    let state = AdminState::new(registry, health, &metrics, &AdminConfig::default()).unwrap();
+    let router: Router = admin::router(state);
+    let request = || {
+        axum::http::Request::get("/metrics")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+
+    let first = router.clone().oneshot(request()).await.unwrap();
+    assert_eq!(first.status(), axum::http::StatusCode::OK);
+    let second = router.oneshot(request()).await.unwrap();
+    assert_eq!(second.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+}

@@ -381,6 +381,10 @@ impl HealthRegistry {
     }
 
     /// Evaluates the checks of `probe`, except those named in `exclude`, which are not run.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a tokio runtime when a check has to run, because checks run as tokio tasks.
     pub async fn evaluate(&self, probe: Probe, exclude: &[&str]) -> HealthReport {
         let gates = match probe {
             Probe::Liveness => Vec::new(),
@@ -391,6 +395,10 @@ impl HealthRegistry {
     }
 
     /// Evaluates every registered check, with both gates applied.
+    ///
+    /// # Panics
+    ///
+    /// As [`HealthRegistry::evaluate`].
     pub async fn evaluate_all(&self, exclude: &[&str]) -> HealthReport {
         let gates = self.closed_gates(true);
         self.evaluate_selected(None, gates, exclude).await
@@ -603,6 +611,27 @@ mod tests {
                 .checks
                 .is_empty()
         );
+    }
+
+    /// A check whose synchronous part panics before it returns a future.
+    struct PanicsEarly;
+
+    impl Check for PanicsEarly {
+        fn check(&self) -> BoxFuture<'_, Result<(), CheckError>> {
+            panic!("no future for you");
+        }
+    }
+
+    #[tokio::test]
+    async fn panic_before_future_is_fail() {
+        let health = registry();
+        health
+            .add_liveness("early", PanicsEarly, CheckOptions::default())
+            .unwrap();
+        let report = health.evaluate(Probe::Liveness, &[]).await;
+        assert_eq!(report.status, Status::Fail);
+        let error = report.checks[0].result.error.as_deref().unwrap();
+        assert_eq!(error, "check panicked: no future for you");
     }
 
     #[tokio::test]

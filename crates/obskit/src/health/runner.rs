@@ -125,8 +125,10 @@ impl Entry {
     async fn execute(&self) -> CheckResult {
         let started = Instant::now();
         let time = SystemTime::now();
-        let outcome =
-            tokio::time::timeout(self.timeout, CatchUnwind::new(self.check.check())).await;
+        // The async block defers `check()` into the first poll, so a panic while building the
+        // future is caught as well as one while running it.
+        let run = CatchUnwind::new(async { self.check.check().await });
+        let outcome = tokio::time::timeout(self.timeout, run).await;
         let error: Option<Arc<str>> = match outcome {
             Ok(Ok(Ok(()))) => None,
             Ok(Ok(Err(error))) => Some(error.message().into()),
@@ -211,4 +213,100 @@ pub(crate) async fn evaluate(entries: &[Arc<Entry>]) -> Vec<CheckResult> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+    use crate::health::check::CheckError;
+
+    /// A log writer that appends to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Self;
+
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_only_on_state_change() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+
+        let healthy = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&healthy);
+        let check = move || {
+            let healthy = flag.load(Ordering::SeqCst);
+            async move {
+                if healthy {
+                    Ok(())
+                } else {
+                    Err(CheckError::new("connection refused"))
+                }
+            }
+        };
+        let metrics = HealthMetrics::register(&Registry::default()).unwrap();
+        let options = ResolvedOptions {
+            timeout: Duration::from_secs(1),
+            critical: true,
+            cache_ttl: None,
+        };
+        let entry = Arc::new(Entry::new(
+            "db".into(),
+            ProbeSet::default(),
+            options,
+            Box::new(check),
+            &metrics,
+        ));
+
+        for _ in 0..3 {
+            evaluate(std::slice::from_ref(&entry)).await;
+        }
+        healthy.store(true, Ordering::SeqCst);
+        for _ in 0..2 {
+            evaluate(std::slice::from_ref(&entry)).await;
+        }
+
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let failed: Vec<&str> = logs
+            .lines()
+            .filter(|line| line.contains("health check failed"))
+            .collect();
+        assert_eq!(failed.len(), 1, "{logs}");
+        assert!(failed[0].contains("WARN"), "{logs}");
+        assert!(failed[0].contains("obskit::health"), "{logs}");
+        assert!(failed[0].contains("check=db"), "{logs}");
+        assert!(failed[0].contains("connection refused"), "{logs}");
+        assert_eq!(
+            logs.matches("health check passes again").count(),
+            1,
+            "{logs}"
+        );
+    }
 }
