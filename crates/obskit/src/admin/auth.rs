@@ -203,6 +203,34 @@ impl AuthLockout {
     }
 }
 
+/// Minimum time between two lockout log lines; lockouts in between are counted and reported
+/// with the next line.
+const LOCKOUT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Rate limit of the lockout WARN line, so that many clients failing at once cannot flood logs.
+#[derive(Default)]
+pub(crate) struct LockoutLog {
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl LockoutLog {
+    /// Returns `Some(suppressed)` when a lockout at `now` should be logged, with the number of
+    /// lockouts left unlogged since the previous line, and `None` when this one is suppressed.
+    pub(crate) fn admit(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock();
+        let (last, suppressed) = &mut *state;
+        let due =
+            last.is_none_or(|last| now.saturating_duration_since(last) >= LOCKOUT_LOG_INTERVAL);
+        if due {
+            *last = Some(now);
+            Some(std::mem::take(suppressed))
+        } else {
+            *suppressed += 1;
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
@@ -311,6 +339,16 @@ mod tests {
         lockout.record_success(client(1));
         assert_eq!(lockout.tracked_clients(), 0);
         assert!(!lockout.record_failure(client(1), now));
+    }
+
+    #[test]
+    fn lockout_log_is_rate_limited() {
+        let log = LockoutLog::default();
+        let now = Instant::now();
+        assert_eq!(log.admit(now), Some(0));
+        assert_eq!(log.admit(now + Duration::from_secs(1)), None);
+        assert_eq!(log.admit(now + Duration::from_secs(2)), None);
+        assert_eq!(log.admit(now + LOCKOUT_LOG_INTERVAL), Some(2));
     }
 
     #[test]

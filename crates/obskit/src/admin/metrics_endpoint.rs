@@ -63,11 +63,14 @@ pub(crate) async fn handle(State(shared): State<Arc<AdminShared>>, request: Requ
 
 fn reject(shared: &AdminShared, client: ClientKey, outcome: AuthOutcome, now: Instant) -> Response {
     shared.metrics.auth_failure(outcome.reason()).inc();
-    if shared.lockout.record_failure(client, now) {
+    if shared.lockout.record_failure(client, now)
+        && let Some(suppressed) = shared.lockout_log.admit(now)
+    {
         tracing::warn!(
             target: "obskit::admin",
             client = ?client,
             lockout = ?shared.lockout_duration,
+            earlier_lockouts_not_logged = suppressed,
             "client locked out of /metrics after repeated authentication failures"
         );
     }

@@ -29,6 +29,21 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Metrics
+//!
+//! | Family | Type | Meaning |
+//! |---|---|---|
+//! | `obskit_scrape_duration_seconds` | histogram | time to encode and compress one `/metrics` response |
+//! | `obskit_metrics_auth_failures_total{reason}` | counter | rejected requests, `reason` = `missing`, `malformed` or `invalid` |
+//! | `obskit_metrics_auth_lockout_rejections_total` | counter | requests answered 429 during a lockout |
+//! | `obskit_metrics_scrapes_rate_limited_total` | counter | requests answered 429 by the rate limit |
+//! | `obskit_admin_clients_evicted_total{table}` | counter | clients forgotten by a full table, `table` = `auth_failures` or `rate_limit` |
+//!
+//! A client is locked out for `admin.auth_lockout` after `admin.max_auth_failures` failed
+//! authentications within the same length of time; 0 failures disables the lockout. The rate
+//! limit admits `metrics.rate_limit` scrapes per second per client with a burst of
+//! `max(1, ceil(rate))`.
+//!
 //! # Client identity
 //!
 //! The lockout and the rate limit key clients by the peer address from
@@ -67,7 +82,7 @@ pub use auth::MAX_TOKEN_LEN;
 use crate::config::{AdminConfig, MetricsConfig};
 use crate::health::HealthRegistry;
 use crate::metrics::{MetricsError, Registry};
-use auth::{AuthLockout, BearerAuth};
+use auth::{AuthLockout, BearerAuth, LockoutLog};
 use rate_limit::ClientRateLimiter;
 
 /// Bucket bounds of `obskit_scrape_duration_seconds`, from 0.5 ms to 2.5 s.
@@ -201,6 +216,7 @@ struct AdminShared {
     auth: Option<BearerAuth>,
     lockout: AuthLockout,
     lockout_duration: Duration,
+    lockout_log: LockoutLog,
     rate_limiter: Option<ClientRateLimiter>,
     metrics: AdminMetrics,
 }
@@ -272,6 +288,7 @@ impl AdminState {
                 auth,
                 lockout,
                 lockout_duration: admin.auth_lockout,
+                lockout_log: LockoutLog::default(),
                 rate_limiter,
                 metrics: admin_metrics,
             }),
