@@ -458,6 +458,11 @@ async fn check_metrics_exported() {
     health
         .add_readiness("down", failing("no"), CheckOptions::default())
         .unwrap();
+    let before = metrics.encode(Format::PrometheusText).unwrap();
+    assert!(
+        !before.contains("obskit_health_check_status{"),
+        "a check that never ran must have no series:\n{before}"
+    );
     health.evaluate(Probe::Readiness, &[]).await;
 
     let text = metrics.encode(Format::PrometheusText).unwrap();

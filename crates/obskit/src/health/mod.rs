@@ -36,7 +36,8 @@
 //! # Metrics
 //!
 //! - `obskit_health_check_status{check}` gauge: 1 when the last execution passed, 0 when it
-//!   failed, whatever the criticality. Alert on `== 0` together with the probe status.
+//!   failed, whatever the criticality. A check that has never run has no series. Criticality
+//!   is a registration option, so alert rules that care about it select checks by name.
 //! - `obskit_health_check_duration_seconds{check}` histogram of executions (cache hits excluded).
 
 mod check;

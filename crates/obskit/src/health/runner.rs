@@ -67,8 +67,8 @@ pub(crate) struct Entry {
     last: RwLock<Option<CheckResult>>,
     flight: tokio::sync::Mutex<()>,
     failing: AtomicBool,
-    status_gauge: Gauge,
-    duration_histogram: Histogram,
+    labels: CheckLabels,
+    metrics: HealthMetrics,
 }
 
 impl Entry {
@@ -92,8 +92,10 @@ impl Entry {
             last: RwLock::new(None),
             flight: tokio::sync::Mutex::new(()),
             failing: AtomicBool::new(false),
-            status_gauge: metrics.status.get_or_create_owned(&labels),
-            duration_histogram: metrics.duration.get_or_create_owned(&labels),
+            labels,
+            // The series are created at the first execution, so that a check that never ran
+            // has no series instead of a status of 0.
+            metrics: metrics.clone(),
         }
     }
 
@@ -139,9 +141,14 @@ impl Entry {
     }
 
     fn record(&self, result: &CheckResult) {
-        self.duration_histogram
+        self.metrics
+            .duration
+            .get_or_create(&self.labels)
             .observe(result.duration.as_secs_f64());
-        self.status_gauge.set(i64::from(result.passed()));
+        self.metrics
+            .status
+            .get_or_create(&self.labels)
+            .set(i64::from(result.passed()));
 
         let was_failing = self.failing.swap(!result.passed(), Ordering::Relaxed);
         match (&result.error, was_failing) {
