@@ -539,3 +539,37 @@ async fn memory_check_limits() {
     let error = MemoryCheck::new(1).check().await.unwrap_err();
     assert!(error.message().contains("resident memory"), "{error}");
 }
+
+#[tokio::test]
+async fn single_check_endpoint() {
+    let (health, _) = registry(false);
+    health
+        .add_readiness("db", passing(), CheckOptions::default())
+        .unwrap();
+    health
+        .add_readiness("search", failing("index missing"), CheckOptions::default())
+        .unwrap();
+    health
+        .add_liveness("memory", passing(), CheckOptions::default())
+        .unwrap();
+    health.set_shutting_down();
+    let base = serve_health(&health).await;
+
+    let (status, json) = get_json(format!("{base}/health/ready/db")).await;
+    assert_eq!(status, StatusCode::OK, "gates do not apply to one check");
+    assert_eq!(json["checks"].as_object().unwrap().len(), 1);
+    assert_eq!(json["checks"]["db"][0]["status"], "pass");
+
+    let (status, text) = get(format!("{base}/health/ready/search?verbose")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        text,
+        "[-]search failed: reason withheld\nreadyz check failed\n"
+    );
+
+    let (status, text) = get(format!("{base}/health/ready/memory")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(text, "no readyz check named \"memory\"\n");
+    let (status, _) = get(format!("{base}/health/live/memory")).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -7,6 +7,7 @@
 //! | `/health/live` | none | none | liveness checks |
 //! | `/health/ready` | none | none | readiness checks, startup and shutdown gates |
 //! | `/health/startup` | none | none | startup checks, startup gate |
+//! | `/health/{live,ready,startup}/{check}` | none | none | one check of that probe, no gates |
 //!
 //! # Example
 //!

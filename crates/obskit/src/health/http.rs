@@ -8,16 +8,19 @@
 //! - `?exclude=NAME`, repeatable, skips a check without running it. Unknown names are ignored
 //!   and listed in verbose output.
 //!
+//! `/health/live/{check}`, `/health/ready/{check}` and `/health/startup/{check}` evaluate one
+//! check of that probe, without the gates, and answer 404 for a name the probe does not have.
+//!
 //! The endpoints need no authentication and are not rate limited, because kubelets and load
 //! balancers call them. Failure messages are withheld unless `health.expose_details` is true.
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::{HEALTH_JSON_CONTENT_TYPE, HealthRegistry, Probe, VERBOSE_CONTENT_TYPE};
+use super::{HEALTH_JSON_CONTENT_TYPE, HealthRegistry, HealthReport, Probe, VERBOSE_CONTENT_TYPE};
 
 /// Builds the probe routes over `registry`. The router can be merged into any application router.
 ///
@@ -37,6 +40,9 @@ where
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/health/startup", get(startup))
+        .route("/health/live/{check}", get(live_check))
+        .route("/health/ready/{check}", get(ready_check))
+        .route("/health/startup/{check}", get(startup_check))
         .with_state(registry)
 }
 
@@ -56,6 +62,48 @@ async fn startup(State(registry): State<HealthRegistry>, RawQuery(query): RawQue
     respond(&registry, Some(Probe::Startup), query.as_deref()).await
 }
 
+async fn live_check(
+    State(registry): State<HealthRegistry>,
+    Path(check): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    respond_check(&registry, Probe::Liveness, &check, query.as_deref()).await
+}
+
+async fn ready_check(
+    State(registry): State<HealthRegistry>,
+    Path(check): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    respond_check(&registry, Probe::Readiness, &check, query.as_deref()).await
+}
+
+async fn startup_check(
+    State(registry): State<HealthRegistry>,
+    Path(check): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    respond_check(&registry, Probe::Startup, &check, query.as_deref()).await
+}
+
+/// Evaluates one check of a probe, or answers 404 when the probe has no check of that name.
+async fn respond_check(
+    registry: &HealthRegistry,
+    probe: Probe,
+    check: &str,
+    query: Option<&str>,
+) -> Response {
+    let query = ProbeQuery::parse(query.unwrap_or(""));
+    match registry.evaluate_check(Some(probe), check).await {
+        Some(report) => render(registry, &report, query.verbose),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no {} check named {check:?}\n", probe.endpoint_name()),
+        )
+            .into_response(),
+    }
+}
+
 /// Evaluates a probe and renders the HTTP response.
 pub(crate) async fn respond(
     registry: &HealthRegistry,
@@ -68,13 +116,16 @@ pub(crate) async fn respond(
         Some(probe) => registry.evaluate(probe, &exclude).await,
         None => registry.evaluate_all(&exclude).await,
     };
+    render(registry, &report, query.verbose)
+}
 
+fn render(registry: &HealthRegistry, report: &HealthReport, verbose: bool) -> Response {
     let status = StatusCode::from_u16(report.status.http_status_code())
         .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let (content_type, body) = if query.verbose {
-        (VERBOSE_CONTENT_TYPE, registry.render_verbose(&report))
+    let (content_type, body) = if verbose {
+        (VERBOSE_CONTENT_TYPE, registry.render_verbose(report))
     } else {
-        (HEALTH_JSON_CONTENT_TYPE, registry.render_json(&report))
+        (HEALTH_JSON_CONTENT_TYPE, registry.render_json(report))
     };
     (
         status,

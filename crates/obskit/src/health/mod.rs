@@ -405,6 +405,28 @@ impl HealthRegistry {
         self.evaluate_selected(None, gates, exclude).await
     }
 
+    /// Evaluates the single check `name`, as Kubernetes serves `/readyz/<name>`.
+    ///
+    /// With `Some(probe)`, the check must belong to that probe. Gates are not applied, and a
+    /// failing non-critical check gives `warn` as in a full probe. Returns `None` when no such
+    /// check is registered.
+    ///
+    /// # Panics
+    ///
+    /// As [`HealthRegistry::evaluate`].
+    pub async fn evaluate_check(&self, probe: Option<Probe>, name: &str) -> Option<HealthReport> {
+        let entry = self
+            .inner
+            .entries
+            .read()
+            .iter()
+            .find(|entry| {
+                &*entry.name == name && probe.is_none_or(|probe| entry.probes.contains(probe))
+            })
+            .map(Arc::clone)?;
+        Some(Self::run(probe, Vec::new(), vec![entry]).await)
+    }
+
     /// Renders `report` as an `application/health+json` body.
     pub fn render_json(&self, report: &HealthReport) -> String {
         report.to_json(&self.inner.render)
@@ -450,6 +472,17 @@ impl HealthRegistry {
             .map(|name| (*name).to_owned())
             .collect();
 
+        let mut report = Self::run(probe, gates, selected).await;
+        report.excluded = excluded;
+        report.unknown_excludes = unknown_excludes;
+        report
+    }
+
+    async fn run(
+        probe: Option<Probe>,
+        gates: Vec<Gate>,
+        selected: Vec<Arc<Entry>>,
+    ) -> HealthReport {
         let results = runner::evaluate(&selected).await;
 
         let mut status = if gates.is_empty() {
@@ -480,8 +513,8 @@ impl HealthRegistry {
             status,
             gates,
             checks,
-            excluded,
-            unknown_excludes,
+            excluded: Vec::new(),
+            unknown_excludes: Vec::new(),
         }
     }
 }
