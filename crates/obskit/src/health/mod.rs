@@ -364,7 +364,8 @@ impl HealthRegistry {
     }
 
     /// Closes the readiness gate for good, so load balancers stop sending traffic while the
-    /// service drains. Liveness is not affected. The shutdown coordinator calls this first.
+    /// service drains. Liveness is not affected. Call it as the first step of shutdown, before
+    /// the pre-stop delay.
     pub fn set_shutting_down(&self) {
         if !self.inner.shutting_down.swap(true, Ordering::SeqCst) {
             tracing::info!(target: "obskit::health", "readiness fails from now on: shutting down");
