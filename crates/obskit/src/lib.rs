@@ -1,11 +1,61 @@
-//! obskit: observability and resilience for Rust services.
+//! obskit: observability for Rust services from one `init` call.
+//!
+//! One crate and one call give a service structured JSON logs that its `tracing` events flow
+//! into, Prometheus / OpenMetrics metrics (RED, Golden Signals, USE, HTTP server, process and
+//! runtime), Kubernetes health probes, a `/metrics` endpoint with bearer authentication and
+//! per-client rate limiting, HTTP middleware for axum, tower and hyper, and graceful shutdown.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let obskit = obskit::init(obskit::Config::load()?)?;
+//!     obskit.shutdown().listen_for_signals()?;
+//!
+//!     let app = Router::new().route("/orders/{id}", get(|| async { "order" }));
+//!     let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//!     obskit.health().mark_started();
+//!     tracing::info!("listening");
+//!     obskit.serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The service then logs JSON lines to standard output, serves `/metrics`, `/health/live`,
+//! `/health/ready` and `/health/startup` next to its own routes, records every request, and on
+//! SIGTERM fails readiness, drains and flushes its logs before returning.
+//!
+//! # Modules
+//!
+//! | Module | What it does |
+//! |---|---|
+//! | [`config`] | Typed configuration from defaults, a TOML / YAML file, the environment and code |
+//! | [`logging`] | `tracing` subscriber with JSON lines, sampling and a non-blocking writer |
+//! | [`metrics`] | Registry with a cardinality guard, RED / Golden Signals / USE, exposition |
+//! | [`health`] | Liveness, readiness and startup checks with timeouts and caching |
+//! | [`admin`] | The `/metrics` and health routes with their security |
+//! | [`http`] | Tower middleware: request metrics, access log, request ids, panics |
+//! | [`shutdown`] | Graceful shutdown coordinator |
+//!
+//! # Feature flags
+//!
+//! | Feature | Default | Enables |
+//! |---|---|---|
+//! | `http` | yes | [`http`], [`admin`], the health HTTP routes and [`Obskit::serve`] (axum, tower, hyper) |
 
+#[cfg(feature = "http")]
 pub mod admin;
 pub mod config;
 pub mod health;
+#[cfg(feature = "http")]
 pub mod http;
+mod init;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;
 
 pub use config::Config;
+pub use init::{InitError, Obskit, ObskitBuilder, init};
