@@ -608,7 +608,7 @@ impl Registry {
             );
             state
                 .registry
-                .register(view.name, view.help, BoxedMetric(metric));
+                .register(view.name, registry_help(view.help), BoxedMetric(metric));
         }
         Ok(handle)
     }
@@ -696,7 +696,12 @@ fn insert_metric(state: &mut State, view: &View<'_>, metric: Box<dyn Metric>) {
     reserve(state, view, String::new(), None);
     state
         .registry
-        .register(view.name, view.help, BoxedMetric(metric));
+        .register(view.name, registry_help(view.help), BoxedMetric(metric));
+}
+
+/// Drops trailing periods, because prometheus-client appends one to every help text.
+fn registry_help(help: &str) -> &str {
+    help.trim_end_matches('.')
 }
 
 /// Turns an OpenTelemetry attribute key into a Prometheus label name.

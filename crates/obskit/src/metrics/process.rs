@@ -25,42 +25,42 @@ use super::{MetricsError, Registry};
 const VIEWS: &[(&str, &str, MetricType)] = &[
     (
         "process_cpu_seconds",
-        "Total user and system CPU time spent in seconds",
+        "Total user and system CPU time spent in seconds.",
         MetricType::Counter,
     ),
     (
         "process_resident_memory_bytes",
-        "Resident memory size in bytes",
+        "Resident memory size in bytes.",
         MetricType::Gauge,
     ),
     (
         "process_virtual_memory_bytes",
-        "Virtual memory size in bytes",
+        "Virtual memory size in bytes.",
         MetricType::Gauge,
     ),
     (
         "process_open_fds",
-        "Number of open file descriptors",
+        "Number of open file descriptors.",
         MetricType::Gauge,
     ),
     (
         "process_max_fds",
-        "Maximum number of open file descriptors",
+        "Maximum number of open file descriptors.",
         MetricType::Gauge,
     ),
     (
         "process_start_time_seconds",
-        "Start time of the process since the Unix epoch in seconds",
+        "Start time of the process since the Unix epoch in seconds.",
         MetricType::Gauge,
     ),
     (
         "process_threads",
-        "Number of OS threads in the process",
+        "Number of OS threads in the process.",
         MetricType::Gauge,
     ),
     (
         "obskit_process_metrics_read_errors",
-        "Scrapes that left out process metrics because /proc could not be read",
+        "Scrapes that left out process metrics because /proc could not be read.",
         MetricType::Counter,
     ),
 ];

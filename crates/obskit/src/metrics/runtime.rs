@@ -19,23 +19,23 @@ use super::{MetricsError, Registry};
 
 const WORKERS: (&str, &str, MetricType) = (
     "tokio_runtime_workers",
-    "Number of worker threads of the tokio runtime",
+    "Number of worker threads of the tokio runtime.",
     MetricType::Gauge,
 );
 const ALIVE_TASKS: (&str, &str, MetricType) = (
     "tokio_runtime_alive_tasks",
-    "Tasks spawned on the tokio runtime and not yet finished",
+    "Tasks spawned on the tokio runtime and not yet finished.",
     MetricType::Gauge,
 );
 const GLOBAL_QUEUE_DEPTH: (&str, &str, MetricType) = (
     "tokio_runtime_global_queue_depth",
-    "Tasks waiting in the global queue of the tokio runtime",
+    "Tasks waiting in the global queue of the tokio runtime.",
     MetricType::Gauge,
 );
 #[cfg(target_has_atomic = "64")]
 const BUSY_SECONDS: (&str, &str, MetricType) = (
     "tokio_runtime_worker_busy_seconds",
-    "Time all tokio worker threads spent busy, in seconds",
+    "Time all tokio worker threads spent busy, in seconds.",
     MetricType::Counter,
 );
 
