@@ -2,6 +2,8 @@
 //!
 //! Run with `cargo bench -p obskit --bench metrics`.
 
+#![allow(clippy::panic, reason = "a benchmark whose setup fails must stop")]
+
 use divan::{Bencher, black_box};
 use obskit::config::MetricsConfig;
 use obskit::metrics::{Format, Red, Registry};
@@ -48,14 +50,14 @@ mod red_observe {
 
     // Every function here runs 1000 samples of 1000 iterations, so the peers are measured alike.
 
-    /// One lookup, then requests, errors and duration of the label set.
+    /// Measures one lookup, then requests, errors and duration of the label set.
     #[divan::bench(sample_count = 1000, sample_size = 1000)]
     fn obskit_red(bencher: Bencher<'_, '_>) {
         let red = super::obskit_red();
         bencher.bench_local(|| red.observe(black_box(&LABELS), black_box(0.042), black_box(false)));
     }
 
-    /// A handle bound to the label set ahead of time: no lookup.
+    /// Measures a handle bound to the label set ahead of time, so without a lookup.
     #[divan::bench(sample_count = 1000, sample_size = 1000)]
     fn obskit_red_bound(bencher: Bencher<'_, '_>) {
         let handle = super::obskit_red().get(&LABELS);

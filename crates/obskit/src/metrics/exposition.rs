@@ -64,7 +64,7 @@ impl Format {
         }
     }
 
-    /// The `Content-Type` header value of this format.
+    /// Returns the `Content-Type` header value of this format.
     pub fn content_type(self) -> &'static str {
         match self {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",

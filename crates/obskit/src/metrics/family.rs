@@ -1,8 +1,8 @@
 //! Label-set families with fixed label names, allocation-free lookup and a cardinality cap.
 //!
 //! A family maps label values to one series. Label names are fixed when the family is
-//! registered, so a lookup takes `&[&str; N]` and hashes the values in place: the hot path is a
-//! read lock, one hash and `N` string comparisons, and allocates only when a label set is seen
+//! registered, so a lookup takes `&[&str; N]` and hashes the values in place. The hot path is
+//! a read lock, one hash and `N` string comparisons. It allocates only when a label set is seen
 //! for the first time.
 //!
 //! # Cardinality limit

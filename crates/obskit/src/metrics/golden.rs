@@ -4,8 +4,8 @@ use super::{Buckets, GaugeFamily, MetricsError, Red, RedHandle, Registry};
 
 /// The four Golden Signals of one service or component.
 ///
-/// Latency, traffic and errors come from a [`Red`] family; saturation is a set of ratio gauges
-/// with a `resource` label, and queue depth a set of gauges with a `queue` label.
+/// Latency, traffic and errors come from a [`Red`] family. Saturation is a set of ratio gauges
+/// with a `resource` label, and queue depth is a set of gauges with a `queue` label.
 ///
 /// | Name | Type | Labels | Meaning |
 /// |---|---|---|---|
@@ -88,7 +88,7 @@ impl<const N: usize> GoldenSignals<N> {
         self.red.get(labels)
     }
 
-    /// The RED part.
+    /// Returns the RED part.
     pub fn red(&self) -> &Red<N> {
         &self.red
     }

@@ -85,7 +85,7 @@ impl Buckets {
         Self::new(bounds)
     }
 
-    /// The upper bounds, without the implicit `+Inf`.
+    /// Returns the upper bounds, without the implicit `+Inf`.
     pub fn bounds(&self) -> &[f64] {
         &self.bounds
     }
@@ -104,8 +104,8 @@ impl Default for Buckets {
 ///
 /// `observe` takes no lock: one `fetch_add` on the bucket and a compare-and-swap loop on the
 /// sum, which is an `f64` stored as bits in an [`AtomicU64`]. The count is the total of the
-/// bucket counters, so a scrape that runs during an observation may see the bucket before the
-/// sum; the next scrape is consistent again.
+/// bucket counters. A scrape that runs during an observation may therefore see the bucket
+/// before the sum, and the next scrape is consistent again.
 #[derive(Debug)]
 pub(crate) struct HistogramCore {
     bounds: Arc<[f64]>,

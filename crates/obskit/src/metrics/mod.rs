@@ -1,9 +1,9 @@
 //! Metric registry, families with a cardinality guard, RED / Golden Signals / USE helpers and exposition.
 //!
-//! [`Registry`] wraps a prometheus-client registry: every name is checked against the
-//! Prometheus naming rules before it is registered, a name can be registered only once, and
-//! the families it creates ([`CounterFamily`], [`GaugeFamily`], [`HistogramFamily`]) cap the
-//! number of label sets (see [`family`](self#cardinality-limit)).
+//! [`Registry`] wraps a prometheus-client registry. It checks every name against the
+//! Prometheus naming rules before registering it, and registers a name only once. The
+//! families it creates ([`CounterFamily`], [`GaugeFamily`], [`HistogramFamily`]) cap the
+//! number of label sets, see [Cardinality limit](self#cardinality-limit).
 //!
 //! # Example
 //!
@@ -80,7 +80,7 @@ pub enum MetricsError {
     Mismatch {
         /// The metric name.
         name: String,
-        /// Which part differs.
+        /// The part that differs.
         reason: String,
     },
     /// The name does not match the Prometheus naming rules.
@@ -98,7 +98,7 @@ pub enum MetricsError {
         metric: String,
         /// The label name.
         label: String,
-        /// What is wrong and what is accepted.
+        /// The rule that failed and the accepted form.
         reason: String,
     },
     /// The help text is empty or would break an exposition format.
@@ -106,13 +106,13 @@ pub enum MetricsError {
     InvalidHelp {
         /// The metric name.
         name: String,
-        /// What is wrong.
+        /// The problem found.
         reason: String,
     },
     /// Histogram bucket bounds are empty, not finite or not increasing.
     #[error("invalid histogram buckets: {reason}")]
     InvalidBuckets {
-        /// What is wrong and what is accepted.
+        /// The rule that failed and the accepted form.
         reason: String,
     },
     /// A value is outside the range the metric accepts.
@@ -233,9 +233,10 @@ impl Registry {
         registry
     }
 
-    /// A process-wide registry, created with default limits and process metrics on first use.
+    /// Returns the process-wide registry, created with default limits and process metrics on
+    /// first use.
     ///
-    /// obskit itself never uses it; it is for code that cannot be handed a registry.
+    /// obskit itself never uses it. It is for code that cannot be handed a registry.
     pub fn global() -> &'static Registry {
         static GLOBAL: OnceLock<Registry> = OnceLock::new();
         GLOBAL.get_or_init(|| Registry::new(&MetricsConfig::default()))
@@ -463,9 +464,9 @@ impl Registry {
     /// Registers `target_info` and `obskit_build_info` for `service`.
     ///
     /// `target_info` carries `service_name`, `service_version`, `deployment_environment_name`
-    /// and each resource attribute with its key sanitized to a label name (`k8s.pod.name`
-    /// becomes `k8s_pod_name`); attributes whose sanitized key repeats an earlier label are
-    /// left out. In OpenMetrics it is an info metric, in 0.0.4 a gauge; both write
+    /// and each resource attribute. An attribute key becomes a label name by replacing every
+    /// character outside `[a-zA-Z0-9_]` with `_` (`k8s.pod.name` becomes `k8s_pod_name`). An
+    /// attribute whose label name repeats an earlier label, or is reserved, is left out. In OpenMetrics it is an info metric, in 0.0.4 a gauge; both write
     /// `target_info{...} 1`. `obskit_build_info{version}` is a gauge set to 1.
     ///
     /// # Errors
@@ -547,7 +548,7 @@ impl Registry {
                 help,
                 metric_type,
             }],
-            signature,
+            &signature,
             reuse,
             |context| {
                 let core = Arc::new(FamilyCore::new(
@@ -576,15 +577,18 @@ impl Registry {
         family_name: &str,
         label_names: &[&str],
         views: &[View<'_>],
-        signature: String,
+        signature: &str,
         reuse: bool,
         build: impl FnOnce(FamilyContext) -> (T, Vec<Box<dyn Metric>>),
     ) -> Result<T, MetricsError> {
         let mut state = self.inner.state.write();
-        if reuse {
-            if let Some(found) = find_existing::<T>(&state, views, &signature)? {
-                return Ok(found);
-            }
+        let existing = if reuse {
+            find_existing::<T>(&state, views, signature)?
+        } else {
+            None
+        };
+        if let Some(found) = existing {
+            return Ok(found);
         }
 
         check_views(&state, views)?;
@@ -603,7 +607,7 @@ impl Registry {
             reserve(
                 &mut state,
                 view,
-                signature.clone(),
+                signature.to_owned(),
                 Some(Arc::clone(&shared)),
             );
             state

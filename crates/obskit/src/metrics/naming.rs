@@ -40,10 +40,11 @@ const UNIT_ABBREVIATIONS: &[&str] = &[
 
 /// Validates `name` for a metric of `metric_type`, as written to [`Registry::register`](super::Registry::register).
 ///
-/// The rules are the Prometheus data model (`[a-zA-Z_:][a-zA-Z0-9_:]*`, no `__` prefix) plus the
-/// lints of `promtool check metrics`: snake case, base units, no unit abbreviations, and no
-/// suffix that the encoder adds itself (`_total` on counters, `_info` on info metrics) or that
-/// belongs to another type (`_bucket`, `_count`, `_sum` outside histograms).
+/// The rules are those of the Prometheus data model: `[a-zA-Z_:][a-zA-Z0-9_:]*` and no `__`
+/// prefix. On top come the lints of `promtool check metrics`: snake case, base units and no
+/// unit abbreviations. A name must not end in a suffix that the encoder adds itself (`_total`
+/// on counters, `_info` on info metrics) or that belongs to another type (`_bucket`, `_count`,
+/// `_sum` outside histograms). `percent` is rejected in favour of a 0..1 ratio.
 ///
 /// # Errors
 ///
@@ -141,7 +142,9 @@ pub fn validate_label_names(
 ///
 /// # Errors
 ///
-/// [`MetricsError::InvalidHelp`] if the text is empty or contains a line break or a backslash.
+/// [`MetricsError::InvalidHelp`] if the text is empty or contains a line break, a backslash or
+/// a double quote. OpenMetrics requires these escaped in help text, but prometheus-client 0.26
+/// writes OpenMetrics help text unescaped.
 pub(crate) fn validate_help(name: &str, help: &str) -> Result<(), MetricsError> {
     let invalid = |reason: &str| MetricsError::InvalidHelp {
         name: name.to_owned(),
@@ -153,9 +156,9 @@ pub(crate) fn validate_help(name: &str, help: &str) -> Result<(), MetricsError> 
             "help text is empty; describe what the metric measures, `promtool check metrics` requires it",
         ));
     }
-    if help.contains(['\n', '\r', '\\']) {
+    if help.contains(['\n', '\r', '\\', '"']) {
         return Err(invalid(
-            "help text contains a line break or a backslash, which the two text formats escape differently; remove them",
+            "help text contains a line break, a backslash or a double quote, which the OpenMetrics encoder does not escape; remove them",
         ));
     }
     Ok(())
@@ -230,19 +233,15 @@ fn to_snake_case(name: &str) -> String {
 }
 
 fn check_suffix(name: &str, metric_type: MetricType) -> Result<(), String> {
-    if metric_type == MetricType::Counter {
-        if let Some(base) = name.strip_suffix("_total") {
-            return Err(format!(
-                "counter names must not end in \"_total\" because the encoder appends it; register {base:?}"
-            ));
-        }
+    if let (MetricType::Counter, Some(base)) = (metric_type, name.strip_suffix("_total")) {
+        return Err(format!(
+            "counter names must not end in \"_total\" because the encoder appends it; register {base:?}"
+        ));
     }
-    if metric_type == MetricType::Info {
-        if let Some(base) = name.strip_suffix("_info") {
-            return Err(format!(
-                "info metric names must not end in \"_info\" because the encoder appends it; register {base:?}"
-            ));
-        }
+    if let (MetricType::Info, Some(base)) = (metric_type, name.strip_suffix("_info")) {
+        return Err(format!(
+            "info metric names must not end in \"_info\" because the encoder appends it; register {base:?}"
+        ));
     }
     if metric_type != MetricType::Counter && name.ends_with("_total") {
         return Err(
@@ -368,7 +367,8 @@ mod tests {
 
     #[test]
     fn help_without_breaks_passes() {
-        assert!(validate_help("m", "Requests \"served\".").is_ok());
+        assert!(validate_help("m", "Requests served, by route.").is_ok());
+        assert!(validate_help("m", "Requests \"served\".").is_err());
         assert!(validate_help("m", "").is_err());
         assert!(validate_help("m", "two\nlines").is_err());
         assert!(validate_help("m", "back\\slash").is_err());

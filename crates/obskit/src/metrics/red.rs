@@ -148,7 +148,7 @@ impl<const N: usize> Red<N> {
         ];
         let signature = format!("red {label_names:?} {buckets:?}");
 
-        registry.register_family(prefix, &label_names, &views, signature, false, |context| {
+        registry.register_family(prefix, &label_names, &views, &signature, false, |context| {
             let core = Arc::new(FamilyCore::new(
                 prefix,
                 label_names,
