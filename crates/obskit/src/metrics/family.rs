@@ -450,7 +450,7 @@ impl Gauge {
 }
 
 macro_rules! family_common {
-    ($family:ident) => {
+    ($family:ident, $series:ty) => {
         impl<const N: usize> Clone for $family<N> {
             fn clone(&self) -> Self {
                 Self {
@@ -476,6 +476,22 @@ macro_rules! family_common {
                 self.core.len()
             }
         }
+
+        /// Lets the family be registered with a plain prometheus-client registry too.
+        impl<const N: usize> EncodeMetric for $family<N> {
+            fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+                self.core
+                    .encode_with(&mut encoder, <$series as SimpleSeries>::encode_series)
+            }
+
+            fn metric_type(&self) -> MetricType {
+                <$series as SimpleSeries>::METRIC_TYPE
+            }
+
+            fn is_empty(&self) -> bool {
+                self.core.is_empty()
+            }
+        }
     };
 }
 
@@ -496,7 +512,7 @@ pub struct CounterFamily<const N: usize> {
     pub(crate) core: Arc<FamilyCore<N, CounterCore>>,
 }
 
-family_common!(CounterFamily);
+family_common!(CounterFamily, CounterCore);
 
 impl<const N: usize> CounterFamily<N> {
     /// Adds one to the series of `labels`.
@@ -524,7 +540,7 @@ pub struct GaugeFamily<const N: usize> {
     pub(crate) core: Arc<FamilyCore<N, GaugeCore>>,
 }
 
-family_common!(GaugeFamily);
+family_common!(GaugeFamily, GaugeCore);
 
 impl<const N: usize> GaugeFamily<N> {
     /// Sets the series of `labels` to `value`.
@@ -568,7 +584,7 @@ pub struct HistogramFamily<const N: usize> {
     pub(crate) core: Arc<FamilyCore<N, HistogramCore>>,
 }
 
-family_common!(HistogramFamily);
+family_common!(HistogramFamily, HistogramCore);
 
 impl<const N: usize> HistogramFamily<N> {
     /// Records `value` in the series of `labels`.
@@ -612,6 +628,21 @@ mod tests {
         core.with(&["GET", "/"], |series| series.inc_by(2));
         assert_eq!(core.len(), 1);
         assert_eq!(core.get(&["GET", "/"]).get(), 3);
+    }
+
+    #[test]
+    fn family_encodes_in_plain_registry() -> Result<(), fmt::Error> {
+        let family = CounterFamily {
+            core: Arc::new(FamilyCore::new("jobs", ["queue"], 10, None, ())),
+        };
+        family.inc(&["mail"]);
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register("jobs", "Jobs", family);
+
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        assert!(text.contains("jobs_total{queue=\"mail\"} 1\n"), "{text}");
+        Ok(())
     }
 
     #[test]

@@ -215,6 +215,8 @@ impl Registry {
     /// Tokio runtime metrics need a runtime handle, so they are added by
     /// [`Registry::register_runtime_metrics`].
     ///
+    /// A `max_series_per_metric` of 0 is treated as 1, so every family keeps one label set.
+    ///
     /// # Example
     ///
     /// ```
@@ -723,6 +725,12 @@ fn sanitize_label_name(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_is_shareable() {
+        fn assert_shareable<T: Clone + Default + Send + Sync + 'static>() {}
+        assert_shareable::<Registry>();
+    }
 
     #[test]
     fn sanitize_turns_dots_into_underscores() {
