@@ -135,7 +135,17 @@ fn get_or_register_shares_family() -> TestResult {
         ["template"],
         Buckets::new([1.0])?,
     );
-    assert!(matches!(other_buckets, Err(MetricsError::Mismatch { .. })));
+    match other_buckets {
+        Err(MetricsError::Mismatch { name, reason }) => {
+            assert_eq!(name, "render_duration_seconds");
+            assert!(reason.contains("bounds: [1.0]"), "{reason}");
+        }
+        other => panic!("expected Mismatch, got {other:?}"),
+    }
+
+    registry.register("plain_events", "Events.", ClientCounter::<u64>::default())?;
+    let plain = registry.get_or_register_counter_family("plain_events", "Events.", []);
+    assert!(matches!(plain, Err(MetricsError::Mismatch { .. })));
     Ok(())
 }
 

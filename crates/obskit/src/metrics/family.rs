@@ -631,6 +631,27 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_inserts_respect_cap() {
+        let core = family(100);
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let core = &core;
+                scope.spawn(move || {
+                    for index in 0..200 {
+                        let route = format!("/{thread}/{index}");
+                        core.with(&["GET", &route], |series| series.inc_by(1));
+                    }
+                });
+            }
+        });
+
+        let stored: u64 = core.series.read().values().map(|series| series.get()).sum();
+        assert_eq!(core.len(), 100);
+        assert_eq!(stored, 100);
+        assert_eq!(core.overflow.get(), 700);
+    }
+
+    #[test]
     fn family_encodes_in_plain_registry() -> Result<(), fmt::Error> {
         let family = CounterFamily {
             core: Arc::new(FamilyCore::new("jobs", ["queue"], 10, None, ())),

@@ -541,7 +541,15 @@ impl Registry {
         reuse: bool,
     ) -> Result<Arc<FamilyCore<N, S>>, MetricsError> {
         let metric_type = S::METRIC_TYPE;
-        let signature = format!("{} {label_names:?} {init:?}", metric_type.as_str());
+        let settings = format!("{init:?}");
+        let signature = if settings == "()" {
+            format!("{} with labels {label_names:?}", metric_type.as_str())
+        } else {
+            format!(
+                "{} with labels {label_names:?} and {settings}",
+                metric_type.as_str()
+            )
+        };
         self.register_family(
             name,
             &label_names,
@@ -635,6 +643,12 @@ fn find_existing<T: Any + Clone>(
         name: first.name.to_owned(),
         reason,
     };
+    if entry.handle.is_none() {
+        return Err(mismatch(
+            "registered with Registry::register or a collector, which has no family to return"
+                .to_owned(),
+        ));
+    }
     if entry.signature != signature {
         return Err(mismatch(format!(
             "registered as `{}`, requested as `{signature}`",

@@ -146,7 +146,7 @@ impl<const N: usize> Red<N> {
                 metric_type: MetricType::Histogram,
             },
         ];
-        let signature = format!("red {label_names:?} {buckets:?}");
+        let signature = format!("red with labels {label_names:?} and {buckets:?}");
 
         registry.register_family(prefix, &label_names, &views, &signature, false, |context| {
             let core = Arc::new(FamilyCore::new(
