@@ -561,3 +561,77 @@ fn global_registry_is_shared() -> TestResult {
     assert!(text.contains("global_test_events_total 1\n"), "{text}");
     Ok(())
 }
+
+/// Serves `registry` on `/metrics` on a loopback port with `Accept` negotiation.
+#[cfg(feature = "http")]
+async fn serve_metrics(
+    registry: Registry,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), std::io::Error> {
+    use axum::http::header::{ACCEPT, CONTENT_TYPE};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    let handler = move |headers: HeaderMap| {
+        let registry = registry.clone();
+        async move {
+            let accept = headers.get(ACCEPT).and_then(|value| value.to_str().ok());
+            let format = Format::from_accept(accept);
+            match registry.encode(format) {
+                Ok(body) => ([(CONTENT_TYPE, format.content_type())], body).into_response(),
+                Err(error) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+                }
+            }
+        }
+    };
+    let app = axum::Router::new().route("/metrics", axum::routing::get(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            panic!("metrics server failed: {error}");
+        }
+    });
+    Ok((address, server))
+}
+
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn scrape_negotiates_format_over_loopback() -> TestResult {
+    let registry = registry_with_every_family()?;
+    let (address, server) = serve_metrics(registry).await?;
+    let client = reqwest::Client::new();
+    let url = format!("http://{address}/metrics");
+
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let open_metrics = client
+        .get(&url)
+        .header("accept", prometheus_accept)
+        .send()
+        .await?;
+    assert_eq!(
+        open_metrics
+            .headers()
+            .get("content-type")
+            .map(|value| value.as_bytes()),
+        Some(Format::OpenMetrics.content_type().as_bytes())
+    );
+    let body = open_metrics.text().await?;
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(body.contains("# TYPE target info\n"), "{body}");
+
+    let plain = client.get(&url).send().await?;
+    assert_eq!(
+        plain
+            .headers()
+            .get("content-type")
+            .map(|value| value.as_bytes()),
+        Some(Format::PrometheusText.content_type().as_bytes())
+    );
+    let body = plain.text().await?;
+    assert!(!body.contains("# EOF"), "{body}");
+    assert!(body.contains("# TYPE target_info gauge\n"), "{body}");
+
+    server.abort();
+    Ok(())
+}
