@@ -134,6 +134,13 @@ pub enum MetricsError {
 ///
 /// `Registry::default()` has the default limits of [`MetricsConfig`] and no process metrics;
 /// [`Registry::new`] applies a configuration.
+///
+/// # Limitations
+///
+/// - Series of one family are written in hash order, not in the order they were created.
+/// - A family without any series is left out of the output, `# HELP` and `# TYPE` included.
+/// - Encoding holds a read lock on each family while writing it, so the first observation of a
+///   new label set waits for that family's encode to finish.
 #[derive(Clone)]
 pub struct Registry {
     inner: Arc<Inner>,
