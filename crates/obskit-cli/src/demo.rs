@@ -67,12 +67,7 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
         CheckOptions::default(),
     )?;
 
-    let store = Red::register(
-        obskit.registry(),
-        "demo_order_store",
-        "Operations on the demo order store.",
-        ["operation"],
-    )?;
+    let store = Red::register(obskit.registry(), "demo_order_store", ["operation"])?;
     let state = AppState {
         orders: Arc::new(RwLock::new(HashMap::new())),
         next_id: Arc::new(AtomicU64::new(1)),
@@ -134,7 +129,10 @@ struct NewOrder {
 
 async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {
-        return problem(StatusCode::BAD_REQUEST, "order id must be a positive integer");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "order id must be a positive integer",
+        );
     };
     let started = std::time::Instant::now();
     let order = state.orders.read().await.get(&id).cloned();

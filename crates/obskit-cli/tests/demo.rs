@@ -64,10 +64,9 @@ impl Demo {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(remaining)
-                .unwrap_or_else(|_| panic!("no log line {message:?}; lines so far: {:#?}", self.seen));
+            let line = self.lines.recv_timeout(remaining).unwrap_or_else(|_| {
+                panic!("no log line {message:?}; lines so far: {:#?}", self.seen)
+            });
             let value: serde_json::Value = serde_json::from_str(&line)
                 .unwrap_or_else(|error| panic!("log line is not JSON ({error}): {line}"));
             self.seen.push(value.clone());
@@ -113,7 +112,10 @@ async fn wait_ready(client: &reqwest::Client, demo: &Demo) {
         if matches!(&response, Ok(response) if response.status() == 200) {
             return;
         }
-        assert!(Instant::now() < deadline, "demo never became ready: {response:?}");
+        assert!(
+            Instant::now() < deadline,
+            "demo never became ready: {response:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -138,8 +140,14 @@ fn promtool_check(exposition: &str) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "promtool failed:\n{report}\n{exposition}");
-    assert!(report.trim().is_empty(), "promtool reported problems:\n{report}");
+    assert!(
+        output.status.success(),
+        "promtool failed:\n{report}\n{exposition}"
+    );
+    assert!(
+        report.trim().is_empty(),
+        "promtool reported problems:\n{report}"
+    );
 }
 
 fn sample(exposition: &str, series: &str) -> Option<f64> {
@@ -167,12 +175,20 @@ async fn demo_serves_scrapes_and_shuts_down() {
     let order: serde_json::Value = created.json().await.unwrap();
     let id = order["id"].as_u64().unwrap();
 
-    let found = client.get(demo.url(&format!("/orders/{id}"))).send().await.unwrap();
+    let found = client
+        .get(demo.url(&format!("/orders/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(found.status(), 200);
     let request_id = found.headers()["x-request-id"].to_str().unwrap().to_owned();
     let missing = client.get(demo.url("/orders/999999")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
-    let failed = client.get(demo.url("/fail?status=503")).send().await.unwrap();
+    let failed = client
+        .get(demo.url("/fail?status=503"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(failed.status(), 503);
     let slow = client.get(demo.url("/slow?ms=20")).send().await.unwrap();
     assert_eq!(slow.status(), 200);
@@ -225,7 +241,10 @@ async fn demo_serves_scrapes_and_shuts_down() {
         Some(1.0),
         "{exposition}"
     );
-    assert!(!exposition.contains("/orders/999999"), "raw path in a label");
+    assert!(
+        !exposition.contains("/orders/999999"),
+        "raw path in a label"
+    );
 
     // OpenMetrics on request.
     let open_metrics = client

@@ -64,7 +64,10 @@ fn obskit_logging(registry: &Registry) -> (Dispatch, logging::LogGuard) {
         LogOutput::Writer(Box::new(io::sink())),
     )
     .expect("valid logging configuration");
-    (Dispatch::new(tracing_subscriber::registry().with(layer)), guard)
+    (
+        Dispatch::new(tracing_subscriber::registry().with(layer)),
+        guard,
+    )
 }
 
 #[divan::bench(sample_count = 500, sample_size = 50)]
@@ -80,8 +83,8 @@ fn obskit_layer(bencher: Bencher<'_, '_>) {
     let runtime = runtime();
     let registry = Registry::default();
     let (dispatch, guard) = obskit_logging(&registry);
-    let layer = obskit::http::HttpLayer::new(&registry, &HttpConfig::default())
-        .expect("metrics register");
+    let layer =
+        obskit::http::HttpLayer::new(&registry, &HttpConfig::default()).expect("metrics register");
     let app = routes().layer(layer);
     tracing::dispatcher::with_default(&dispatch, || {
         bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));

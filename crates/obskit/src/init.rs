@@ -101,10 +101,8 @@ impl ObskitBuilder {
             None
         };
 
+        // `Registry::new` already added the process metrics when they are enabled.
         registry.register_service_info(&config.service)?;
-        if config.metrics.process_metrics {
-            registry.register_process_metrics()?;
-        }
         if config.metrics.runtime_metrics {
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => registry.register_runtime_metrics(handle)?,
@@ -129,7 +127,8 @@ impl ObskitBuilder {
             move || async move {
                 let guard = log_guard.lock().take();
                 if let Some(guard) = guard {
-                    let flushed = tokio::task::spawn_blocking(move || guard.shutdown(flush_timeout)).await;
+                    let flushed =
+                        tokio::task::spawn_blocking(move || guard.shutdown(flush_timeout)).await;
                     if let Ok(Err(error)) = flushed {
                         // The log pipeline itself failed, so standard error is the only place left.
                         #[allow(clippy::print_stderr)]

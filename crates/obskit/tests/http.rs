@@ -1,4 +1,11 @@
 //! End-to-end tests of the HTTP middleware over real loopback sockets.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,9 +21,12 @@ async fn spawn(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     addr
 }
@@ -29,7 +39,10 @@ fn app(registry: &Registry) -> Router {
             "/request-id",
             get(|axum::Extension(id): axum::Extension<RequestId>| async move { id.to_string() }),
         )
-        .route("/fail", get(|| async { (http::StatusCode::SERVICE_UNAVAILABLE, "down") }))
+        .route(
+            "/fail",
+            get(|| async { (http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+        )
         .route(
             "/panic",
             get(|| async {
@@ -42,9 +55,7 @@ fn app(registry: &Registry) -> Router {
         )
         .route(
             "/stream",
-            get(|| async {
-                Body::from_stream(delayed_chunks())
-            }),
+            get(|| async { Body::from_stream(delayed_chunks()) }),
         )
         .route("/metrics", get(|| async { "excluded" }))
         .layer(layer)
@@ -79,7 +90,11 @@ async fn routes_are_recorded_as_templates() {
     let addr = spawn(app(&registry)).await;
     let client = reqwest::Client::new();
     for id in 1..=3 {
-        let response = client.get(format!("http://{addr}/orders/{id}")).send().await.unwrap();
+        let response = client
+            .get(format!("http://{addr}/orders/{id}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().await.unwrap(), "order");
     }
@@ -90,7 +105,10 @@ async fn routes_are_recorded_as_templates() {
         "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/orders/{id}\",http_response_status_code=\"200\"}",
     );
     assert_eq!(count, Some(3.0), "{exposition}");
-    assert!(!exposition.contains("/orders/1"), "raw path leaked: {exposition}");
+    assert!(
+        !exposition.contains("/orders/1"),
+        "raw path leaked: {exposition}"
+    );
 }
 
 #[tokio::test]
@@ -114,11 +132,22 @@ async fn request_id_is_echoed_or_generated() {
         .send()
         .await
         .unwrap();
-    let echoed = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let echoed = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(echoed.len(), 32);
-    assert_eq!(response.text().await.unwrap(), echoed, "handler sees the replacement id");
+    assert_eq!(
+        response.text().await.unwrap(),
+        echoed,
+        "handler sees the replacement id"
+    );
 
-    let response = client.get(format!("http://{addr}/orders/9")).send().await.unwrap();
+    let response = client
+        .get(format!("http://{addr}/orders/9"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["x-request-id"].len(), 32);
 }
 
@@ -131,7 +160,9 @@ async fn handler_panic_becomes_recorded_500() {
     assert_eq!(response.headers()["x-request-id"].len(), 32);
 
     // The server keeps serving after the panic.
-    let response = reqwest::get(format!("http://{addr}/orders/1")).await.unwrap();
+    let response = reqwest::get(format!("http://{addr}/orders/1"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 
     let exposition = registry.encode(Format::PrometheusText).unwrap();
@@ -159,18 +190,25 @@ async fn server_errors_are_recorded_with_status() {
 async fn excluded_paths_are_not_recorded() {
     let registry = Registry::default();
     let addr = spawn(app(&registry)).await;
-    let response = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+    let response = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("x-request-id").is_none());
     let exposition = registry.encode(Format::PrometheusText).unwrap();
-    assert!(!exposition.contains("http_route=\"/metrics\""), "{exposition}");
+    assert!(
+        !exposition.contains("http_route=\"/metrics\""),
+        "{exposition}"
+    );
 }
 
 #[tokio::test]
 async fn unmatched_routes_use_empty_route() {
     let registry = Registry::default();
     let addr = spawn(app(&registry)).await;
-    let response = reqwest::get(format!("http://{addr}/no/such/path/123")).await.unwrap();
+    let response = reqwest::get(format!("http://{addr}/no/such/path/123"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     let exposition = registry.encode(Format::PrometheusText).unwrap();
     assert!(exposition.contains("http_route=\"\""), "{exposition}");
@@ -228,7 +266,10 @@ async fn in_flight_gauge_returns_to_zero() {
 
     let during = registry.encode(Format::PrometheusText).unwrap();
     assert_eq!(
-        sample_value(&during, "http_server_active_requests{http_request_method=\"GET\"}"),
+        sample_value(
+            &during,
+            "http_server_active_requests{http_request_method=\"GET\"}"
+        ),
         Some(1.0),
         "{during}"
     );
@@ -238,7 +279,10 @@ async fn in_flight_gauge_returns_to_zero() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let after = registry.encode(Format::PrometheusText).unwrap();
     assert_eq!(
-        sample_value(&after, "http_server_active_requests{http_request_method=\"GET\"}"),
+        sample_value(
+            &after,
+            "http_server_active_requests{http_request_method=\"GET\"}"
+        ),
         Some(0.0),
         "{after}"
     );

@@ -1,4 +1,11 @@
 //! Graceful shutdown over real loopback sockets.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,13 +85,21 @@ async fn readiness_fails_during_pre_stop_delay() {
         async move { shutdown.serve(listener, app).await }
     });
     let client = reqwest::Client::new();
-    let before = client.get(format!("http://{addr}/ready")).send().await.unwrap();
+    let before = client
+        .get(format!("http://{addr}/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(before.status(), 200);
 
     let triggered_at = Instant::now();
     shutdown.trigger();
     // Still accepting during the pre-stop delay, and answering not ready.
-    let during = client.get(format!("http://{addr}/ready")).send().await.unwrap();
+    let during = client
+        .get(format!("http://{addr}/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(during.status(), 503);
     assert!(triggered_at.elapsed() < Duration::from_millis(600));
 
@@ -120,7 +135,11 @@ async fn hooks_run_in_order_with_timeouts() {
     });
     {
         let order = order.clone();
-        shutdown.add_hook("last", None, move || async move { order.lock().push("last") });
+        shutdown.add_hook(
+            "last",
+            None,
+            move || async move { order.lock().push("last") },
+        );
     }
 
     let (listener, _addr) = bind().await;
@@ -155,7 +174,7 @@ async fn hooks_run_in_order_with_timeouts() {
 #[tokio::test]
 async fn drain_stops_at_timeout() {
     let shutdown = Shutdown::new(&config(0, 300));
-    let app = Router::new().route("/forever", get(|| std::future::pending::<&'static str>()));
+    let app = Router::new().route("/forever", get(std::future::pending::<&'static str>));
     let (listener, addr) = bind().await;
     let server = tokio::spawn({
         let shutdown = shutdown.clone();
@@ -169,7 +188,10 @@ async fn drain_stops_at_timeout() {
     let report = server.await.unwrap().unwrap();
     assert!(!report.drained);
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(request.await.unwrap().is_err(), "stuck request was not cut off");
+    assert!(
+        request.await.unwrap().is_err(),
+        "stuck request was not cut off"
+    );
 }
 
 #[tokio::test]

@@ -17,16 +17,6 @@ use super::auth::AuthOutcome;
 use super::client_table::ClientKey;
 use crate::metrics::Format;
 
-// NOTE: the metrics module offers the same negotiation and content types
-// (`Format::from_accept`, `Format::content_type`); these private copies keep this module
-// independent of it.
-
-/// Content type of OpenMetrics 1.0 text.
-const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// Content type of the Prometheus text format 0.0.4.
-const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
 /// `WWW-Authenticate` challenge sent with 401 responses.
 const BEARER_CHALLENGE: &str = "Bearer realm=\"metrics\"";
 
@@ -99,7 +89,7 @@ fn encode(shared: &AdminShared, headers: &HeaderMap) -> Response {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok());
-    let format = negotiate(accept);
+    let format = Format::from_accept(accept);
     let text = match shared.registry.encode(format) {
         Ok(text) => text,
         Err(error) => {
@@ -136,7 +126,7 @@ fn encode(shared: &AdminShared, headers: &HeaderMap) -> Response {
     let response_headers = response.headers_mut();
     response_headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(format)),
+        HeaderValue::from_static(format.content_type()),
     );
     response_headers.insert(
         header::VARY,
@@ -166,39 +156,6 @@ fn gzip_bytes(text: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
     encoder.write_all(text)?;
     encoder.finish()
-}
-
-fn content_type(format: Format) -> &'static str {
-    match format {
-        Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
-        Format::PrometheusText => PROMETHEUS_TEXT_CONTENT_TYPE,
-    }
-}
-
-/// Picks the exposition format from an `Accept` header.
-///
-/// OpenMetrics is chosen when an `application/openmetrics-text` range has a non-zero quality at
-/// least as high as every `text/plain`, `text/*` and `*/*` range. Otherwise, including without
-/// `Accept` and for ranges this endpoint cannot serve, the Prometheus text format 0.0.4 is used,
-/// as Prometheus servers before 2.5 expect.
-fn negotiate(accept: Option<&str>) -> Format {
-    let Some(accept) = accept else {
-        return Format::PrometheusText;
-    };
-    let mut openmetrics = 0.0_f32;
-    let mut other = 0.0_f32;
-    for (media_range, quality) in parse_quality_list(accept) {
-        match media_range.to_ascii_lowercase().as_str() {
-            "application/openmetrics-text" => openmetrics = openmetrics.max(quality),
-            "text/plain" | "text/*" | "*/*" => other = other.max(quality),
-            _ => {}
-        }
-    }
-    if openmetrics > 0.0 && openmetrics >= other {
-        Format::OpenMetrics
-    } else {
-        Format::PrometheusText
-    }
 }
 
 /// Returns whether an `Accept-Encoding` header allows gzip: `gzip` or `x-gzip` with a non-zero quality,
@@ -264,7 +221,7 @@ mod tests {
             (Some("application/json"), Format::PrometheusText),
         ];
         for (accept, expected) in cases {
-            assert_eq!(negotiate(accept), expected, "{accept:?}");
+            assert_eq!(Format::from_accept(accept), expected, "{accept:?}");
         }
     }
 

@@ -242,8 +242,7 @@ where
                     tracing::error!(target: "obskit::http", panic = message, "handler panicked");
                 });
                 let completion = this.state.take().map(|state| {
-                    let (completion, request_id) =
-                        state.into_completion(500, this.span.clone());
+                    let (completion, request_id) = state.into_completion(500, this.span.clone());
                     (completion, request_id)
                 });
                 return Poll::Ready(Ok(internal_error(completion)));
@@ -251,7 +250,9 @@ where
         };
 
         let Some(state) = this.state.take() else {
-            return Poll::Ready(result.map(|response| response.map(|body| ResponseBody::new(body, None))));
+            return Poll::Ready(
+                result.map(|response| response.map(|body| ResponseBody::new(body, None))),
+            );
         };
         match result {
             Ok(mut response) => {
@@ -260,7 +261,9 @@ where
                 response
                     .headers_mut()
                     .insert(REQUEST_ID_HEADER, request_id.header_value().clone());
-                Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, Some(completion)))))
+                Poll::Ready(Ok(
+                    response.map(|body| ResponseBody::new(body, Some(completion)))
+                ))
             }
             Err(error) => {
                 // The inner service failed without a response; the server answers 500.

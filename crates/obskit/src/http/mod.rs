@@ -42,7 +42,10 @@ impl PathPatterns {
 
     pub(crate) fn matches(&self, path: &str) -> bool {
         self.exact.iter().any(|exact| exact == path)
-            || self.prefixes.iter().any(|prefix| path.starts_with(prefix.as_str()))
+            || self
+                .prefixes
+                .iter()
+                .any(|prefix| path.starts_with(prefix.as_str()))
     }
 }
 

@@ -29,11 +29,15 @@ impl RequestId {
 
     /// Generates a random id of 32 lowercase hex digits.
     pub fn generate() -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut bytes = [0u8; 32];
         let mut random = fastrand::u128(..);
         for byte in &mut bytes {
-            *byte = HEX[(random & 0xf) as usize];
+            let nibble = (random & 0xf) as u8;
+            *byte = if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            };
             random >>= 4;
         }
         // All 32 bytes are ASCII hex digits, which are valid header value bytes.
@@ -73,6 +77,7 @@ fn is_valid(value: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -86,7 +91,14 @@ mod tests {
 
     #[test]
     fn invalid_incoming_ids_are_replaced() {
-        for id in ["", "has space", "semi;colon", "new\tline", "ü", &"x".repeat(129)] {
+        for id in [
+            "",
+            "has space",
+            "semi;colon",
+            "new\tline",
+            "ü",
+            &"x".repeat(129),
+        ] {
             let header = HeaderValue::from_bytes(id.as_bytes()).unwrap();
             let request_id = RequestId::from_header(Some(&header));
             assert_ne!(request_id.as_str(), id);
@@ -99,7 +111,12 @@ mod tests {
         let first = RequestId::generate();
         let second = RequestId::generate();
         assert_ne!(first, second);
-        assert!(first.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            first
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_eq!(first.as_str().len(), 32);
     }
 }

@@ -799,6 +799,3 @@ mod tests {
         Ok(())
     }
 }
-
-mod http_stub;
-pub use http_stub::{HttpServerMetrics, InFlightGuard};

@@ -166,7 +166,10 @@ impl Shutdown {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.inner.finalizers.lock().push(Hook::new(name, timeout, hook));
+        self.inner
+            .finalizers
+            .lock()
+            .push(Hook::new(name, timeout, hook));
     }
 
     /// Starts a task that triggers shutdown on the first SIGTERM or SIGINT (Ctrl-C) and exits
@@ -179,18 +182,16 @@ impl Shutdown {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let mut terminate = signal(SignalKind::terminate()).map_err(|source| {
-                ShutdownError::Signal {
+            let mut terminate =
+                signal(SignalKind::terminate()).map_err(|source| ShutdownError::Signal {
                     signal: "SIGTERM",
                     source,
-                }
-            })?;
-            let mut interrupt = signal(SignalKind::interrupt()).map_err(|source| {
-                ShutdownError::Signal {
+                })?;
+            let mut interrupt =
+                signal(SignalKind::interrupt()).map_err(|source| ShutdownError::Signal {
                     signal: "SIGINT",
                     source,
-                }
-            })?;
+                })?;
             let shutdown = self.clone();
             tokio::spawn(async move {
                 loop {
