@@ -86,7 +86,7 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
         %address,
         metrics = %format!("http://{address}/metrics"),
         ready = %format!("http://{address}/health/ready"),
-        "demo service listening; press Ctrl-C to stop"
+        "demo service listening"
     );
     health.mark_started();
     let report = obskit.serve(listener, app).await?;

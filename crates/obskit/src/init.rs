@@ -120,15 +120,21 @@ impl ObskitBuilder {
             move || health.set_shutting_down()
         });
 
+        // Logs are flushed, not closed, at the end of shutdown: the application may still log
+        // after `serve` returns, and the guard writes those lines when the handle is dropped.
         let log_guard = Arc::new(Mutex::new(log_guard));
-        let flush_timeout = config.shutdown.hook_timeout;
-        shutdown.add_finalizer("flush logs", flush_timeout + Duration::from_secs(1), {
-            let log_guard = Arc::clone(&log_guard);
-            move || async move {
-                let guard = log_guard.lock().take();
-                if let Some(guard) = guard {
+        shutdown.add_finalizer(
+            "flush logs",
+            LogGuard::DEFAULT_SHUTDOWN_TIMEOUT + Duration::from_secs(1),
+            {
+                let log_guard = Arc::clone(&log_guard);
+                move || async move {
                     let flushed =
-                        tokio::task::spawn_blocking(move || guard.shutdown(flush_timeout)).await;
+                        tokio::task::spawn_blocking(move || match log_guard.lock().as_ref() {
+                            Some(guard) => guard.flush(),
+                            None => Ok(()),
+                        })
+                        .await;
                     if let Ok(Err(error)) = flushed {
                         // The log pipeline itself failed, so standard error is the only place left.
                         #[allow(clippy::print_stderr)]
@@ -137,8 +143,8 @@ impl ObskitBuilder {
                         }
                     }
                 }
-            }
-        });
+            },
+        );
 
         #[cfg(feature = "http")]
         let http = {
@@ -152,11 +158,11 @@ impl ObskitBuilder {
             HttpParts { layer, admin }
         };
 
+        // Service, environment and version are on every JSON line already.
         tracing::info!(
             target: "obskit::init",
-            service = %config.service.name,
-            environment = %config.service.environment,
-            version = %config.service.version,
+            log_format = ?config.logging.format,
+            log_level = %config.logging.level,
             "obskit initialised"
         );
         Ok(Obskit {
@@ -179,7 +185,7 @@ struct HttpParts {
 }
 
 /// Handle to everything [`init`] set up. Keep it alive for the life of the service: dropping
-/// the last clone flushes the logs.
+/// the last clone writes every queued log line and stops the log writer.
 ///
 /// # Example
 ///
