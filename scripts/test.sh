@@ -17,4 +17,5 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p obskit --no-default-features --locked -- -D warnings
 cargo test --workspace --locked
