@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use obskit::health::{CheckOptions, DiskSpaceCheck, HttpCheck, MemoryCheck};
-use obskit::metrics::Red;
+use obskit::metrics::{GoldenSignals, UseMetrics};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
@@ -27,6 +27,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Longest sleep `GET /slow` accepts, so one request cannot hold a connection for long.
 const MAX_SLOW_MS: u64 = 10_000;
+
+/// Orders the in-memory store keeps; `POST /orders` answers 503 beyond it, so memory is bounded.
+const MAX_ORDERS: usize = 100_000;
+
+/// Resource name of the order store in the saturation and USE metrics.
+const STORE: &str = "order_store";
 
 /// Runs the demo service until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub(crate) fn run(args: DemoArgs) -> Result<(), BoxError> {
@@ -67,11 +73,12 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
         CheckOptions::default(),
     )?;
 
-    let store = Red::register(obskit.registry(), "demo_order_store", ["operation"])?;
     let state = AppState {
         orders: Arc::new(RwLock::new(HashMap::new())),
         next_id: Arc::new(AtomicU64::new(1)),
-        store,
+        pending_writes: Arc::new(AtomicU64::new(0)),
+        golden: GoldenSignals::register(obskit.registry(), "demo_orders", ["operation"])?,
+        usage: UseMetrics::register(obskit.registry(), "demo_resource")?,
     };
     let app = Router::new()
         .route("/orders", axum::routing::post(create_order))
@@ -107,11 +114,36 @@ async fn start_inventory() -> Result<std::net::SocketAddr, BoxError> {
     Ok(address)
 }
 
+/// Shared state of the demo handlers.
+///
+/// The order store reports RED per operation and its saturation through Golden Signals, and
+/// utilization, saturation (writers waiting for the lock) and errors (rejected inserts) through
+/// the USE metrics.
 #[derive(Clone)]
 struct AppState {
     orders: Arc<RwLock<HashMap<u64, Order>>>,
     next_id: Arc<AtomicU64>,
-    store: Red<1>,
+    pending_writes: Arc<AtomicU64>,
+    golden: GoldenSignals<1>,
+    usage: UseMetrics,
+}
+
+impl AppState {
+    /// Publishes how full the store is and how many writers wait for it.
+    fn report_store(&self, len: usize) {
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a ratio of two counts below 2^52"
+        )]
+        let utilization = len as f64 / MAX_ORDERS as f64;
+        let waiting = self.pending_writes.load(Ordering::Relaxed);
+        // The ratio is within 0..=1 because inserts stop at MAX_ORDERS.
+        let _ = self.golden.set_saturation(STORE, utilization);
+        let _ = self.usage.set_utilization(STORE, utilization);
+        self.golden.set_queue_depth("order_store_writes", waiting);
+        #[allow(clippy::cast_precision_loss, reason = "a small count")]
+        self.usage.set_saturation(STORE, waiting as f64);
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,7 +169,7 @@ async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Res
     let started = std::time::Instant::now();
     let order = state.orders.read().await.get(&id).cloned();
     state
-        .store
+        .golden
         .observe(&["get"], started.elapsed().as_secs_f64(), false);
     match order {
         Some(order) => Json(order).into_response(),
@@ -156,16 +188,36 @@ async fn create_order(State(state): State<AppState>, Json(new): Json<NewOrder>) 
         );
     }
     let started = std::time::Instant::now();
+    state.pending_writes.fetch_add(1, Ordering::Relaxed);
+    let mut orders = state.orders.write().await;
+    state.pending_writes.fetch_sub(1, Ordering::Relaxed);
+    if orders.len() >= MAX_ORDERS {
+        let len = orders.len();
+        drop(orders);
+        state
+            .golden
+            .observe(&["insert"], started.elapsed().as_secs_f64(), true);
+        state.usage.inc_errors(STORE);
+        state.report_store(len);
+        tracing::warn!(
+            max_orders = MAX_ORDERS,
+            "order store is full, rejecting the order"
+        );
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "order store is full");
+    }
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     let order = Order {
         id,
         item: new.item,
         quantity: new.quantity,
     };
-    state.orders.write().await.insert(id, order.clone());
+    orders.insert(id, order.clone());
+    let len = orders.len();
+    drop(orders);
     state
-        .store
+        .golden
         .observe(&["insert"], started.elapsed().as_secs_f64(), false);
+    state.report_store(len);
     tracing::info!(order_id = id, item = %order.item, quantity = order.quantity, "order created");
     (StatusCode::CREATED, Json(order)).into_response()
 }

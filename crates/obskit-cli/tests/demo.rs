@@ -218,7 +218,9 @@ async fn demo_serves_scrapes_and_shuts_down() {
         "obskit_build_info",
         "obskit_log_events_dropped_total",
         "obskit_health_check_status",
-        "demo_order_store_requests_total",
+        "demo_orders_requests_total",
+        "demo_orders_saturation_ratio",
+        "demo_resource_utilization_ratio",
     ] {
         assert!(
             exposition.contains(&format!("\n{family}")),
@@ -305,4 +307,20 @@ async fn demo_serves_scrapes_and_shuts_down() {
     demo.drain_lines();
     let last = demo.seen.last().unwrap();
     assert_eq!(last["message"], "demo service stopped", "{:#?}", demo.seen);
+}
+
+#[test]
+fn demo_rejects_invalid_configuration() {
+    let output = Command::new(env!("CARGO_BIN_EXE_obskit"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("OBSKIT_LOG_SAMPLE_RATE", "2")
+        .env("OBSKIT_SHUTDOWN_TIMEOUT", "soon")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OBSKIT_LOG_SAMPLE_RATE"), "{stderr}");
+    assert!(stderr.contains("OBSKIT_SHUTDOWN_TIMEOUT"), "{stderr}");
+    assert!(stderr.contains("soon"), "{stderr}");
 }
