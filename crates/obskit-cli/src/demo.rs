@@ -1,7 +1,7 @@
 //! The demo service started by `obskit demo`: an orders API with every obskit capability on.
 //!
 //! Routes: `GET /orders/{id}`, `POST /orders`, `GET /slow?ms=N` (sleeps, at most 10 s) and
-//! `GET /fail?status=N` (answers with that 4xx or 5xx status), plus the admin routes
+//! `GET /fail?status=N` (responds with that 4xx or 5xx status), plus the admin routes
 //! `/metrics`, `/health`, `/health/live`, `/health/ready` and `/health/startup` on the same
 //! listener. Readiness checks a real dependency: an inventory service that the demo starts on
 //! another loopback port.
@@ -25,10 +25,11 @@ use crate::DemoArgs;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Longest sleep `GET /slow` accepts, so one request cannot hold a connection for long.
+/// Maximum sleep of `GET /slow`, so one request cannot hold a connection for long.
 const MAX_SLOW_MS: u64 = 10_000;
 
-/// Orders the in-memory store keeps; `POST /orders` answers 503 beyond it, so memory is bounded.
+/// Maximum orders in the in-memory store. `POST /orders` responds 503 beyond it, so memory
+/// stays bounded.
 const MAX_ORDERS: usize = 100_000;
 
 /// Resource name of the order store in the saturation and USE metrics.
@@ -187,6 +188,7 @@ async fn create_order(State(state): State<AppState>, Json(new): Json<NewOrder>) 
             "item must not be empty and quantity must be at least 1",
         );
     }
+
     let started = std::time::Instant::now();
     state.pending_writes.fetch_add(1, Ordering::Relaxed);
     let mut orders = state.orders.write().await;
@@ -205,6 +207,7 @@ async fn create_order(State(state): State<AppState>, Json(new): Json<NewOrder>) 
         );
         return problem(StatusCode::SERVICE_UNAVAILABLE, "order store is full");
     }
+
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     let order = Order {
         id,
@@ -214,6 +217,7 @@ async fn create_order(State(state): State<AppState>, Json(new): Json<NewOrder>) 
     orders.insert(id, order.clone());
     let len = orders.len();
     drop(orders);
+
     state
         .golden
         .observe(&["insert"], started.elapsed().as_secs_f64(), false);
