@@ -233,22 +233,22 @@ impl Obskit {
         }
     }
 
-    /// The effective configuration.
+    /// Returns the effective configuration.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// The metric registry served on `/metrics`.
+    /// Returns the metric registry served on `/metrics`.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
-    /// The health registry served under `/health`.
+    /// Returns the health registry served under `/health`.
     pub fn health(&self) -> &HealthRegistry {
         &self.health
     }
 
-    /// The shutdown coordinator. Readiness fails as soon as it is triggered, and logs are
+    /// Returns the shutdown coordinator. Readiness fails as soon as it is triggered, and logs are
     /// flushed as its last step.
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
@@ -269,12 +269,12 @@ impl Obskit {
 
 #[cfg(feature = "http")]
 impl Obskit {
-    /// The HTTP middleware: request metrics, access log, request ids, panic recovery.
+    /// Returns the HTTP middleware: request metrics, access log, request ids, panic recovery.
     pub fn http_layer(&self) -> crate::http::HttpLayer {
         self.http.layer.clone()
     }
 
-    /// The admin routes: `/metrics` and the health probes, to merge into the application's
+    /// Returns the admin routes, `/metrics` and the health probes, to merge into the application's
     /// router or serve on a separate listener.
     pub fn admin_router<S>(&self) -> axum::Router<S>
     where

@@ -31,7 +31,7 @@ pub enum ShutdownError {
     AlreadyRan,
 }
 
-/// What happened during shutdown.
+/// Outcome of one shutdown: whether requests drained, and each hook's result.
 #[derive(Debug, Clone)]
 pub struct ShutdownReport {
     /// True when every in-flight request finished within the shutdown timeout.
@@ -288,7 +288,7 @@ impl Shutdown {
     /// # Limitations
     ///
     /// Aborting the server task does not close connections that the server spawned on tasks of
-    /// their own (as `axum::serve` does); they end when the runtime shuts down.
+    /// their own, as `axum::serve` does. Those connections end when the runtime shuts down.
     /// [`Shutdown::serve`] closes them itself.
     ///
     /// # Errors

@@ -57,7 +57,7 @@ impl Hook {
     }
 }
 
-/// How one shutdown hook ended.
+/// Outcome of one shutdown hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookOutcome {
     /// The hook finished within its timeout.
@@ -73,7 +73,7 @@ pub enum HookOutcome {
 pub struct HookReport {
     /// Name given at registration.
     pub name: String,
-    /// How it ended.
+    /// Outcome of the hook.
     pub outcome: HookOutcome,
     /// Time it ran.
     pub elapsed: Duration,

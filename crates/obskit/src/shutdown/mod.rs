@@ -1,8 +1,8 @@
 //! Graceful shutdown: fail readiness, wait, stop accepting, drain, run hooks, flush.
 //!
 //! obskit never installs signal handlers on its own. The application creates a [`Shutdown`],
-//! asks for signal handling with [`Shutdown::listen_for_signals`] if it wants it, and runs its
-//! server through [`Shutdown::serve`] or [`Shutdown::run`]. When shutdown is triggered (first
+//! calls [`Shutdown::listen_for_signals`] if it wants signal handling, and runs its server
+//! through [`Shutdown::serve`] or [`Shutdown::run`]. When shutdown is triggered (first
 //! SIGTERM or SIGINT, or [`Shutdown::trigger`]) the steps are:
 //!
 //! 1. the trigger callbacks run (obskit's readiness check starts answering 503);
