@@ -123,7 +123,9 @@ impl<const N: usize, S> Table<N, S> {
     }
 
     fn entries(&self) -> impl Iterator<Item = &Entry<N, S>> {
-        self.slots.iter().filter_map(|slot| slot.get().map(|entry| &**entry))
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.get().map(|entry| &**entry))
     }
 }
 
@@ -246,9 +248,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
 
     #[inline]
     fn find(&self, hash: u64, values: &[&str; N]) -> Option<&Arc<S>> {
-        self.table()?
-            .find(hash, values)
-            .map(|entry| &entry.series)
+        self.table()?.find(hash, values).map(|entry| &entry.series)
     }
 
     /// Runs `f` on the series of `labels`, creating it on the first lookup.
@@ -274,12 +274,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
     /// Handles a label set the lock-free probe did not find: it is new, or it was inserted by
     /// another thread after the probe.
     #[cold]
-    fn resolve_missing<R>(
-        &self,
-        hash: u64,
-        labels: &[&str; N],
-        f: impl FnOnce(&Arc<S>) -> R,
-    ) -> R {
+    fn resolve_missing<R>(&self, hash: u64, labels: &[&str; N], f: impl FnOnce(&Arc<S>) -> R) -> R {
         // Once the family is full nothing is inserted any more, and the acquire load makes
         // every stored entry visible, so a second probe settles the lookup without the lock.
         if self.len.load(Ordering::Acquire) >= self.max_series {
@@ -804,7 +799,10 @@ mod tests {
             assert_eq!(core.get(&["GET", &format!("/{index}")]).get(), index);
         }
         let table = core.table().map_or(0, |table| table.slots.len());
-        assert_eq!(table, 8192, "3000 entries keep a table of 8192 slots at most half full");
+        assert_eq!(
+            table, 8192,
+            "3000 entries keep a table of 8192 slots at most half full"
+        );
         assert!(!core.overflowed.load(Ordering::Relaxed));
     }
 
@@ -814,7 +812,10 @@ mod tests {
             let core = family(max_series);
             let last = FIRST_CAPACITY << (core.tables.len() - 1);
             assert!(last >= 2 * max_series, "{max_series}: last table {last}");
-            assert!(last / 2 < 2 * max_series.max(FIRST_CAPACITY / 2), "{max_series}: {last}");
+            assert!(
+                last / 2 < 2 * max_series.max(FIRST_CAPACITY / 2),
+                "{max_series}: {last}"
+            );
         }
         assert!(family(usize::MAX).tables.len() < usize::BITS as usize);
     }
