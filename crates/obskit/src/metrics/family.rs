@@ -18,8 +18,9 @@
 //!
 //! Label sets are never removed. The table doubles when it is half full and the smaller tables
 //! it replaced stay allocated, because a concurrent lookup may still be reading them. A family
-//! with `n` label sets therefore uses at most `max(8n, 16)` slots of 16 bytes each besides the entries
-//! themselves, and the table stops growing at the cardinality limit.
+//! with `n` label sets therefore uses at most `max(8n, 16)` slots, 16 bytes each on 64-bit
+//! targets, besides the entries themselves, and the table stops growing at the cardinality
+//! limit.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -804,6 +805,26 @@ mod tests {
             "3000 entries keep a table of 8192 slots at most half full"
         );
         assert!(!core.overflowed.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn slots_stay_within_memory_bound() {
+        let core = family(usize::MAX);
+        for count in 1..=5000_usize {
+            core.with(&["GET", &format!("/{count}")], |series| series.inc_by(1));
+            let slots: usize = core
+                .tables
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|table| table.slots.len())
+                .sum();
+            assert!(
+                slots <= (8 * count).max(FIRST_CAPACITY),
+                "{count} entries use {slots} slots"
+            );
+        }
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(size_of::<OnceLock<Arc<Entry<2, CounterCore>>>>(), 16);
     }
 
     #[test]
