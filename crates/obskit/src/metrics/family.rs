@@ -16,11 +16,12 @@
 //!
 //! # Memory
 //!
-//! Label sets are never removed. The table doubles when it is half full and the smaller tables
-//! it replaced stay allocated, because a concurrent lookup may still be reading them. A family
-//! with `n` label sets therefore uses at most `max(8n, 16)` slots, 16 bytes each on 64-bit
-//! targets, besides the entries themselves, and the table stops growing at the cardinality
-//! limit.
+//! Label sets are never removed. The lookup table doubles when it is half full and the smaller
+//! tables it replaced stay allocated, because a concurrent lookup may still be reading them. A
+//! second, append-only list keeps the creation order for encoding. A family with `n` label sets
+//! therefore uses at most `max(8n, 16)` table slots of 24 bytes and `2n + 16` order slots of
+//! 16 bytes (on 64-bit targets) besides the entries themselves, and neither grows past the
+//! cardinality limit.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -61,18 +62,20 @@ struct Entry<const N: usize, S> {
 
 impl<const N: usize, S> Entry<N, S> {
     #[inline]
-    fn matches(&self, hash: u64, values: &[&str; N]) -> bool {
-        self.hash == hash
-            && self
-                .values
-                .iter()
-                .zip(values)
-                .all(|(stored, wanted)| stored.as_bytes() == wanted.as_bytes())
+    fn matches(&self, values: &[&str; N]) -> bool {
+        self.values
+            .iter()
+            .zip(values)
+            .all(|(stored, wanted)| stored.as_bytes() == wanted.as_bytes())
     }
 }
 
 /// Capacity of the first table of a family. Each later table doubles it.
 const FIRST_CAPACITY: usize = 16;
+
+/// A table slot: the entry and a copy of its hash, so a probe skips other entries without
+/// following their pointer.
+type Slot<const N: usize, S> = OnceLock<(u64, Arc<Entry<N, S>>)>;
 
 /// Open-addressing table with linear probing whose slots are written at most once.
 ///
@@ -80,7 +83,7 @@ const FIRST_CAPACITY: usize = 16;
 /// full up to the cardinality limit, so every probe sequence ends at an empty slot.
 #[derive(Debug)]
 struct Table<const N: usize, S> {
-    slots: Box<[OnceLock<Arc<Entry<N, S>>>]>,
+    slots: Box<[Slot<N, S>]>,
 }
 
 impl<const N: usize, S> Table<N, S> {
@@ -96,8 +99,8 @@ impl<const N: usize, S> Table<N, S> {
         // Truncating the hash keeps its low bits, which are the ones the mask uses.
         let mut index = hash as usize;
         for _ in 0..self.slots.len() {
-            let entry = self.slots.get(index & mask)?.get()?;
-            if entry.matches(hash, values) {
+            let (stored_hash, entry) = self.slots.get(index & mask)?.get()?;
+            if *stored_hash == hash && entry.matches(values) {
                 return Some(entry);
             }
             index = index.wrapping_add(1);
@@ -110,23 +113,61 @@ impl<const N: usize, S> Table<N, S> {
     fn insert(&self, entry: Arc<Entry<N, S>>) -> Result<(), Arc<Entry<N, S>>> {
         let mask = self.slots.len().wrapping_sub(1);
         let mut index = entry.hash as usize;
-        let mut entry = entry;
+        let mut pair = (entry.hash, entry);
         for _ in 0..self.slots.len() {
             if let Some(slot) = self.slots.get(index & mask) {
-                match slot.set(entry) {
+                match slot.set(pair) {
                     Ok(()) => return Ok(()),
-                    Err(rejected) => entry = rejected,
+                    Err(rejected) => pair = rejected,
                 }
             }
             index = index.wrapping_add(1);
         }
-        Err(entry)
+        Err(pair.1)
+    }
+}
+
+/// Entries in insertion order, in chunks that double in size and are written once.
+///
+/// Chunk `k` has `FIRST_CAPACITY << k` slots and starts at position
+/// `FIRST_CAPACITY * (2^k - 1)`, so appending never moves an entry and reading needs no lock.
+#[derive(Debug)]
+struct InsertionOrder<const N: usize, S> {
+    chunks: Box<[OnceLock<Box<[OnceLock<Arc<Entry<N, S>>>]>>]>,
+}
+
+impl<const N: usize, S> InsertionOrder<N, S> {
+    fn new(chunks: usize) -> Self {
+        Self {
+            chunks: (0..chunks).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Stores `entry` at `position`, which must be the number of entries stored before.
+    fn push(&self, position: usize, entry: Arc<Entry<N, S>>) -> Result<(), Arc<Entry<N, S>>> {
+        let group = position / FIRST_CAPACITY + 1;
+        let chunk = group.ilog2() as usize;
+        let Some(slots) = self.chunks.get(chunk) else {
+            return Err(entry);
+        };
+        let start = FIRST_CAPACITY * ((1 << chunk) - 1);
+        let slots = slots.get_or_init(|| {
+            (0..FIRST_CAPACITY << chunk)
+                .map(|_| OnceLock::new())
+                .collect()
+        });
+        match slots.get(position - start) {
+            Some(slot) => slot.set(entry),
+            None => Err(entry),
+        }
     }
 
     fn entries(&self) -> impl Iterator<Item = &Entry<N, S>> {
-        self.slots
+        self.chunks
             .iter()
-            .filter_map(|slot| slot.get().map(|entry| &**entry))
+            .map_while(OnceLock::get)
+            .flat_map(|slots| slots.iter().map_while(OnceLock::get))
+            .map(|entry| &**entry)
     }
 }
 
@@ -163,13 +204,15 @@ impl EncodeLabelSet for OverflowLabels {
 ///
 /// Lookups read `tables[current]` without a lock. Inserts take `insert_lock`, so they are
 /// serialized, and a full table is copied into the next, twice as large, before `current`
-/// moves to it. The table at `current` therefore always contains every entry.
+/// moves to it. The table at `current` therefore always contains every entry. Encoding reads
+/// `order` instead, so series come out in the order they were created.
 pub(crate) struct FamilyCore<const N: usize, S: Series> {
     name: Box<str>,
     label_names: [Box<str>; N],
     hasher: foldhash::fast::RandomState,
     tables: Box<[OnceLock<Table<N, S>>]>,
     current: AtomicUsize,
+    order: InsertionOrder<N, S>,
     /// Number of label sets stored; it only grows, and only under `insert_lock`.
     len: AtomicUsize,
     insert_lock: Mutex<()>,
@@ -216,6 +259,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
             hasher: foldhash::fast::RandomState::default(),
             tables,
             current: AtomicUsize::new(0),
+            order: InsertionOrder::new(levels),
             len: AtomicUsize::new(0),
             insert_lock: Mutex::new(()),
             overflow: Arc::new(S::create(&init)),
@@ -241,7 +285,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
         hasher.finish()
     }
 
-    /// The newest table, which contains every entry stored so far.
+    /// Returns the newest table, which contains every entry stored so far.
     #[inline]
     fn table(&self) -> Option<&Table<N, S>> {
         self.tables.get(self.current.load(Ordering::Acquire))?.get()
@@ -304,14 +348,20 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
             values: labels.map(Box::from),
             series: Arc::clone(&series),
         });
-        match self.store(entry, len + 1) {
+        // The entry joins the encoding order first. If the table insert then fails, the series
+        // is still encoded and its lookups are folded and counted, so nothing goes unreported.
+        let stored = self
+            .order
+            .push(len, Arc::clone(&entry))
+            .and_then(|()| self.store(entry, len + 1));
+        match stored {
             Ok(()) => {
                 self.len.store(len + 1, Ordering::Release);
                 series
             }
             Err(_) => {
-                // NOTE: unreachable while the last table holds `max_series` entries at most
-                // half full; the label set is folded and counted rather than lost.
+                // NOTE: unreachable while the last table stays at most half full with
+                // `max_series` entries and the order chunks fit `max_series` positions.
                 self.count_fold();
                 Arc::clone(&self.overflow)
             }
@@ -319,7 +369,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
     }
 
     /// Adds `entry`, first moving to a larger table if `new_len` entries would fill the current
-    /// one past half. The caller holds `insert_lock`.
+    /// one past half. The caller must have locked `insert_lock`.
     fn store(&self, entry: Arc<Entry<N, S>>, new_len: usize) -> Result<(), Arc<Entry<N, S>>> {
         let current = self.current.load(Ordering::Relaxed);
         let Some(table) = self.tables.get(current).and_then(OnceLock::get) else {
@@ -333,7 +383,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
         };
         let larger = next.get_or_init(|| {
             let larger = Table::with_capacity(table.slots.len().saturating_mul(2));
-            for old in table.slots.iter().filter_map(OnceLock::get) {
+            for (_, old) in table.slots.iter().filter_map(OnceLock::get) {
                 // Cannot fail: the larger table has twice the slots and receives at most half
                 // of them.
                 let _ = larger.insert(Arc::clone(old));
@@ -357,14 +407,14 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
         self.len.load(Ordering::Relaxed)
     }
 
-    /// Entries of the newest table, in table order.
+    /// Entries in the order they were created.
     fn entries(&self) -> impl Iterator<Item = &Entry<N, S>> {
-        self.table().into_iter().flat_map(Table::entries)
+        self.order.entries()
     }
 
     /// Writes every series through `part`, which encodes one series of one metric type.
     ///
-    /// No lock is held: a label set inserted during the encode may or may not appear in it.
+    /// It takes no lock, so a label set inserted during the encode may or may not appear in it.
     pub(crate) fn encode_with(
         &self,
         encoder: &mut MetricEncoder<'_>,
@@ -812,19 +862,47 @@ mod tests {
         let core = family(usize::MAX);
         for count in 1..=5000_usize {
             core.with(&["GET", &format!("/{count}")], |series| series.inc_by(1));
-            let slots: usize = core
+            let table_slots: usize = core
                 .tables
                 .iter()
                 .filter_map(OnceLock::get)
                 .map(|table| table.slots.len())
                 .sum();
+            let order_slots: usize = core
+                .order
+                .chunks
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|chunk| chunk.len())
+                .sum();
             assert!(
-                slots <= (8 * count).max(FIRST_CAPACITY),
-                "{count} entries use {slots} slots"
+                table_slots <= (8 * count).max(FIRST_CAPACITY),
+                "{count} entries use {table_slots} table slots"
+            );
+            assert!(
+                order_slots <= 2 * count + FIRST_CAPACITY,
+                "{count} entries use {order_slots} order slots"
             );
         }
         #[cfg(target_pointer_width = "64")]
-        assert_eq!(size_of::<OnceLock<Arc<Entry<2, CounterCore>>>>(), 16);
+        {
+            assert_eq!(size_of::<Slot<2, CounterCore>>(), 24);
+            assert_eq!(size_of::<OnceLock<Arc<Entry<2, CounterCore>>>>(), 16);
+        }
+    }
+
+    #[test]
+    fn entries_keep_creation_order() {
+        let core = family(1000);
+        let routes: Vec<String> = (0..700).rev().map(|index| format!("/{index}")).collect();
+        for route in &routes {
+            core.with(&["GET", route], |series| series.inc_by(1));
+        }
+        let encoded: Vec<&str> = core
+            .entries()
+            .filter_map(|entry| entry.values.get(1).map(AsRef::as_ref))
+            .collect();
+        assert_eq!(encoded, routes);
     }
 
     #[test]
