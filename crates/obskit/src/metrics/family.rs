@@ -133,8 +133,11 @@ impl<const N: usize, S> Table<N, S> {
 /// `FIRST_CAPACITY * (2^k - 1)`, so appending never moves an entry and reading needs no lock.
 #[derive(Debug)]
 struct InsertionOrder<const N: usize, S> {
-    chunks: Box<[OnceLock<Box<[OnceLock<Arc<Entry<N, S>>>]>>]>,
+    chunks: Box<[OnceLock<Chunk<N, S>>]>,
 }
+
+/// One chunk of [`InsertionOrder`], filled from its first slot on.
+type Chunk<const N: usize, S> = Box<[OnceLock<Arc<Entry<N, S>>>]>;
 
 impl<const N: usize, S> InsertionOrder<N, S> {
     fn new(chunks: usize) -> Self {
