@@ -1,9 +1,10 @@
-//! Label-set families with fixed label names, allocation-free lookup and a cardinality cap.
+//! Label-set families with fixed label names, lock-free lookup and a cardinality cap.
 //!
 //! A family maps label values to one series. Label names are fixed when the family is
-//! registered, so a lookup takes `&[&str; N]` and hashes the values in place. The hot path is
-//! a read lock, one hash and `N` string comparisons. It allocates only when a label set is seen
-//! for the first time.
+//! registered, so a lookup takes `&[&str; N]` and hashes the values in place. The hot path takes
+//! no lock and performs no atomic read-modify-write: one hash, a probe of an open-addressing
+//! table whose slots are written once, and `N` string comparisons. It allocates only when a
+//! label set is seen for the first time.
 //!
 //! # Cardinality limit
 //!
@@ -12,14 +13,22 @@
 //! new label set returns the overflow series instead, which carries the single label
 //! `otel_metric_overflow="true"` (the OpenTelemetry convention), and adds one to
 //! `obskit_metric_overflow_total{metric="<family>"}`. Label sets already present keep working.
+//!
+//! # Memory
+//!
+//! Label sets are never removed. The lookup table doubles when it is half full and the smaller
+//! tables it replaced stay allocated, because a concurrent lookup may still be reading them. A
+//! second, append-only list keeps the creation order for encoding. A family with `n` label sets
+//! therefore uses at most `max(8n, 16)` table slots of 24 bytes and `2n + 16` order slots of
+//! 16 bytes (on 64-bit targets) besides the entries themselves, and neither grows past the
+//! cardinality limit.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use hashbrown::{Equivalent, HashMap};
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeMetric, LabelSetEncoder, MetricEncoder, NoLabelSet,
 };
@@ -43,36 +52,125 @@ pub(crate) trait SimpleSeries: Series {
     fn encode_series(&self, encoder: &mut MetricEncoder<'_>) -> fmt::Result;
 }
 
-/// Owned label values, the map key.
-#[derive(Debug, PartialEq, Eq)]
-struct LabelKey<const N: usize>([Box<str>; N]);
-
-/// Borrowed label values used for lookups; hashes exactly like [`LabelKey`].
-struct LabelRef<'a, const N: usize>(&'a [&'a str; N]);
-
-impl<const N: usize> Hash for LabelKey<N> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        for value in &self.0 {
-            value.as_ref().hash(state);
-        }
-    }
+/// One stored label set with its hash and series.
+#[derive(Debug)]
+struct Entry<const N: usize, S> {
+    hash: u64,
+    values: [Box<str>; N],
+    series: Arc<S>,
 }
 
-impl<const N: usize> Hash for LabelRef<'_, N> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        for value in self.0 {
-            value.hash(state);
-        }
-    }
-}
-
-impl<const N: usize> Equivalent<LabelKey<N>> for LabelRef<'_, N> {
+impl<const N: usize, S> Entry<N, S> {
     #[inline]
-    fn equivalent(&self, key: &LabelKey<N>) -> bool {
-        self.0
+    fn matches(&self, values: &[&str; N]) -> bool {
+        self.values
             .iter()
-            .zip(key.0.iter())
-            .all(|(wanted, stored)| *wanted == stored.as_ref())
+            .zip(values)
+            .all(|(stored, wanted)| stored.as_bytes() == wanted.as_bytes())
+    }
+}
+
+/// Capacity of the first table of a family. Each later table doubles it.
+const FIRST_CAPACITY: usize = 16;
+
+/// A table slot: the entry and a copy of its hash, so a probe skips other entries without
+/// following their pointer.
+type Slot<const N: usize, S> = OnceLock<(u64, Arc<Entry<N, S>>)>;
+
+/// Open-addressing table with linear probing whose slots are written at most once.
+///
+/// Entries are never removed. [`FamilyCore`] sizes its last table so that it stays at most half
+/// full up to the cardinality limit, so every probe sequence ends at an empty slot.
+#[derive(Debug)]
+struct Table<const N: usize, S> {
+    slots: Box<[Slot<N, S>]>,
+}
+
+impl<const N: usize, S> Table<N, S> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            slots: (0..capacity).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    #[inline]
+    fn find(&self, hash: u64, values: &[&str; N]) -> Option<&Arc<Entry<N, S>>> {
+        let mask = self.slots.len().wrapping_sub(1);
+        // Truncating the hash keeps its low bits, which are the ones the mask uses.
+        let mut index = hash as usize;
+        for _ in 0..self.slots.len() {
+            let (stored_hash, entry) = self.slots.get(index & mask)?.get()?;
+            if *stored_hash == hash && entry.matches(values) {
+                return Some(entry);
+            }
+            index = index.wrapping_add(1);
+        }
+        None
+    }
+
+    /// Stores `entry` in the first empty slot of its probe sequence. Only one thread may insert
+    /// at a time, and the caller has checked that the label set is absent.
+    fn insert(&self, entry: Arc<Entry<N, S>>) -> Result<(), Arc<Entry<N, S>>> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut index = entry.hash as usize;
+        let mut pair = (entry.hash, entry);
+        for _ in 0..self.slots.len() {
+            if let Some(slot) = self.slots.get(index & mask) {
+                match slot.set(pair) {
+                    Ok(()) => return Ok(()),
+                    Err(rejected) => pair = rejected,
+                }
+            }
+            index = index.wrapping_add(1);
+        }
+        Err(pair.1)
+    }
+}
+
+/// Entries in insertion order, in chunks that double in size and are written once.
+///
+/// Chunk `k` has `FIRST_CAPACITY << k` slots and starts at position
+/// `FIRST_CAPACITY * (2^k - 1)`, so appending never moves an entry and reading needs no lock.
+#[derive(Debug)]
+struct InsertionOrder<const N: usize, S> {
+    chunks: Box<[OnceLock<Chunk<N, S>>]>,
+}
+
+/// One chunk of [`InsertionOrder`], filled from its first slot on.
+type Chunk<const N: usize, S> = Box<[OnceLock<Arc<Entry<N, S>>>]>;
+
+impl<const N: usize, S> InsertionOrder<N, S> {
+    fn new(chunks: usize) -> Self {
+        Self {
+            chunks: (0..chunks).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Stores `entry` at `position`, which must be the number of entries stored before.
+    fn push(&self, position: usize, entry: Arc<Entry<N, S>>) -> Result<(), Arc<Entry<N, S>>> {
+        let group = position / FIRST_CAPACITY + 1;
+        let chunk = group.ilog2() as usize;
+        let Some(slots) = self.chunks.get(chunk) else {
+            return Err(entry);
+        };
+        let start = FIRST_CAPACITY * ((1 << chunk) - 1);
+        let slots = slots.get_or_init(|| {
+            (0..FIRST_CAPACITY << chunk)
+                .map(|_| OnceLock::new())
+                .collect()
+        });
+        match slots.get(position - start) {
+            Some(slot) => slot.set(entry),
+            None => Err(entry),
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry<N, S>> {
+        self.chunks
+            .iter()
+            .map_while(OnceLock::get)
+            .flat_map(|slots| slots.iter().map_while(OnceLock::get))
+            .map(|entry| &**entry)
     }
 }
 
@@ -106,10 +204,21 @@ impl EncodeLabelSet for OverflowLabels {
 }
 
 /// The map of label sets to series shared by every handle and view of one family.
+///
+/// Lookups read `tables[current]` without a lock. Inserts take `insert_lock`, so they are
+/// serialized, and a full table is copied into the next, twice as large, before `current`
+/// moves to it. The table at `current` therefore always contains every entry. Encoding reads
+/// `order` instead, so series come out in the order they were created.
 pub(crate) struct FamilyCore<const N: usize, S: Series> {
     name: Box<str>,
     label_names: [Box<str>; N],
-    series: RwLock<HashMap<LabelKey<N>, Arc<S>, foldhash::fast::RandomState>>,
+    hasher: foldhash::fast::RandomState,
+    tables: Box<[OnceLock<Table<N, S>>]>,
+    current: AtomicUsize,
+    order: InsertionOrder<N, S>,
+    /// Number of label sets stored; it only grows, and only under `insert_lock`.
+    len: AtomicUsize,
+    insert_lock: Mutex<()>,
     overflow: Arc<S>,
     overflowed: AtomicBool,
     max_series: usize,
@@ -122,7 +231,7 @@ impl<const N: usize, S: Series> fmt::Debug for FamilyCore<N, S> {
         f.debug_struct("Family")
             .field("name", &self.name)
             .field("label_names", &self.label_names)
-            .field("series", &self.series.read().len())
+            .field("series", &self.len())
             .field("max_series", &self.max_series)
             .finish_non_exhaustive()
     }
@@ -136,10 +245,26 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
         overflow_counter: Option<Counter>,
         init: S::Init,
     ) -> Self {
+        // Enough tables that the last one stays at most half full with `max_series` entries. The
+        // shift limit keeps the capacity computation from overflowing for `usize::MAX`.
+        let needed = max_series.saturating_mul(2);
+        let mut levels = 1;
+        while levels < usize::BITS as usize - 5 && (FIRST_CAPACITY << (levels - 1)) < needed {
+            levels += 1;
+        }
+        let tables: Box<[OnceLock<Table<N, S>>]> = (0..levels).map(|_| OnceLock::new()).collect();
+        if let Some(first) = tables.first() {
+            let _ = first.set(Table::with_capacity(FIRST_CAPACITY));
+        }
         Self {
             name: name.into(),
             label_names: label_names.map(Box::from),
-            series: RwLock::new(HashMap::with_hasher(foldhash::fast::RandomState::default())),
+            hasher: foldhash::fast::RandomState::default(),
+            tables,
+            current: AtomicUsize::new(0),
+            order: InsertionOrder::new(levels),
+            len: AtomicUsize::new(0),
+            insert_lock: Mutex::new(()),
             overflow: Arc::new(S::create(&init)),
             overflowed: AtomicBool::new(false),
             max_series,
@@ -152,46 +277,125 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
         &self.name
     }
 
+    #[inline]
+    fn hash(&self, values: &[&str; N]) -> u64 {
+        // `FoldHasher::write` mixes the length into the state, so no separator is needed
+        // between values.
+        let mut hasher = self.hasher.build_hasher();
+        for value in values {
+            hasher.write(value.as_bytes());
+        }
+        hasher.finish()
+    }
+
+    /// Returns the newest table, which contains every entry stored so far.
+    #[inline]
+    fn table(&self) -> Option<&Table<N, S>> {
+        self.tables.get(self.current.load(Ordering::Acquire))?.get()
+    }
+
+    #[inline]
+    fn find(&self, hash: u64, values: &[&str; N]) -> Option<&Arc<S>> {
+        self.table()?.find(hash, values).map(|entry| &entry.series)
+    }
+
     /// Runs `f` on the series of `labels`, creating it on the first lookup.
     #[inline]
     pub(crate) fn with<R>(&self, labels: &[&str; N], f: impl FnOnce(&S) -> R) -> R {
-        {
-            let map = self.series.read();
-            if let Some(series) = map.get(&LabelRef(labels)) {
-                return f(series);
-            }
-            if map.len() >= self.max_series {
-                drop(map);
-                self.count_fold();
-                return f(&self.overflow);
-            }
-        }
-        let series = self.insert(labels);
-        f(&series)
+        self.resolve(labels, |series| f(series))
     }
 
     /// Returns a shared reference to the series of `labels`, creating it if needed.
     pub(crate) fn get(&self, labels: &[&str; N]) -> Arc<S> {
-        if let Some(series) = self.series.read().get(&LabelRef(labels)) {
-            return Arc::clone(series);
-        }
-        self.insert(labels)
+        self.resolve(labels, Arc::clone)
     }
 
+    #[inline]
+    fn resolve<R>(&self, labels: &[&str; N], f: impl FnOnce(&Arc<S>) -> R) -> R {
+        let hash = self.hash(labels);
+        if let Some(series) = self.find(hash, labels) {
+            return f(series);
+        }
+        self.resolve_missing(hash, labels, f)
+    }
+
+    /// Handles a label set the lock-free probe did not find: it is new, or it was inserted by
+    /// another thread after the probe.
     #[cold]
-    fn insert(&self, labels: &[&str; N]) -> Arc<S> {
-        let mut map = self.series.write();
-        if let Some(series) = map.get(&LabelRef(labels)) {
+    fn resolve_missing<R>(&self, hash: u64, labels: &[&str; N], f: impl FnOnce(&Arc<S>) -> R) -> R {
+        // Once the family is full nothing is inserted any more, and the acquire load makes
+        // every stored entry visible, so a second probe settles the lookup without the lock.
+        if self.len.load(Ordering::Acquire) >= self.max_series {
+            if let Some(series) = self.find(hash, labels) {
+                return f(series);
+            }
+            self.count_fold();
+            return f(&self.overflow);
+        }
+        f(&self.insert(hash, labels))
+    }
+
+    fn insert(&self, hash: u64, labels: &[&str; N]) -> Arc<S> {
+        let _guard = self.insert_lock.lock();
+        if let Some(series) = self.find(hash, labels) {
             return Arc::clone(series);
         }
-        if map.len() >= self.max_series {
-            drop(map);
+        let len = self.len.load(Ordering::Relaxed);
+        if len >= self.max_series {
             self.count_fold();
             return Arc::clone(&self.overflow);
         }
         let series = Arc::new(S::create(&self.init));
-        map.insert(LabelKey(labels.map(Box::from)), Arc::clone(&series));
-        series
+        let entry = Arc::new(Entry {
+            hash,
+            values: labels.map(Box::from),
+            series: Arc::clone(&series),
+        });
+        // The entry joins the encoding order first. If the table insert then fails, the series
+        // is still encoded and its lookups are folded and counted, so nothing goes unreported.
+        let stored = self
+            .order
+            .push(len, Arc::clone(&entry))
+            .and_then(|()| self.store(entry, len + 1));
+        match stored {
+            Ok(()) => {
+                self.len.store(len + 1, Ordering::Release);
+                series
+            }
+            Err(_) => {
+                // NOTE: unreachable while the last table stays at most half full with
+                // `max_series` entries and the order chunks fit `max_series` positions.
+                self.count_fold();
+                Arc::clone(&self.overflow)
+            }
+        }
+    }
+
+    /// Adds `entry`, first moving to a larger table if `new_len` entries would fill the current
+    /// one past half. The caller must have locked `insert_lock`.
+    fn store(&self, entry: Arc<Entry<N, S>>, new_len: usize) -> Result<(), Arc<Entry<N, S>>> {
+        let current = self.current.load(Ordering::Relaxed);
+        let Some(table) = self.tables.get(current).and_then(OnceLock::get) else {
+            return Err(entry);
+        };
+        if new_len.saturating_mul(2) <= table.slots.len() {
+            return table.insert(entry);
+        }
+        let Some(next) = self.tables.get(current + 1) else {
+            return table.insert(entry);
+        };
+        let larger = next.get_or_init(|| {
+            let larger = Table::with_capacity(table.slots.len().saturating_mul(2));
+            for (_, old) in table.slots.iter().filter_map(OnceLock::get) {
+                // Cannot fail: the larger table has twice the slots and receives at most half
+                // of them.
+                let _ = larger.insert(Arc::clone(old));
+            }
+            larger
+        });
+        let stored = larger.insert(entry);
+        self.current.store(current + 1, Ordering::Release);
+        stored
     }
 
     fn count_fold(&self) {
@@ -203,27 +407,30 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
 
     /// Number of label sets stored, not counting the overflow series.
     pub(crate) fn len(&self) -> usize {
-        self.series.read().len()
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Entries in the order they were created.
+    fn entries(&self) -> impl Iterator<Item = &Entry<N, S>> {
+        self.order.entries()
     }
 
     /// Writes every series through `part`, which encodes one series of one metric type.
     ///
-    /// The read lock is held for the whole family, so a new label set waits for the encode.
+    /// It takes no lock, so a label set inserted during the encode may or may not appear in it.
     pub(crate) fn encode_with(
         &self,
         encoder: &mut MetricEncoder<'_>,
         part: fn(&S, &mut MetricEncoder<'_>) -> fmt::Result,
     ) -> fmt::Result {
-        let map = self.series.read();
-        for (key, series) in map.iter() {
+        for entry in self.entries() {
             let labels = LabelPairs {
                 names: &self.label_names,
-                values: &key.0,
+                values: &entry.values,
             };
             let mut series_encoder = encoder.encode_family(&labels)?;
-            part(series, &mut series_encoder)?;
+            part(&entry.series, &mut series_encoder)?;
         }
-        drop(map);
 
         if self.overflowed.load(Ordering::Relaxed) {
             let mut series_encoder = encoder.encode_family(&OverflowLabels)?;
@@ -233,7 +440,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
     }
 
     fn is_empty(&self) -> bool {
-        self.series.read().is_empty() && !self.overflowed.load(Ordering::Relaxed)
+        self.len() == 0 && !self.overflowed.load(Ordering::Relaxed)
     }
 }
 
@@ -603,22 +810,22 @@ impl<const N: usize> HistogramFamily<N> {
 
 #[cfg(test)]
 mod tests {
-    use std::hash::BuildHasher;
-
     use super::*;
 
     fn family(max_series: usize) -> FamilyCore<2, CounterCore> {
         FamilyCore::new("requests", ["method", "route"], max_series, None, ())
     }
 
+    fn stored_total(core: &FamilyCore<2, CounterCore>) -> u64 {
+        core.entries().map(|entry| entry.series.get()).sum()
+    }
+
     #[test]
-    fn key_and_ref_hash_alike() {
-        let state = foldhash::fast::RandomState::default();
-        let key = LabelKey(["GET".into(), "/".into()]);
-        let labels = ["GET", "/"];
-        assert_eq!(state.hash_one(&key), state.hash_one(LabelRef(&labels)));
-        assert!(LabelRef(&labels).equivalent(&key));
-        assert!(!LabelRef(&["GET", "/x"]).equivalent(&key));
+    fn hash_separates_value_boundaries() {
+        let core = family(10);
+        assert_eq!(core.hash(&["GET", "/"]), core.hash(&["GET", "/"]));
+        assert_ne!(core.hash(&["ab", "c"]), core.hash(&["a", "bc"]));
+        assert_ne!(core.hash(&["", "x"]), core.hash(&["x", ""]));
     }
 
     #[test]
@@ -626,8 +833,93 @@ mod tests {
         let core = family(10);
         core.with(&["GET", "/"], |series| series.inc_by(1));
         core.with(&["GET", "/"], |series| series.inc_by(2));
-        assert_eq!(core.len(), 1);
+        core.with(&["GET", "/x"], |series| series.inc_by(5));
+        assert_eq!(core.len(), 2);
         assert_eq!(core.get(&["GET", "/"]).get(), 3);
+        assert_eq!(core.get(&["GET", "/x"]).get(), 5);
+    }
+
+    #[test]
+    fn growth_keeps_every_series() {
+        let core = family(5000);
+        for index in 0..3000_u64 {
+            core.with(&["GET", &format!("/{index}")], |series| {
+                series.inc_by(index);
+            });
+        }
+        assert_eq!(core.len(), 3000);
+        assert_eq!(core.entries().count(), 3000);
+        for index in 0..3000_u64 {
+            assert_eq!(core.get(&["GET", &format!("/{index}")]).get(), index);
+        }
+        let table = core.table().map_or(0, |table| table.slots.len());
+        assert_eq!(
+            table, 8192,
+            "3000 entries keep a table of 8192 slots at most half full"
+        );
+        assert!(!core.overflowed.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn slots_stay_within_memory_bound() {
+        let core = family(usize::MAX);
+        for count in 1..=5000_usize {
+            core.with(&["GET", &format!("/{count}")], |series| series.inc_by(1));
+            let table_slots: usize = core
+                .tables
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|table| table.slots.len())
+                .sum();
+            let order_slots: usize = core
+                .order
+                .chunks
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|chunk| chunk.len())
+                .sum();
+            assert!(
+                table_slots <= (8 * count).max(FIRST_CAPACITY),
+                "{count} entries use {table_slots} table slots"
+            );
+            assert!(
+                order_slots <= 2 * count + FIRST_CAPACITY,
+                "{count} entries use {order_slots} order slots"
+            );
+        }
+        #[cfg(target_pointer_width = "64")]
+        {
+            assert_eq!(size_of::<Slot<2, CounterCore>>(), 24);
+            assert_eq!(size_of::<OnceLock<Arc<Entry<2, CounterCore>>>>(), 16);
+        }
+    }
+
+    #[test]
+    fn entries_keep_creation_order() {
+        let core = family(1000);
+        let routes: Vec<String> = (0..700).rev().map(|index| format!("/{index}")).collect();
+        for route in &routes {
+            core.with(&["GET", route], |series| series.inc_by(1));
+        }
+        let encoded: Vec<&str> = core
+            .entries()
+            .filter_map(|entry| entry.values.get(1).map(AsRef::as_ref))
+            .collect();
+        assert_eq!(encoded, routes);
+    }
+
+    #[test]
+    fn largest_table_fits_the_limit() {
+        for max_series in [1, 8, 9, 2000, 10_000] {
+            let core = family(max_series);
+            let last = FIRST_CAPACITY << (core.tables.len() - 1);
+            assert!(last >= 2 * max_series, "{max_series}: last table {last}");
+            assert!(
+                last / 2 < 2 * max_series.max(FIRST_CAPACITY / 2),
+                "{max_series}: {last}"
+            );
+        }
+        assert!(family(usize::MAX).tables.len() < usize::BITS as usize);
     }
 
     #[test]
@@ -645,10 +937,42 @@ mod tests {
             }
         });
 
-        let stored: u64 = core.series.read().values().map(|series| series.get()).sum();
         assert_eq!(core.len(), 100);
-        assert_eq!(stored, 100);
+        assert_eq!(core.entries().count(), 100);
+        assert_eq!(stored_total(&core), 100);
         assert_eq!(core.overflow.get(), 700);
+    }
+
+    #[test]
+    fn concurrent_same_labels_are_never_folded_once_stored() {
+        let overflow_counter = Counter {
+            core: Arc::new(CounterCore::default()),
+        };
+        let core: FamilyCore<2, CounterCore> = FamilyCore::new(
+            "requests",
+            ["method", "route"],
+            50,
+            Some(overflow_counter.clone()),
+            (),
+        );
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let core = &core;
+                scope.spawn(move || {
+                    for index in 0..100 {
+                        let route = format!("/{index}");
+                        core.with(&["GET", &route], |series| series.inc_by(1));
+                    }
+                });
+            }
+        });
+
+        assert_eq!(core.len(), 50);
+        for entry in core.entries() {
+            assert_eq!(entry.series.get(), 4, "{:?}", entry.values);
+        }
+        assert_eq!(core.overflow.get(), 200);
+        assert_eq!(overflow_counter.get(), 200);
     }
 
     #[test]
@@ -676,5 +1000,6 @@ mod tests {
         assert_eq!(core.overflow.get(), 2);
         assert!(core.overflowed.load(Ordering::Relaxed));
         assert_eq!(core.get(&["GET", "/a"]).get(), 1);
+        assert_eq!(core.overflow.get(), 2, "a stored label set is not folded");
     }
 }

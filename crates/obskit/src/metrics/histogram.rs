@@ -271,6 +271,21 @@ mod tests {
     }
 
     #[test]
+    fn nan_lands_in_inf_bucket() -> Result<(), MetricsError> {
+        let core = HistogramCore::new(&Buckets::new([1.0, 2.0])?);
+        core.observe(f64::NAN);
+        core.observe(2.0);
+        let counts: Vec<u64> = core
+            .counts
+            .iter()
+            .map(|bucket| bucket.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(counts, vec![0, 1, 1]);
+        assert!(core.sum().is_nan());
+        Ok(())
+    }
+
+    #[test]
     fn concurrent_observations_add_up() -> Result<(), MetricsError> {
         let histogram = Histogram {
             core: Arc::new(HistogramCore::new(&Buckets::default())),

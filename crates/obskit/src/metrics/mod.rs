@@ -137,10 +137,9 @@ pub enum MetricsError {
 ///
 /// # Limitations
 ///
-/// - Series of one family are written in hash order, not in the order they were created.
 /// - A family without any series is left out of the output, `# HELP` and `# TYPE` included.
-/// - Encoding holds a read lock on each family while writing it, so the first observation of a
-///   new label set waits for that family's encode to finish.
+/// - Encoding takes no lock on a family, so a label set created while the family is being
+///   written may be missing from that output and appears in the next.
 #[derive(Clone)]
 pub struct Registry {
     inner: Arc<Inner>,
