@@ -21,7 +21,9 @@ use tower::ServiceBuilder;
 
 async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     tracing::info!(path = request.uri().path(), "handling");
-    Ok(Response::new(Full::new(Bytes::from_static(b"hello from hyper\n"))))
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"hello from hyper\n",
+    ))))
 }
 
 #[tokio::main]
@@ -54,7 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let service = TowerToHyperService::new(service.clone());
         tokio::spawn(async move {
             let builder = Builder::new(TokioExecutor::new());
-            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+            if let Err(error) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
