@@ -283,9 +283,16 @@ impl Obskit {
         crate::admin::router(self.http.admin.clone())
     }
 
-    /// Wraps `app` in the middleware and adds the admin routes, ready to serve on one listener.
+    /// Adds the admin routes to `app` and wraps both in the middleware, ready to serve on one
+    /// listener.
+    ///
+    /// The middleware wraps the merged router, so requests that match no route are recorded
+    /// (with an empty `http_route`) and `http.exclude_paths` alone decides whether the admin
+    /// routes are recorded.
     pub fn router(&self, app: axum::Router) -> axum::Router {
-        app.layer(self.http_layer()).merge(self.admin_router())
+        // Layering `app` before the merge would leave the merged router's fallback, and so
+        // every 404, outside the middleware.
+        app.merge(self.admin_router()).layer(self.http_layer())
     }
 
     /// Serves `app` with the middleware and admin routes on `listener` until shutdown is
