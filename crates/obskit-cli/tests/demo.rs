@@ -306,3 +306,28 @@ async fn demo_serves_scrapes_and_shuts_down() {
     let last = demo.seen.last().unwrap();
     assert_eq!(last["message"], "demo service stopped", "{:#?}", demo.seen);
 }
+
+#[tokio::test]
+async fn second_signal_exits_at_once_and_keeps_its_log_line() {
+    let mut demo = Demo::start(&[("OBSKIT_SHUTDOWN_PRE_STOP_DELAY", "30s")]);
+    wait_ready(&reqwest::Client::new(), &demo).await;
+
+    demo.terminate();
+    demo.wait_for_message("readiness fails from now on: shutting down");
+    let started = Instant::now();
+    demo.terminate();
+    let status = demo.child.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the second signal did not cut the 30 s pre-stop delay short"
+    );
+    assert_eq!(status.code(), Some(130), "demo exited with {status}");
+    demo.drain_lines();
+    assert!(
+        demo.seen
+            .iter()
+            .any(|line| line["message"] == "second signal received, exiting now"),
+        "the line logged on the second signal was lost: {:#?}",
+        demo.seen
+    );
+}

@@ -146,6 +146,16 @@ impl ObskitBuilder {
             },
         );
 
+        // A second signal exits at once; the writer gets a short wait for what is queued.
+        shutdown.before_forced_exit({
+            let log_guard = Arc::clone(&log_guard);
+            move || {
+                if let Some(guard) = log_guard.lock().as_ref() {
+                    let _ = guard.flush();
+                }
+            }
+        });
+
         #[cfg(feature = "http")]
         let http = {
             let layer = crate::http::HttpLayer::new(&registry, &config.http)?;
