@@ -171,7 +171,10 @@ impl ObskitBuilder {
         // Service, environment and version are on every JSON line already.
         tracing::info!(
             target: "obskit::init",
-            log_format = ?config.logging.format,
+            log_format = match config.logging.format {
+                crate::config::LogFormat::Json => "json",
+                crate::config::LogFormat::Text => "text",
+            },
             log_level = %config.logging.level,
             "obskit initialised"
         );
