@@ -1,4 +1,5 @@
 //! End-to-end tests of `Obskit::serve`: the application and the admin routes on one listener.
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::net::SocketAddr;
 

@@ -199,7 +199,7 @@ mod tests {
         let name = text.lines().find(|line| line.starts_with("service.name "));
         let fields: Vec<&str> = name.unwrap_or_default().split_whitespace().collect();
         assert_eq!(fields.len(), 3);
-        assert_eq!(fields[1].len(), 70_002);
+        assert_eq!(fields.get(1).map(|value| value.len()), Some(70_002));
         let level = text.lines().find(|line| line.starts_with("logging.level "));
         assert!(
             level.is_some_and(|line| line.len() < 2 * MAX_COLUMN),
