@@ -308,7 +308,7 @@ async fn demo_serves_scrapes_and_shuts_down() {
 }
 
 #[tokio::test]
-async fn second_signal_exits_at_once_and_keeps_its_log_line() {
+async fn second_signal_keeps_log_line() {
     let mut demo = Demo::start(&[("OBSKIT_SHUTDOWN_PRE_STOP_DELAY", "30s")]);
     wait_ready(&reqwest::Client::new(), &demo).await;
 

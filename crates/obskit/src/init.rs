@@ -146,7 +146,9 @@ impl ObskitBuilder {
             },
         );
 
-        // A second signal exits at once; the writer gets a short wait for what is queued.
+        // A second signal exits at once, after this flush. The flush returns as soon as the
+        // queue is written and waits at most `LogGuard::DEFAULT_SHUTDOWN_TIMEOUT` when the
+        // output is blocked.
         shutdown.before_forced_exit({
             let log_guard = Arc::clone(&log_guard);
             move || {

@@ -188,7 +188,7 @@ fn env_overrides_file() {
 }
 
 #[test]
-fn env_text_values_are_trimmed_like_numbers() {
+fn env_text_values_trimmed() {
     let config = Config::builder()
         .env_from([
             ("OBSKIT_LOG_FORMAT", " text "),

@@ -36,7 +36,7 @@ async fn scrape(addr: SocketAddr) -> String {
 }
 
 #[tokio::test]
-async fn unmatched_paths_are_recorded_with_empty_route() {
+async fn unmatched_path_recorded() {
     let (obskit, addr) = start(&[]).await;
     let response = reqwest::get(format!("http://{addr}/no/such/path"))
         .await
@@ -61,7 +61,7 @@ async fn unmatched_paths_are_recorded_with_empty_route() {
 }
 
 #[tokio::test]
-async fn admin_paths_are_recorded_when_not_excluded() {
+async fn admin_path_recorded_unless_excluded() {
     let (obskit, addr) = start(&[("http.exclude_paths", serde_json::json!(["/health*"]))]).await;
     scrape(addr).await;
     let exposition = scrape(addr).await;

@@ -191,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn report_text_survives_values_longer_than_a_format_width() {
+    fn report_text_long_value() {
         let mut config = Config::default();
         config.service.name = "x".repeat(70_000);
         let report = ConfigReport::new(&config, |_| ValueSource::Default);
