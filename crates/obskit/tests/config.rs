@@ -380,6 +380,21 @@ fn token_file_crlf_trimmed() {
     assert_eq!(token.as_deref(), Some("abc123"));
 }
 
+#[test]
+fn token_file_size_bounded() {
+    let dir = TempDir::new().unwrap();
+    let large = write(&dir, "token", &"a".repeat(70_000));
+    for path in [large, PathBuf::from("/dev/zero")] {
+        let found = problems(
+            Config::builder()
+                .env(false)
+                .set("metrics.auth_token_file", &path),
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("larger than 65536 bytes"), "{found:?}");
+    }
+}
+
 // The reference tables in docs/configuration.md.
 
 fn doc() -> String {
