@@ -324,3 +324,28 @@ fn demo_rejects_invalid_configuration() {
     assert!(stderr.contains("OBSKIT_SHUTDOWN_TIMEOUT"), "{stderr}");
     assert!(stderr.contains("soon"), "{stderr}");
 }
+
+#[tokio::test]
+async fn second_signal_keeps_log_line() {
+    let mut demo = Demo::start(&[("OBSKIT_SHUTDOWN_PRE_STOP_DELAY", "30s")]);
+    wait_ready(&reqwest::Client::new(), &demo).await;
+
+    demo.terminate();
+    demo.wait_for_message("readiness fails from now on: shutting down");
+    let started = Instant::now();
+    demo.terminate();
+    let status = demo.child.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the second signal did not cut the 30 s pre-stop delay short"
+    );
+    assert_eq!(status.code(), Some(130), "demo exited with {status}");
+    demo.drain_lines();
+    assert!(
+        demo.seen
+            .iter()
+            .any(|line| line["message"] == "second signal received, exiting now"),
+        "the line logged on the second signal was lost: {:#?}",
+        demo.seen
+    );
+}

@@ -146,6 +146,18 @@ impl ObskitBuilder {
             },
         );
 
+        // A second signal exits at once, after this flush. The flush returns as soon as the
+        // queue is written and waits at most `LogGuard::DEFAULT_SHUTDOWN_TIMEOUT` when the
+        // output is blocked.
+        shutdown.before_forced_exit({
+            let log_guard = Arc::clone(&log_guard);
+            move || {
+                if let Some(guard) = log_guard.lock().as_ref() {
+                    let _ = guard.flush();
+                }
+            }
+        });
+
         #[cfg(feature = "http")]
         let http = {
             let layer = crate::http::HttpLayer::new(&registry, &config.http)?;
@@ -161,7 +173,10 @@ impl ObskitBuilder {
         // Service, environment and version are on every JSON line already.
         tracing::info!(
             target: "obskit::init",
-            log_format = ?config.logging.format,
+            log_format = match config.logging.format {
+                crate::config::LogFormat::Json => "json",
+                crate::config::LogFormat::Text => "text",
+            },
             log_level = %config.logging.level,
             "obskit initialised"
         );
@@ -283,9 +298,16 @@ impl Obskit {
         crate::admin::router(self.http.admin.clone())
     }
 
-    /// Wraps `app` in the middleware and adds the admin routes, ready to serve on one listener.
+    /// Adds the admin routes to `app` and wraps both in the middleware, ready to serve on one
+    /// listener.
+    ///
+    /// The middleware wraps the merged router, so requests that match no route are recorded
+    /// (with an empty `http_route`) and `http.exclude_paths` alone decides whether the admin
+    /// routes are recorded.
     pub fn router(&self, app: axum::Router) -> axum::Router {
-        app.layer(self.http_layer()).merge(self.admin_router())
+        // Layering `app` before the merge would leave the merged router's fallback, and so
+        // every 404, outside the middleware.
+        app.merge(self.admin_router()).layer(self.http_layer())
     }
 
     /// Serves `app` with the middleware and admin routes on `listener` until shutdown is

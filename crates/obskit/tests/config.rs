@@ -188,6 +188,29 @@ fn env_overrides_file() {
 }
 
 #[test]
+fn env_text_values_trimmed() {
+    let config = Config::builder()
+        .env_from([
+            ("OBSKIT_LOG_FORMAT", " text "),
+            ("OBSKIT_LOG_LEVEL", "debug\n"),
+            ("OBSKIT_ENVIRONMENT", " production "),
+            ("OBSKIT_LOG_SAMPLE_RATE", " 0.5 "),
+            ("OBSKIT_SHUTDOWN_TIMEOUT", " 10s "),
+        ])
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.logging.format, LogFormat::Text);
+    assert_eq!(config.logging.level, "debug");
+    assert_eq!(config.service.environment, "production");
+    assert!((config.logging.sample_rate - 0.5).abs() < f64::EPSILON);
+    assert_eq!(config.shutdown.timeout, Duration::from_secs(10));
+
+    let blank = problems(Config::builder().env_from([("OBSKIT_SERVICE_NAME", "  ")]));
+    assert_eq!(blank.len(), 1, "{blank:?}");
+    assert!(blank[0].contains("OBSKIT_SERVICE_NAME"), "{blank:?}");
+}
+
+#[test]
 fn toml_unknown_nested_key_suggested() {
     let dir = TempDir::new().unwrap();
     let path = write(&dir, "obskit.toml", "[logging]\nsampel_rate = 0.5\n");
@@ -355,6 +378,21 @@ fn token_file_crlf_trimmed() {
         .auth_token
         .map(|token| token.expose().to_owned());
     assert_eq!(token.as_deref(), Some("abc123"));
+}
+
+#[test]
+fn token_file_size_bounded() {
+    let dir = TempDir::new().unwrap();
+    let large = write(&dir, "token", &"a".repeat(70_000));
+    for path in [large, PathBuf::from("/dev/zero")] {
+        let found = problems(
+            Config::builder()
+                .env(false)
+                .set("metrics.auth_token_file", &path),
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("larger than 65536 bytes"), "{found:?}");
+    }
 }
 
 // The reference tables in docs/configuration.md.

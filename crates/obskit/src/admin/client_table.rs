@@ -33,6 +33,18 @@ impl ClientKey {
     }
 }
 
+/// Shows the address an IPv4 client is tracked by, `PREFIX/64` for IPv6 and `unknown` for the
+/// shared key of clients without a peer address.
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) if v6.is_unspecified() => f.write_str("unknown"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
+
 /// A map from client to state that never contains more than `capacity` clients.
 ///
 /// When full, inserting a new client evicts the client inserted first and increments the
@@ -127,6 +139,14 @@ mod tests {
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         assert_eq!(ClientKey::from_ip(a), ClientKey::from_ip(b));
         assert_ne!(ClientKey::from_ip(a), ClientKey::from_ip(c));
+    }
+
+    #[test]
+    fn display_shows_tracked_address() {
+        let v6: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        assert_eq!(key(0x7f00_0001).to_string(), "127.0.0.1");
+        assert_eq!(ClientKey::from_ip(v6).to_string(), "2001:db8:1:2::/64");
+        assert_eq!(ClientKey::unknown().to_string(), "unknown");
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn reject(shared: &AdminShared, client: ClientKey, outcome: AuthOutcome, now: In
     {
         tracing::warn!(
             target: "obskit::admin",
-            client = ?client,
+            client = %client,
             lockout = ?shared.lockout_duration,
             earlier_lockouts_not_logged = suppressed,
             "client locked out of /metrics after repeated authentication failures"

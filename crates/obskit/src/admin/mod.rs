@@ -113,7 +113,7 @@ pub enum AdminError {
     },
     /// `metrics.rate_limit` is negative, not finite or above one scrape per nanosecond.
     #[error(
-        "invalid metrics.rate_limit {value}: use scrapes per second per client above 0, or 0 to disable"
+        "invalid metrics.rate_limit {value}: use scrapes per second per client from 0 to 1e9 (0 disables the limit)"
     )]
     InvalidRateLimit {
         /// The configured value.

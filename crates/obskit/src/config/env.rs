@@ -208,7 +208,14 @@ fn parse_var(var: &EnvVar, raw: &str, problems: &mut Vec<ConfigProblem>) -> Opti
 
     let value = match var.kind {
         EnvKind::ConfigFile => return None,
-        EnvKind::Text | EnvKind::RequiredText => Value::from(raw.to_owned()),
+        // Surrounding whitespace is dropped, as numbers drop it. A value of only whitespace is
+        // kept so that validation names it instead of it silently counting as unset. Tokens
+        // are kept as given: validation rejects whitespace in them.
+        EnvKind::Text => {
+            let trimmed = raw.trim();
+            Value::from(if trimmed.is_empty() { raw } else { trimmed }.to_owned())
+        }
+        EnvKind::RequiredText => Value::from(raw.to_owned()),
         EnvKind::Integer => match raw.trim().parse::<u64>() {
             Ok(number) => Value::from(number),
             Err(_) => {

@@ -55,7 +55,7 @@ pub const KEYS: &[KeyInfo] = &[
     ),
     key(
         "metrics.rate_limit",
-        "a finite number of scrapes per second, 0 or greater (0 disables the limit)",
+        "a number of scrapes per second from 0 to 1e9 (0 disables the limit)",
     ),
     key("health.check_timeout", POSITIVE_DURATION),
     key("health.expose_details", "true or false"),

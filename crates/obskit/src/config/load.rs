@@ -484,8 +484,9 @@ impl Merged {
             return;
         }
 
-        let reason = match std::fs::read_to_string(&path) {
-            Ok(text) => {
+        let reason = match read_token_file(&path) {
+            Ok(None) => format!("the file is larger than {MAX_TOKEN_FILE_BYTES} bytes"),
+            Ok(Some(text)) => {
                 let token = text.trim_end_matches(['\n', '\r']);
                 if token.trim().is_empty() {
                     "the file is empty or holds only whitespace".to_owned()
@@ -507,6 +508,21 @@ impl Merged {
             reason,
         });
     }
+}
+
+/// Largest token file read. A token is far shorter, and the bound keeps a path such as
+/// `/dev/zero` from making loading read without end.
+const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads the token file, or `None` when it is larger than [`MAX_TOKEN_FILE_BYTES`].
+fn read_token_file(path: &std::path::Path) -> std::io::Result<Option<String>> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_TOKEN_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    let too_large = u64::try_from(text.len()).map_or(true, |len| len > MAX_TOKEN_FILE_BYTES);
+    Ok((!too_large).then_some(text))
 }
 
 struct Extractor<'a> {

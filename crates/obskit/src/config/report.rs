@@ -1,6 +1,6 @@
 //! The effective value and source of every configuration key, with secrets masked.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -83,6 +83,10 @@ fn find<'a>(tree: &'a Json, key: &str) -> Option<&'a Json> {
         .try_fold(tree, |node, segment| node.get(segment))
 }
 
+/// Widest column, in bytes, that the text report pads to. A longer key or value is printed
+/// whole and pushes only its own line's source to the right.
+const MAX_COLUMN: usize = 60;
+
 impl fmt::Display for ConfigReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let values: Vec<String> = self
@@ -90,24 +94,29 @@ impl fmt::Display for ConfigReport {
             .iter()
             .map(|entry| entry.value.to_string())
             .collect();
-        let key_width = self
-            .entries
-            .iter()
-            .map(|entry| entry.key.len())
-            .max()
-            .unwrap_or(0);
-        let value_width = values.iter().map(String::len).max().unwrap_or(0);
+        let column = |widths: &mut dyn Iterator<Item = usize>| {
+            widths
+                .filter(|width| *width <= MAX_COLUMN)
+                .max()
+                .unwrap_or(0)
+        };
+        let key_width = column(&mut self.entries.iter().map(|entry| entry.key.len()));
+        let value_width = column(&mut values.iter().map(String::len));
 
+        // Padding is written by hand: `{:<width$}` panics when the width exceeds `u16::MAX`.
         for (entry, value) in self.entries.iter().zip(&values) {
-            writeln!(
-                f,
-                "{key:<key_width$}  {value:<value_width$}  {source}",
-                key = entry.key,
-                source = entry.source,
-            )?;
+            f.write_str(&entry.key)?;
+            pad(f, key_width.saturating_sub(entry.key.len()) + 2)?;
+            f.write_str(value)?;
+            pad(f, value_width.saturating_sub(value.len()) + 2)?;
+            writeln!(f, "{}", entry.source)?;
         }
         Ok(())
     }
+}
+
+fn pad(f: &mut fmt::Formatter<'_>, spaces: usize) -> fmt::Result {
+    (0..spaces).try_for_each(|_| f.write_char(' '))
 }
 
 #[cfg(test)]
@@ -179,6 +188,23 @@ mod tests {
             Some(Json::from("****"))
         );
         assert!(report.get("service.resource_attributes").is_none());
+    }
+
+    #[test]
+    fn report_text_long_value() {
+        let mut config = Config::default();
+        config.service.name = "x".repeat(70_000);
+        let report = ConfigReport::new(&config, |_| ValueSource::Default);
+        let text = report.to_string();
+        let name = text.lines().find(|line| line.starts_with("service.name "));
+        let fields: Vec<&str> = name.unwrap_or_default().split_whitespace().collect();
+        assert_eq!(fields.len(), 3);
+        assert_eq!(fields.get(1).map(|value| value.len()), Some(70_002));
+        let level = text.lines().find(|line| line.starts_with("logging.level "));
+        assert!(
+            level.is_some_and(|line| line.len() < 2 * MAX_COLUMN),
+            "{level:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,16 @@ pub(crate) struct Invalid {
     pub(crate) expected: String,
 }
 
+/// Largest `metrics.rate_limit` the admin endpoint's limiter can express.
+pub(crate) const MAX_RATE_LIMIT: f64 = 1e9;
+
+/// Whether the per-client limiter can be built from `rate`: 0 turns it off; any other value
+/// needs a whole-nanosecond period between scrapes.
+fn is_valid_rate_limit(rate: f64) -> bool {
+    rate == 0.0
+        || (rate > 0.0 && rate <= MAX_RATE_LIMIT && Duration::try_from_secs_f64(1.0 / rate).is_ok())
+}
+
 const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
 
 /// Checks every rule and returns every key that breaks one.
@@ -44,7 +54,7 @@ pub(crate) fn check(config: &Config) -> Vec<Invalid> {
     );
     reject(
         "metrics.rate_limit",
-        !metrics.rate_limit.is_finite() || metrics.rate_limit < 0.0,
+        !is_valid_rate_limit(metrics.rate_limit),
     );
     if let Some(token) = &metrics.auth_token {
         reject("metrics.auth_token", !is_valid_token(token.expose()));
@@ -161,13 +171,15 @@ mod tests {
 
     #[test]
     fn rate_limit_negative_or_nan() {
-        for limit in [-1.0, f64::NAN, f64::INFINITY] {
+        for limit in [-1.0, f64::NAN, f64::INFINITY, 1e10, 1e-300] {
             let mut config = Config::default();
             config.metrics.rate_limit = limit;
             assert_eq!(keys(&config), ["metrics.rate_limit"], "limit {limit}");
         }
         let mut config = Config::default();
         config.metrics.rate_limit = 0.0;
+        assert!(keys(&config).is_empty());
+        config.metrics.rate_limit = MAX_RATE_LIMIT;
         assert!(keys(&config).is_empty());
     }
 

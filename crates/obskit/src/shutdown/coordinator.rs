@@ -49,6 +49,7 @@ struct Inner {
     triggered: CancellationToken,
     stop_accepting: CancellationToken,
     on_trigger: Mutex<Vec<Callback>>,
+    before_exit: Mutex<Vec<Callback>>,
     hooks: Mutex<Vec<Hook>>,
     finalizers: Mutex<Vec<Hook>>,
     signals: AtomicUsize,
@@ -98,6 +99,7 @@ impl Shutdown {
                 triggered: CancellationToken::new(),
                 stop_accepting: CancellationToken::new(),
                 on_trigger: Mutex::new(Vec::new()),
+                before_exit: Mutex::new(Vec::new()),
                 hooks: Mutex::new(Vec::new()),
                 finalizers: Mutex::new(Vec::new()),
                 signals: AtomicUsize::new(0),
@@ -158,6 +160,12 @@ impl Shutdown {
     {
         let timeout = timeout.unwrap_or(self.inner.config.hook_timeout);
         self.inner.hooks.lock().push(Hook::new(name, timeout, hook));
+    }
+
+    /// Registers a callback that runs synchronously just before a second signal exits the
+    /// process, such as writing the queued log lines.
+    pub(crate) fn before_forced_exit(&self, callback: impl Fn() + Send + Sync + 'static) {
+        self.inner.before_exit.lock().push(Box::new(callback));
     }
 
     /// Registers a step that runs after every hook, such as flushing logs and traces.
@@ -222,6 +230,11 @@ impl Shutdown {
             self.trigger();
         } else {
             tracing::warn!(target: "obskit::shutdown", signal = name, "second signal received, exiting now");
+            // `exit` skips destructors, so lines still queued in the log writer, this one
+            // included, are written here or never.
+            for callback in self.inner.before_exit.lock().iter() {
+                callback();
+            }
             std::process::exit(130);
         }
     }
