@@ -268,7 +268,7 @@ fn accept_header_table() {
         (Some("application/openmetrics-text;q=0"), PrometheusText),
         (
             Some("application/openmetrics-text;version=0.0.1"),
-            PrometheusText,
+            OpenMetrics,
         ),
         (
             Some("application/openmetrics-text;version=2.0.0, text/plain"),
@@ -291,6 +291,39 @@ fn accept_header_table() {
     for (accept, expected) in cases {
         assert_eq!(Format::from_accept(accept), expected, "Accept: {accept:?}");
     }
+}
+
+#[test]
+fn target_info_leaves_out_unsafe_attributes() -> TestResult {
+    let registry = Registry::default();
+    let mut service = ServiceConfig::default();
+    for (key, value) in [
+        ("db.password", "hunter2"),
+        ("api_token", "abc"),
+        ("a.b", "1"),
+        ("a_b", "2"),
+        ("__reserved", "3"),
+        ("service_name", "evil"),
+        ("k8s.namespace.name", "shop"),
+    ] {
+        service
+            .resource_attributes
+            .insert(key.to_owned(), value.to_owned());
+    }
+    registry.register_service_info(&service)?;
+
+    let text = registry.encode(Format::PrometheusText)?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("target_info{"))
+        .ok_or("no target_info line")?;
+    assert!(!line.contains("hunter2"), "{line}");
+    assert!(!line.contains("api_token"), "{line}");
+    assert!(!line.contains("__reserved"), "{line}");
+    assert!(!line.contains("evil"), "{line}");
+    assert!(line.contains("k8s_namespace_name=\"shop\""), "{line}");
+    assert_eq!(line.matches("a_b=").count(), 1, "{line}");
+    Ok(())
 }
 
 #[test]

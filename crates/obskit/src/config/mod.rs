@@ -19,6 +19,7 @@ mod validate;
 
 pub use env::{ENV_VARS, EnvVar};
 pub use error::{ConfigError, ConfigProblem};
+pub(crate) use keys::is_secret_key;
 pub use keys::{KEYS, KeyInfo};
 pub use load::ConfigBuilder;
 pub use report::{ConfigReport, ReportEntry};

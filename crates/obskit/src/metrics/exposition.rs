@@ -17,7 +17,8 @@ impl Format {
     /// Chooses the format for a request's `Accept` header.
     ///
     /// OpenMetrics is chosen only when the header lists `application/openmetrics-text` with a
-    /// q-value above 0, with no `version` or `version=1.0.0`, and no 0.0.4-compatible range
+    /// q-value above 0, with no `version`, `version=1.0.0` or `version=0.0.1` (the draft that
+    /// 1.0.0 finalised, which Prometheus still offers), and no 0.0.4-compatible range
     /// (`text/plain` with no version or `version=0.0.4`, `text/*`, `*/*`) has a higher q-value.
     /// Everything else, including a missing or unparseable header, gets 0.0.4. Media types and
     /// parameter names compare case-insensitively.
@@ -45,7 +46,7 @@ impl Format {
                 continue;
             };
             if range.is("application", "openmetrics-text") {
-                if range.version_is(&["1.0.0"]) {
+                if range.version_is(&["1.0.0", "0.0.1"]) {
                     openmetrics_q = openmetrics_q.max(range.q);
                 }
             } else if range.is("text", "plain") {

@@ -492,8 +492,24 @@ impl Registry {
         for (key, value) in &service.resource_attributes {
             let label = sanitize_label_name(key);
             let reserved = label.starts_with("__") || label == naming::OVERFLOW_LABEL;
-            if !reserved && labels.iter().all(|(existing, _)| *existing != label) {
-                labels.push((label, value.clone()));
+            let left_out = if crate::config::is_secret_key(key) {
+                Some("its name marks it as a secret, and metric labels are not masked")
+            } else if reserved {
+                Some("the label name is reserved")
+            } else if labels.iter().any(|(existing, _)| *existing == label) {
+                Some("another attribute or label already has this label name")
+            } else {
+                None
+            };
+            match left_out {
+                Some(reason) => tracing::warn!(
+                    target: "obskit::metrics",
+                    attribute = %key,
+                    label = %label,
+                    reason,
+                    "resource attribute left out of target_info"
+                ),
+                None => labels.push((label, value.clone())),
             }
         }
         self.register("target", "Target metadata", Info::new(labels))?;
