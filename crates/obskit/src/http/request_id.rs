@@ -2,10 +2,13 @@
 
 use std::fmt;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 /// Name of the request id header, read from requests and set on responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// [`REQUEST_ID_HEADER`] as a header name, so lookups and inserts skip parsing the name.
+pub(crate) const REQUEST_ID_HEADER_NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// Maximum length of an accepted incoming request id.
 pub const MAX_REQUEST_ID_LEN: usize = 128;

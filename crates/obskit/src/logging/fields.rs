@@ -1,5 +1,6 @@
 //! Field rendering for JSON lines, and the per-span storage of pre-rendered fields.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::Range;
 
@@ -132,6 +133,20 @@ impl Visit for FieldWriter<'_> {
     }
 }
 
+/// Buffers that span fields are rendered into before they are copied to their [`SpanFields`].
+#[derive(Default)]
+struct RenderScratch {
+    json: Vec<u8>,
+    starts: Vec<(&'static str, usize)>,
+}
+
+/// Render buffers that grew above this size for one large span are released afterwards.
+const MAX_RETAINED_RENDER_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    static RENDER_SCRATCH: RefCell<RenderScratch> = RefCell::new(RenderScratch::default());
+}
+
 /// Fields of one span, rendered once as JSON entries when the span is created or recorded.
 ///
 /// Stored in the span's extensions by the JSON layer. Each entry is `,"name":value`, so an
@@ -180,22 +195,47 @@ impl SpanFields {
     }
 
     fn append(&mut self, values: &dyn RecordFields) {
-        let mut starts = Vec::new();
-        let base = self.json.len();
-        let mut writer = FieldWriter {
-            out: &mut self.json,
-            message: None,
-            entries: &mut starts,
-            skip_log_fields: false,
-        };
-        values.record_into(&mut writer);
+        let rendered = RENDER_SCRATCH
+            .try_with(|cell| {
+                // A `Debug` impl that opens a span while this thread renders fields finds the
+                // scratch borrowed; that nested span falls back to fresh buffers below.
+                let Ok(mut scratch) = cell.try_borrow_mut() else {
+                    return false;
+                };
+                self.append_via(values, &mut scratch);
+                if scratch.json.capacity() > MAX_RETAINED_RENDER_BYTES {
+                    *scratch = RenderScratch::default();
+                }
+                true
+            })
+            .unwrap_or(false);
 
-        let end = self.json.len();
+        if !rendered {
+            self.append_via(values, &mut RenderScratch::default());
+        }
+    }
+
+    /// Renders `values` into `scratch`, then copies them with one reservation per buffer, which
+    /// avoids growing `json` and `entries` field by field.
+    fn append_via(&mut self, values: &dyn RecordFields, scratch: &mut RenderScratch) {
+        let RenderScratch { json, starts } = scratch;
+        json.clear();
+        starts.clear();
+        values.record_into(&mut FieldWriter {
+            out: json,
+            message: None,
+            entries: starts,
+            skip_log_fields: false,
+        });
+
+        let base = self.json.len();
+        self.json.reserve_exact(json.len());
+        self.json.extend_from_slice(json);
+        self.entries.reserve_exact(starts.len());
         let mut ends = starts.iter().skip(1).map(|(_, start)| *start);
-        for (name, start) in &starts {
-            let stop = ends.next().unwrap_or(end);
-            debug_assert!(*start >= base);
-            self.entries.push((name, *start..stop));
+        for (name, start) in starts.iter() {
+            let stop = ends.next().unwrap_or(json.len());
+            self.entries.push((name, base + start..base + stop));
         }
     }
 
