@@ -137,10 +137,22 @@ where
         }
 
         let start = Instant::now();
-        let request_id = RequestId::from_header(request.headers().get(REQUEST_ID_HEADER_NAME));
-        request
-            .headers_mut()
-            .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
+        let incoming = request.headers().get(REQUEST_ID_HEADER_NAME);
+        let request_id = RequestId::from_header(incoming);
+        // The header is rewritten only when it differs from the id: when the id was generated,
+        // or when the client sent several `X-Request-ID` values.
+        let header_matches = incoming.is_some_and(|value| value == request_id.header_value())
+            && request
+                .headers()
+                .get_all(REQUEST_ID_HEADER_NAME)
+                .iter()
+                .nth(1)
+                .is_none();
+        if !header_matches {
+            request
+                .headers_mut()
+                .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
+        }
         request.extensions_mut().insert(request_id.clone());
 
         let method = request.method().clone();

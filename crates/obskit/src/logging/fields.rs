@@ -144,7 +144,12 @@ struct RenderScratch {
 const MAX_RETAINED_RENDER_BYTES: usize = 64 * 1024;
 
 thread_local! {
-    static RENDER_SCRATCH: RefCell<RenderScratch> = RefCell::new(RenderScratch::default());
+    static RENDER_SCRATCH: RefCell<RenderScratch> = const {
+        RefCell::new(RenderScratch {
+            json: Vec::new(),
+            starts: Vec::new(),
+        })
+    };
 }
 
 /// Fields of one span, rendered once as JSON entries when the span is created or recorded.
@@ -160,9 +165,19 @@ pub(crate) struct SpanFields {
 impl SpanFields {
     /// Renders the fields recorded by `values`.
     pub(crate) fn render(values: &dyn RecordFields) -> Self {
-        let mut fields = Self::default();
+        let mut fields = Self::from_spare();
         fields.append(values);
         fields
+    }
+
+    /// Returns empty fields, reusing the buffers of a closed span's fields when this thread
+    /// kept some.
+    fn from_spare() -> Self {
+        SPARE_BUFFERS
+            .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten()
+            .map_or_else(Self::default, |(json, entries)| Self { json, entries })
     }
 
     /// Records new values; a field recorded again replaces its earlier value.
@@ -250,6 +265,40 @@ impl SpanFields {
         self.json.extend_from_slice(bytes);
         self.entries.push((name, start..self.json.len()));
     }
+}
+
+impl Drop for SpanFields {
+    /// Keeps the buffers for the next span rendered on this thread, unless they are large or
+    /// enough are kept already.
+    fn drop(&mut self) {
+        if self.json.capacity() == 0 || self.json.capacity() > MAX_SPARE_BUFFER_BYTES {
+            return;
+        }
+        let mut json = std::mem::take(&mut self.json);
+        let mut entries = std::mem::take(&mut self.entries);
+        json.clear();
+        entries.clear();
+        let _ = SPARE_BUFFERS.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut()
+                && spare.len() < MAX_SPARE_BUFFERS
+            {
+                spare.push((json, entries));
+            }
+        });
+    }
+}
+
+/// Buffers of dropped [`SpanFields`], kept per thread for reuse.
+type SpareBuffers = Vec<(Vec<u8>, Vec<(&'static str, Range<usize>)>)>;
+
+/// Number of dropped [`SpanFields`] buffer pairs each thread keeps for reuse.
+const MAX_SPARE_BUFFERS: usize = 64;
+
+/// [`SpanFields`] whose rendered fields took more than this are not kept for reuse.
+const MAX_SPARE_BUFFER_BYTES: usize = 1024;
+
+thread_local! {
+    static SPARE_BUFFERS: RefCell<SpareBuffers> = const { RefCell::new(Vec::new()) };
 }
 
 /// Span attributes or a span record, both of which can be visited.

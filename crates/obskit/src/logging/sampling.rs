@@ -1,6 +1,7 @@
 //! Random sampling of events below WARN, as a per-layer filter.
 
 use prometheus_client::metrics::counter::Counter;
+use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata};
 use tracing_subscriber::layer::{Context, Filter};
 
@@ -46,10 +47,21 @@ impl<S> Filter<S> for Sampler {
         true
     }
 
-    // NOTE: `callsite_enabled` keeps its default `Interest::sometimes()`. With
-    // `Interest::always()`, tracing-subscriber 0.3.23 skips `enabled` for the callsite and a
-    // `false` from `event_enabled` then leaves the per-layer filter state set for the next
-    // event (its debug assertion in `FilterState::event_enabled` fires).
+    /// Returns `always` for spans, which are never sampled, so the level filter alone decides
+    /// their interest and a new span skips the `enabled` pass.
+    ///
+    /// NOTE: event callsites keep `Interest::sometimes()`. With `Interest::always()`,
+    /// tracing-subscriber 0.3.23 skips `enabled` for the callsite and a `false` from
+    /// `event_enabled` then leaves the per-layer filter state set for the next event (its debug
+    /// assertion in `FilterState::event_enabled` fires).
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if meta.is_span() {
+            Interest::always()
+        } else {
+            Interest::sometimes()
+        }
+    }
+
     fn event_enabled(&self, event: &Event<'_>, _cx: &Context<'_, S>) -> bool {
         self.keep(event.metadata().level())
     }
