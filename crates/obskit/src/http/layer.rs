@@ -141,13 +141,14 @@ where
         let request_id = RequestId::from_header(incoming);
         // The header is rewritten only when it differs from the id: when the id was generated,
         // or when the client sent several `X-Request-ID` values.
+        let headers = request.headers();
         let header_matches = incoming.is_some_and(|value| value == request_id.header_value())
-            && request
-                .headers()
-                .get_all(REQUEST_ID_HEADER_NAME)
-                .iter()
-                .nth(1)
-                .is_none();
+            && (headers.len() == headers.keys_len()
+                || headers
+                    .get_all(REQUEST_ID_HEADER_NAME)
+                    .iter()
+                    .nth(1)
+                    .is_none());
         if !header_matches {
             request
                 .headers_mut()

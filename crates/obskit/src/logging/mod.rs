@@ -318,7 +318,10 @@ where
 /// like the same `EnvFilter` directive.
 fn plain_level(level: &str) -> Option<LevelFilter> {
     let level = level.trim();
-    if LEVEL_NAMES.iter().any(|name| name.eq_ignore_ascii_case(level)) {
+    if LEVEL_NAMES
+        .iter()
+        .any(|name| name.eq_ignore_ascii_case(level))
+    {
         level.parse().ok()
     } else {
         None
