@@ -139,8 +139,8 @@ where
         let start = Instant::now();
         let incoming = request.headers().get(REQUEST_ID_HEADER_NAME);
         let request_id = RequestId::from_header(incoming);
-        // The header is rewritten only when it differs from the id: when the id was generated,
-        // or when the client sent several `X-Request-ID` values.
+        // The header already contains exactly the id unless the id was generated or the client
+        // sent several `X-Request-ID` values, so only those requests rewrite it.
         let headers = request.headers();
         let header_matches = incoming.is_some_and(|value| value == request_id.header_value())
             && (headers.len() == headers.keys_len()
@@ -287,7 +287,7 @@ where
     }
 }
 
-/// Moves the request span out of the finished future, which needs it no more, so the completion
+/// Moves the request span out of the finished future, which no longer needs it, so the completion
 /// owns it without a clone.
 fn take_span(span: &mut tracing::Span) -> tracing::Span {
     std::mem::replace(span, tracing::Span::none())

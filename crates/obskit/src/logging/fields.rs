@@ -213,7 +213,7 @@ impl SpanFields {
         let rendered = RENDER_SCRATCH
             .try_with(|cell| {
                 // A `Debug` impl that opens a span while this thread renders fields finds the
-                // scratch borrowed; that nested span falls back to fresh buffers below.
+                // scratch borrowed, so that nested span falls back to fresh buffers below.
                 let Ok(mut scratch) = cell.try_borrow_mut() else {
                     return false;
                 };
@@ -399,6 +399,37 @@ mod tests {
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":3"#);
         let names: Vec<_> = fields.entries().map(|(name, _)| name).collect();
         assert_eq!(names, ["request_id", "attempt"]);
+    }
+
+    /// A value whose `Debug` output renders other span fields, as a span opened inside a
+    /// `Debug` impl would.
+    struct RendersWhileFormatted;
+
+    impl fmt::Debug for RendersWhileFormatted {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let inner = SpanFields::render(&Values(&[("request_id", &"inner")]));
+            f.write_str(&joined(&inner))
+        }
+    }
+
+    #[test]
+    fn nested_render_uses_fresh_buffers() {
+        let value = tracing::field::debug(RendersWhileFormatted);
+        let fields = SpanFields::render(&Values(&[("attempt", &1u64), ("ok", &value)]));
+        assert_eq!(
+            joined(&fields),
+            r#","attempt":1,"ok":",\"request_id\":\"inner\"""#
+        );
+    }
+
+    #[test]
+    fn dropped_fields_are_reused_cleanly() {
+        drop(SpanFields::render(&Values(&[(
+            "request_id",
+            &"first-request",
+        )])));
+        let fields = SpanFields::render(&Values(&[("attempt", &2u64)]));
+        assert_eq!(joined(&fields), r#","attempt":2"#);
     }
 
     #[test]

@@ -277,8 +277,8 @@ where
     let (queue, thread) = writer::spawn(output, logging.queue_capacity, drops)?;
 
     let layer = match plain_level(&logging.level) {
-        // A bare level needs none of `EnvFilter`'s per-span bookkeeping, which takes a lock on
-        // every span entry, exit and close.
+        // A bare level needs none of `EnvFilter`'s per-span bookkeeping, which in
+        // tracing-subscriber 0.3.23 takes a lock on every span entry, exit and close.
         Some(level) => format_layer(logging.format, &queue, service, is_terminal, level, sampler),
         None => format_layer(
             logging.format,
