@@ -152,6 +152,58 @@ async fn request_id_is_echoed_or_generated() {
 }
 
 #[tokio::test]
+async fn handler_sees_one_request_id_header() {
+    let registry = Registry::default();
+    let layer = HttpLayer::new(&registry, &HttpConfig::default()).unwrap();
+    let app = Router::new()
+        .route(
+            "/headers",
+            get(|headers: http::HeaderMap| async move {
+                let values: Vec<&str> = headers
+                    .get_all("x-request-id")
+                    .iter()
+                    .map(|value| value.to_str().unwrap())
+                    .collect();
+                values.join(" ")
+            }),
+        )
+        .layer(layer);
+    let addr = spawn(app).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("http://{addr}/headers"))
+        .header("x-request-id", "kept-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "kept-1");
+
+    let response = client
+        .get(format!("http://{addr}/headers"))
+        .header("x-request-id", "first-1")
+        .header("x-request-id", "second-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "first-1");
+    assert_eq!(response.text().await.unwrap(), "first-1");
+
+    let response = client
+        .get(format!("http://{addr}/headers"))
+        .header("x-request-id", "bad id")
+        .send()
+        .await
+        .unwrap();
+    let echoed = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(echoed.len(), 32);
+    assert_eq!(response.text().await.unwrap(), echoed);
+}
+
+#[tokio::test]
 async fn handler_panic_becomes_recorded_500() {
     let registry = Registry::default();
     let addr = spawn(app(&registry)).await;

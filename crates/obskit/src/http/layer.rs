@@ -17,7 +17,7 @@ use tower::{Layer, Service};
 use super::Shared;
 use super::body::ResponseBody;
 use super::completion::Completion;
-use super::request_id::{REQUEST_ID_HEADER, RequestId};
+use super::request_id::{REQUEST_ID_HEADER_NAME, RequestId};
 
 /// Tower layer that adds request metrics, an access log, request ids and panic recovery.
 ///
@@ -137,10 +137,23 @@ where
         }
 
         let start = Instant::now();
-        let request_id = RequestId::from_header(request.headers().get(REQUEST_ID_HEADER));
-        request
-            .headers_mut()
-            .insert(REQUEST_ID_HEADER, request_id.header_value().clone());
+        let incoming = request.headers().get(REQUEST_ID_HEADER_NAME);
+        let request_id = RequestId::from_header(incoming);
+        // The header already contains exactly the id unless the id was generated or the client
+        // sent several `X-Request-ID` values, so only those requests rewrite it.
+        let headers = request.headers();
+        let header_matches = incoming.is_some_and(|value| value == request_id.header_value())
+            && (headers.len() == headers.keys_len()
+                || headers
+                    .get_all(REQUEST_ID_HEADER_NAME)
+                    .iter()
+                    .nth(1)
+                    .is_none());
+        if !header_matches {
+            request
+                .headers_mut()
+                .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
+        }
         request.extensions_mut().insert(request_id.clone());
 
         let method = request.method().clone();
@@ -241,10 +254,10 @@ where
                 this.span.in_scope(|| {
                     tracing::error!(target: "obskit::http", panic = message, "handler panicked");
                 });
-                let completion = this.state.take().map(|state| {
-                    let (completion, request_id) = state.into_completion(500, this.span.clone());
-                    (completion, request_id)
-                });
+                let completion = this
+                    .state
+                    .take()
+                    .map(|state| state.into_completion(500, take_span(this.span)));
                 return Poll::Ready(Ok(internal_error(completion)));
             }
         };
@@ -257,21 +270,27 @@ where
         match result {
             Ok(mut response) => {
                 let status = response.status().as_u16();
-                let (completion, request_id) = state.into_completion(status, this.span.clone());
+                let (completion, request_id) = state.into_completion(status, take_span(this.span));
                 response
                     .headers_mut()
-                    .insert(REQUEST_ID_HEADER, request_id.header_value().clone());
+                    .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
                 Poll::Ready(Ok(
                     response.map(|body| ResponseBody::new(body, Some(completion)))
                 ))
             }
             Err(error) => {
                 // The inner service failed without a response; the server answers 500.
-                drop(state.into_completion(500, this.span.clone()));
+                drop(state.into_completion(500, take_span(this.span)));
                 Poll::Ready(Err(error))
             }
         }
     }
+}
+
+/// Moves the request span out of the finished future, which no longer needs it, so the completion
+/// owns it without a clone.
+fn take_span(span: &mut tracing::Span) -> tracing::Span {
+    std::mem::replace(span, tracing::Span::none())
 }
 
 fn internal_error<B>(completion: Option<(Completion, RequestId)>) -> Response<ResponseBody<B>> {
@@ -284,7 +303,7 @@ fn internal_error<B>(completion: Option<(Completion, RequestId)>) -> Response<Re
     if let Some(request_id) = request_id {
         response
             .headers_mut()
-            .insert(REQUEST_ID_HEADER, request_id.header_value().clone());
+            .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
     }
     response
         .headers_mut()

@@ -2,10 +2,13 @@
 
 use std::fmt;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 /// Name of the request id header, read from requests and set on responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// [`REQUEST_ID_HEADER`] as a header name, so lookups and inserts skip parsing the name.
+pub(crate) const REQUEST_ID_HEADER_NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// Maximum length of an accepted incoming request id.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -68,12 +71,28 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// Bytes allowed in an incoming request id: `A-Z`, `a-z`, `0-9`, `.`, `_` and `-`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time, where an index out of bounds fails the build"
+)]
+static ALLOWED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let value = byte as u8;
+        table[byte] = value.is_ascii_alphanumeric() || matches!(value, b'.' | b'_' | b'-');
+        byte += 1;
+    }
+    table
+};
+
 fn is_valid(value: &[u8]) -> bool {
     !value.is_empty()
         && value.len() <= MAX_REQUEST_ID_LEN
         && value
             .iter()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+            .all(|&byte| ALLOWED.get(usize::from(byte)).copied().unwrap_or(false))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Field rendering for JSON lines, and the per-span storage of pre-rendered fields.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::Range;
 
@@ -132,6 +133,25 @@ impl Visit for FieldWriter<'_> {
     }
 }
 
+/// Buffers that span fields are rendered into before they are copied to their [`SpanFields`].
+#[derive(Default)]
+struct RenderScratch {
+    json: Vec<u8>,
+    starts: Vec<(&'static str, usize)>,
+}
+
+/// Render buffers that grew above this size for one large span are released afterwards.
+const MAX_RETAINED_RENDER_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    static RENDER_SCRATCH: RefCell<RenderScratch> = const {
+        RefCell::new(RenderScratch {
+            json: Vec::new(),
+            starts: Vec::new(),
+        })
+    };
+}
+
 /// Fields of one span, rendered once as JSON entries when the span is created or recorded.
 ///
 /// Stored in the span's extensions by the JSON layer. Each entry is `,"name":value`, so an
@@ -145,9 +165,19 @@ pub(crate) struct SpanFields {
 impl SpanFields {
     /// Renders the fields recorded by `values`.
     pub(crate) fn render(values: &dyn RecordFields) -> Self {
-        let mut fields = Self::default();
+        let mut fields = Self::from_spare();
         fields.append(values);
         fields
+    }
+
+    /// Returns empty fields, reusing the buffers of a closed span's fields when this thread
+    /// kept some.
+    fn from_spare() -> Self {
+        SPARE_BUFFERS
+            .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten()
+            .map_or_else(Self::default, |(json, entries)| Self { json, entries })
     }
 
     /// Records new values; a field recorded again replaces its earlier value.
@@ -180,22 +210,47 @@ impl SpanFields {
     }
 
     fn append(&mut self, values: &dyn RecordFields) {
-        let mut starts = Vec::new();
-        let base = self.json.len();
-        let mut writer = FieldWriter {
-            out: &mut self.json,
-            message: None,
-            entries: &mut starts,
-            skip_log_fields: false,
-        };
-        values.record_into(&mut writer);
+        let rendered = RENDER_SCRATCH
+            .try_with(|cell| {
+                // A `Debug` impl that opens a span while this thread renders fields finds the
+                // scratch borrowed, so that nested span falls back to fresh buffers below.
+                let Ok(mut scratch) = cell.try_borrow_mut() else {
+                    return false;
+                };
+                self.append_via(values, &mut scratch);
+                if scratch.json.capacity() > MAX_RETAINED_RENDER_BYTES {
+                    *scratch = RenderScratch::default();
+                }
+                true
+            })
+            .unwrap_or(false);
 
-        let end = self.json.len();
+        if !rendered {
+            self.append_via(values, &mut RenderScratch::default());
+        }
+    }
+
+    /// Renders `values` into `scratch`, then copies them with one reservation per buffer, which
+    /// avoids growing `json` and `entries` field by field.
+    fn append_via(&mut self, values: &dyn RecordFields, scratch: &mut RenderScratch) {
+        let RenderScratch { json, starts } = scratch;
+        json.clear();
+        starts.clear();
+        values.record_into(&mut FieldWriter {
+            out: json,
+            message: None,
+            entries: starts,
+            skip_log_fields: false,
+        });
+
+        let base = self.json.len();
+        self.json.reserve_exact(json.len());
+        self.json.extend_from_slice(json);
+        self.entries.reserve_exact(starts.len());
         let mut ends = starts.iter().skip(1).map(|(_, start)| *start);
-        for (name, start) in &starts {
-            let stop = ends.next().unwrap_or(end);
-            debug_assert!(*start >= base);
-            self.entries.push((name, *start..stop));
+        for (name, start) in starts.iter() {
+            let stop = ends.next().unwrap_or(json.len());
+            self.entries.push((name, base + start..base + stop));
         }
     }
 
@@ -210,6 +265,40 @@ impl SpanFields {
         self.json.extend_from_slice(bytes);
         self.entries.push((name, start..self.json.len()));
     }
+}
+
+impl Drop for SpanFields {
+    /// Keeps the buffers for the next span rendered on this thread, unless they are large or
+    /// enough are kept already.
+    fn drop(&mut self) {
+        if self.json.capacity() == 0 || self.json.capacity() > MAX_SPARE_BUFFER_BYTES {
+            return;
+        }
+        let mut json = std::mem::take(&mut self.json);
+        let mut entries = std::mem::take(&mut self.entries);
+        json.clear();
+        entries.clear();
+        let _ = SPARE_BUFFERS.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut()
+                && spare.len() < MAX_SPARE_BUFFERS
+            {
+                spare.push((json, entries));
+            }
+        });
+    }
+}
+
+/// Buffers of dropped [`SpanFields`], kept per thread for reuse.
+type SpareBuffers = Vec<(Vec<u8>, Vec<(&'static str, Range<usize>)>)>;
+
+/// Number of dropped [`SpanFields`] buffer pairs each thread keeps for reuse.
+const MAX_SPARE_BUFFERS: usize = 64;
+
+/// [`SpanFields`] whose rendered fields took more than this are not kept for reuse.
+const MAX_SPARE_BUFFER_BYTES: usize = 1024;
+
+thread_local! {
+    static SPARE_BUFFERS: RefCell<SpareBuffers> = const { RefCell::new(Vec::new()) };
 }
 
 /// Span attributes or a span record, both of which can be visited.
@@ -310,6 +399,37 @@ mod tests {
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":3"#);
         let names: Vec<_> = fields.entries().map(|(name, _)| name).collect();
         assert_eq!(names, ["request_id", "attempt"]);
+    }
+
+    /// A value whose `Debug` output renders other span fields, as a span opened inside a
+    /// `Debug` impl would.
+    struct RendersWhileFormatted;
+
+    impl fmt::Debug for RendersWhileFormatted {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let inner = SpanFields::render(&Values(&[("request_id", &"inner")]));
+            f.write_str(&joined(&inner))
+        }
+    }
+
+    #[test]
+    fn nested_render_uses_fresh_buffers() {
+        let value = tracing::field::debug(RendersWhileFormatted);
+        let fields = SpanFields::render(&Values(&[("attempt", &1u64), ("ok", &value)]));
+        assert_eq!(
+            joined(&fields),
+            r#","attempt":1,"ok":",\"request_id\":\"inner\"""#
+        );
+    }
+
+    #[test]
+    fn dropped_fields_are_reused_cleanly() {
+        drop(SpanFields::render(&Values(&[(
+            "request_id",
+            &"first-request",
+        )])));
+        let fields = SpanFields::render(&Values(&[("attempt", &2u64)]));
+        assert_eq!(joined(&fields), r#","attempt":2"#);
     }
 
     #[test]

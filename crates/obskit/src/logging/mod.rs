@@ -96,8 +96,8 @@ use std::path::PathBuf;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tracing::Subscriber;
-use tracing_subscriber::filter::{EnvFilter, FilterExt};
-use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter};
+use tracing_subscriber::layer::{Filter, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogFormat, LoggingConfig, ServiceConfig};
@@ -276,14 +276,56 @@ where
     let sampler = sampling::Sampler::new(rate, drops.sampled.clone());
     let (queue, thread) = writer::spawn(output, logging.queue_capacity, drops)?;
 
-    let filter = env_filter.and(sampler);
-    let layer: BoxedLayer<S> = match logging.format {
+    let layer = match plain_level(&logging.level) {
+        // A bare level needs none of `EnvFilter`'s per-span bookkeeping, which in
+        // tracing-subscriber 0.3.23 takes a lock on every span entry, exit and close.
+        Some(level) => format_layer(logging.format, &queue, service, is_terminal, level, sampler),
+        None => format_layer(
+            logging.format,
+            &queue,
+            service,
+            is_terminal,
+            env_filter,
+            sampler,
+        ),
+    };
+    Ok((layer, LogGuard::new(queue, thread)))
+}
+
+/// Builds the formatting layer for `format`, filtered by `level` and then `sampler`.
+fn format_layer<S, F>(
+    format: LogFormat,
+    queue: &std::sync::Arc<writer::Queue>,
+    service: &ServiceConfig,
+    is_terminal: bool,
+    level: F,
+    sampler: sampling::Sampler,
+) -> BoxedLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+    F: Filter<S> + Send + Sync + 'static,
+{
+    let filter = level.and(sampler);
+    match format {
         LogFormat::Json => {
             Box::new(json::JsonLayer::new(queue.clone(), service).with_filter(filter))
         }
         LogFormat::Text => Box::new(text::layer(queue.clone(), is_terminal).with_filter(filter)),
-    };
-    Ok((layer, LogGuard::new(queue, thread)))
+    }
+}
+
+/// Returns the level when `level` is one bare level name such as `info`, which filters exactly
+/// like the same `EnvFilter` directive.
+fn plain_level(level: &str) -> Option<LevelFilter> {
+    let level = level.trim();
+    if LEVEL_NAMES
+        .iter()
+        .any(|name| name.eq_ignore_ascii_case(level))
+    {
+        level.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// Sets obskit's logging as the global `tracing` subscriber and forwards `log` records to it.
@@ -405,6 +447,16 @@ mod tests {
         assert!(error.contains("did you mean \"info\""), "{error}");
         let error = parse_level("info,wrn").unwrap_err().to_string();
         assert!(error.contains("did you mean \"warn\""), "{error}");
+    }
+
+    #[test]
+    fn plain_level_only_for_bare_names() {
+        assert_eq!(plain_level("info"), Some(LevelFilter::INFO));
+        assert_eq!(plain_level(" WARN "), Some(LevelFilter::WARN));
+        assert_eq!(plain_level("off"), Some(LevelFilter::OFF));
+        assert_eq!(plain_level("info,hyper=warn"), None);
+        assert_eq!(plain_level("app"), None);
+        assert_eq!(plain_level("3"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Random sampling of events below WARN, as a per-layer filter.
 
 use prometheus_client::metrics::counter::Counter;
+use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata};
 use tracing_subscriber::layer::{Context, Filter};
 
@@ -46,10 +47,22 @@ impl<S> Filter<S> for Sampler {
         true
     }
 
-    // NOTE: `callsite_enabled` keeps its default `Interest::sometimes()`. With
-    // `Interest::always()`, tracing-subscriber 0.3.23 skips `enabled` for the callsite and a
-    // `false` from `event_enabled` then leaves the per-layer filter state set for the next
-    // event (its debug assertion in `FilterState::event_enabled` fires).
+    /// Returns `always` for callsites this sampler never drops (spans, WARN and ERROR events, and
+    /// every event when the rate is 1.0), so the level filter alone decides their interest and
+    /// they skip the `enabled` pass.
+    ///
+    /// NOTE: other event callsites keep `Interest::sometimes()`. With `Interest::always()`,
+    /// tracing-subscriber 0.3.23 skips `enabled` for the callsite and a `false` from
+    /// `event_enabled` then leaves the per-layer filter state set for the next event (its debug
+    /// assertion in `FilterState::event_enabled` fires).
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.keep_all || meta.is_span() || *meta.level() <= Level::WARN {
+            Interest::always()
+        } else {
+            Interest::sometimes()
+        }
+    }
+
     fn event_enabled(&self, event: &Event<'_>, _cx: &Context<'_, S>) -> bool {
         self.keep(event.metadata().level())
     }
@@ -59,6 +72,51 @@ impl<S> Filter<S> for Sampler {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 mod tests {
     use super::*;
+
+    /// Declares a static callsite and returns its metadata.
+    macro_rules! metadata {
+        ($level:expr, $kind:expr) => {{
+            struct Callsite;
+            impl tracing::callsite::Callsite for Callsite {
+                fn set_interest(&self, _: Interest) {}
+                fn metadata(&self) -> &Metadata<'_> {
+                    &META
+                }
+            }
+            static CALLSITE: Callsite = Callsite;
+            static META: Metadata<'static> = Metadata::new(
+                "test",
+                "test",
+                $level,
+                None,
+                None,
+                None,
+                tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&CALLSITE)),
+                $kind,
+            );
+            &META
+        }};
+    }
+
+    #[test]
+    fn interest_is_always_where_nothing_is_dropped() {
+        use tracing::metadata::Kind;
+        use tracing_subscriber::Registry;
+
+        let info_event = metadata!(Level::INFO, Kind::EVENT);
+        let warn_event = metadata!(Level::WARN, Kind::EVENT);
+        let info_span = metadata!(Level::INFO, Kind::SPAN);
+        let interest =
+            |sampler: &Sampler, meta| Filter::<Registry>::callsite_enabled(sampler, meta);
+
+        let half = Sampler::new(0.5, Counter::default());
+        assert!(interest(&half, info_event).is_sometimes());
+        assert!(interest(&half, warn_event).is_always());
+        assert!(interest(&half, info_span).is_always());
+
+        let all = Sampler::new(1.0, Counter::default());
+        assert!(interest(&all, info_event).is_always());
+    }
 
     #[test]
     fn rate_zero_keeps_only_warn_and_error() {

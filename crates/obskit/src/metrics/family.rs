@@ -768,6 +768,12 @@ impl<const N: usize> GaugeFamily<N> {
             core: self.core.get(labels),
         }
     }
+
+    /// Tells whether `gauge` is this family's overflow series, which a caller must not cache
+    /// in place of a lookup because each lookup that folds is counted.
+    pub(crate) fn is_overflow(&self, gauge: &Gauge) -> bool {
+        Arc::ptr_eq(&gauge.core, &self.core.overflow)
+    }
 }
 
 /// Histograms keyed by `N` label values, all with the same buckets.

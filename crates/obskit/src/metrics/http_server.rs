@@ -1,5 +1,7 @@
 //! HTTP server metrics named after the OpenTelemetry HTTP semantic conventions.
 
+use std::sync::{Arc, OnceLock};
+
 use super::{Buckets, Gauge, GaugeFamily, HistogramFamily, MetricsError, Registry};
 
 /// Methods the OpenTelemetry HTTP semantic conventions call known: RFC 9110 plus `PATCH`.
@@ -22,10 +24,20 @@ const KNOWN_METHODS: &[&str] = &[
 /// ```
 pub fn normalize_method(method: &str) -> &'static str {
     KNOWN_METHODS
-        .iter()
-        .find(|known| **known == method)
+        .get(method_index(method))
         .copied()
-        .unwrap_or("_OTHER")
+        .unwrap_or(OTHER_METHOD)
+}
+
+/// Label value of methods outside [`KNOWN_METHODS`].
+const OTHER_METHOD: &str = "_OTHER";
+
+/// Returns the position of `method` in [`KNOWN_METHODS`], or `KNOWN_METHODS.len()` for `_OTHER`.
+fn method_index(method: &str) -> usize {
+    KNOWN_METHODS
+        .iter()
+        .position(|known| *known == method)
+        .unwrap_or(KNOWN_METHODS.len())
 }
 
 /// Request duration and in-flight requests of an HTTP server.
@@ -61,6 +73,10 @@ pub fn normalize_method(method: &str) -> &'static str {
 pub struct HttpServerMetrics {
     duration: HistogramFamily<3>,
     active: GaugeFamily<1>,
+    /// `active` bound per normalized method, indexed like [`KNOWN_METHODS`] with `_OTHER` last,
+    /// so starting a request skips the label lookup. Filled on first use, so a method's series
+    /// appears only once a request of that method was seen.
+    active_by_method: Arc<[OnceLock<Gauge>; KNOWN_METHODS.len() + 1]>,
 }
 
 impl HttpServerMetrics {
@@ -97,14 +113,34 @@ impl HttpServerMetrics {
             "Number of HTTP server requests in flight",
             ["http_request_method"],
         )?;
-        Ok(Self { duration, active })
+        Ok(Self {
+            duration,
+            active,
+            active_by_method: Arc::new(std::array::from_fn(|_| OnceLock::new())),
+        })
     }
 
     /// Counts a request of `method` as in flight until the returned guard is dropped.
     pub fn start(&self, method: &str) -> InFlightGuard {
-        let gauge = self.active.get(&[normalize_method(method)]);
+        let gauge = self.active_gauge(method);
         gauge.inc();
         InFlightGuard { gauge }
+    }
+
+    fn active_gauge(&self, method: &str) -> Gauge {
+        let index = method_index(method);
+        let Some(slot) = self.active_by_method.get(index) else {
+            return self.active.get(&[normalize_method(method)]);
+        };
+        if let Some(gauge) = slot.get() {
+            return gauge.clone();
+        }
+        let gauge = self.active.get(&[normalize_method(method)]);
+        // The overflow series is not cached, so every later request still counts its fold.
+        if !self.active.is_overflow(&gauge) {
+            let _ = slot.set(gauge.clone());
+        }
+        gauge
     }
 
     /// Records a finished request.
@@ -169,6 +205,41 @@ mod tests {
         assert_eq!(normalize_method("PATCH"), "PATCH");
         assert_eq!(normalize_method("get"), "_OTHER");
         assert_eq!(normalize_method("BREW"), "_OTHER");
+    }
+
+    #[test]
+    fn cached_gauge_is_the_family_series() -> Result<(), MetricsError> {
+        let registry = Registry::default();
+        let http = HttpServerMetrics::register(&registry)?;
+        let first = http.start("POST");
+        let second = http.start("POST");
+        assert_eq!(http.active.get(&["POST"]).get(), 2.0);
+        drop(first);
+        drop(second);
+        assert_eq!(http.active.get(&["POST"]).get(), 0.0);
+        Ok(())
+    }
+
+    #[test]
+    fn overflow_gauge_is_not_cached() -> Result<(), MetricsError> {
+        let registry = Registry::new(&crate::config::MetricsConfig {
+            max_series_per_metric: 1,
+            process_metrics: false,
+            ..crate::config::MetricsConfig::default()
+        });
+        let http = HttpServerMetrics::register(&registry)?;
+        drop(http.start("GET"));
+        for _ in 0..3 {
+            drop(http.start("PUT"));
+        }
+        let text = registry.encode(Format::PrometheusText)?;
+        assert!(
+            text.contains(
+                "obskit_metric_overflow_total{metric=\"http_server_active_requests\"} 3\n"
+            ),
+            "{text}"
+        );
+        Ok(())
     }
 
     #[test]
