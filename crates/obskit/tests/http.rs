@@ -339,3 +339,48 @@ async fn in_flight_gauge_returns_to_zero() {
         "{after}"
     );
 }
+
+#[tokio::test]
+async fn cancelled_request_is_recorded() {
+    let registry = Registry::default();
+    let layer = HttpLayer::new(&registry, &HttpConfig::default()).unwrap();
+    let app = Router::new()
+        .route("/forever", get(std::future::pending::<&'static str>))
+        .layer(layer);
+    let shutdown = obskit::shutdown::Shutdown::new(&obskit::config::ShutdownConfig {
+        pre_stop_delay: Duration::ZERO,
+        timeout: Duration::from_millis(200),
+        hook_timeout: Duration::from_millis(100),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { shutdown.serve(listener, app).await }
+    });
+    let request = tokio::spawn(reqwest::get(format!("http://{addr}/forever")));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    shutdown.trigger();
+    let report = server.await.unwrap().unwrap();
+    assert!(!report.drained);
+    assert!(request.await.unwrap().is_err());
+
+    let exposition = registry.encode(Format::PrometheusText).unwrap();
+    assert_eq!(
+        sample_value(
+            &exposition,
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/forever\",http_response_status_code=\"499\"}"
+        ),
+        Some(1.0),
+        "{exposition}"
+    );
+    assert_eq!(
+        sample_value(
+            &exposition,
+            "http_server_active_requests{http_request_method=\"GET\"}"
+        ),
+        Some(0.0),
+        "{exposition}"
+    );
+}

@@ -21,12 +21,17 @@ pub(crate) struct Completion {
     pub(crate) client: Option<SocketAddr>,
     pub(crate) span: tracing::Span,
     pub(crate) body_error: bool,
+    pub(crate) cancelled: bool,
     pub(crate) _in_flight: InFlightGuard,
 }
 
 impl Completion {
     pub(crate) fn mark_body_error(&mut self) {
         self.body_error = true;
+    }
+
+    pub(crate) fn mark_cancelled(&mut self) {
+        self.cancelled = true;
     }
 
     fn route(&self) -> &str {
@@ -48,7 +53,18 @@ impl Drop for Completion {
         let client = self.client.map(|addr| addr.ip());
         // 5xx responses are logged at ERROR so log sampling, which applies below WARN, never
         // drops them; other responses are INFO and sampled at the configured rate.
-        if self.status >= 500 || self.body_error {
+        if self.cancelled {
+            tracing::warn!(
+                target: "obskit::access",
+                duration_ms,
+                http.request.method = method,
+                http.route = route,
+                url.path = &*self.path,
+                http.response.status_code = self.status,
+                client.address = client.map(tracing::field::display),
+                "request cancelled before a response"
+            );
+        } else if self.status >= 500 || self.body_error {
             tracing::error!(
                 target: "obskit::access",
                 duration_ms,

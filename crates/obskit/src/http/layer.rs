@@ -216,6 +216,7 @@ impl RequestState {
             client: self.client,
             span,
             body_error: false,
+            cancelled: false,
             _in_flight: self.in_flight,
         };
         (completion, self.request_id)
@@ -224,13 +225,31 @@ impl RequestState {
 
 pin_project! {
     /// Response future of [`HttpService`].
+    ///
+    /// Dropped before it produced a response (the client closed the connection, or the
+    /// shutdown deadline passed), it records the request with status 499 and logs it at WARN.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
         state: Option<RequestState>,
         span: tracing::Span,
     }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(state) = this.state.take() {
+                let (mut completion, _request_id) =
+                    state.into_completion(CLIENT_CLOSED_REQUEST, take_span(this.span));
+                completion.mark_cancelled();
+            }
+        }
+    }
 }
+
+/// Status recorded for a request whose handler was cancelled before it responded; nginx's
+/// "client closed request" code, which no real response uses.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl<F, ResBody, E> Future for ResponseFuture<F>
 where
@@ -279,7 +298,7 @@ where
                 ))
             }
             Err(error) => {
-                // The inner service failed without a response; the server answers 500.
+                // The inner service failed without a response, so the server sends 500.
                 drop(state.into_completion(500, take_span(this.span)));
                 Poll::Ready(Err(error))
             }
