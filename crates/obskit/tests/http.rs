@@ -384,3 +384,100 @@ async fn cancelled_request_is_recorded() {
         "{exposition}"
     );
 }
+
+/// In-memory log output shared with the test.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serves `app` on loopback in a current-thread runtime under obskit's JSON logging at `level`,
+/// inside an entered WARN span `job` with `tenant = "t1"`, sends one GET of `path` with
+/// `X-Request-ID: rid-7`, and returns the `obskit::access` lines.
+///
+/// A second layer, filtered at INFO and writing nowhere, keeps INFO spans alive in the registry
+/// even when obskit's layer filters them out, as a trace exporter next to the logs does.
+fn access_lines(level: &str, path: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let capture = Capture::default();
+    let registry = Registry::default();
+    let logging = obskit::config::LoggingConfig {
+        level: level.to_owned(),
+        ..obskit::config::LoggingConfig::default()
+    };
+    let (layer, guard) = obskit::logging::layer(
+        &logging,
+        &obskit::config::ServiceConfig::default(),
+        &registry,
+        obskit::logging::LogOutput::Writer(Box::new(capture.clone())),
+    )
+    .unwrap();
+    let other = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::sink)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let subscriber = tracing_subscriber::registry().with(layer).with(other);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        let _job = tracing::warn_span!("job", tenant = "t1").entered();
+        runtime.block_on(async {
+            let addr = spawn(app(&registry)).await;
+            let response = reqwest::Client::new()
+                .get(format!("http://{addr}{path}"))
+                .header("x-request-id", "rid-7")
+                .send()
+                .await
+                .unwrap();
+            response.bytes().await.unwrap();
+        });
+        // Dropping the runtime ends the server task, which records a request it has not recorded
+        // yet, still inside `job` and under this subscriber.
+        drop(runtime);
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .map(|line| match serde_json::from_str(line) {
+            Ok(serde_json::Value::Object(object)) => object,
+            other => panic!("not a JSON object: {line:?} ({other:?})"),
+        })
+        .filter(|line| line["target"] == "obskit::access")
+        .collect()
+}
+
+#[test]
+fn access_event_has_span_fields() {
+    let lines = access_lines("info", "/orders/7");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["message"], "request completed");
+    assert_eq!(line["request_id"], "rid-7");
+    assert_eq!(line["http.route"], "/orders/{id}");
+    assert_eq!(line["url.path"], "/orders/7");
+    assert_eq!(line["http.response.status_code"], 200);
+}
+
+#[test]
+fn access_event_outside_filtered_span() {
+    // At WARN obskit's layer filters out the INFO request span, so for that layer the ERROR
+    // access event of a 503 sits in the nearest enabled span around it: the entered `job` span.
+    let lines = access_lines("warn", "/fail");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["http.response.status_code"], 503);
+    assert_eq!(line["tenant"], "t1");
+    assert!(!line.contains_key("request_id"), "{line:?}");
+}
