@@ -52,13 +52,28 @@ async fn roundtrip(app: Router) {
     assert_eq!(&body[..], b"order");
 }
 
-fn obskit_logging(registry: &Registry) -> (Dispatch, logging::LogGuard) {
-    let logging = LoggingConfig {
+fn logging_config() -> LoggingConfig {
+    LoggingConfig {
         queue_capacity: 1 << 20,
         ..LoggingConfig::default()
-    };
+    }
+}
+
+/// The subscriber `obskit::init` installs: obskit's layer alone, filtered globally.
+fn obskit_logging(registry: &Registry) -> (Dispatch, logging::LogGuard) {
+    logging::subscriber(
+        &logging_config(),
+        &ServiceConfig::default(),
+        registry,
+        LogOutput::Writer(Box::new(io::sink())),
+    )
+    .expect("valid logging configuration")
+}
+
+/// obskit's layer with its own filter inside a subscriber composed by the application.
+fn obskit_logging_composed(registry: &Registry) -> (Dispatch, logging::LogGuard) {
     let (layer, guard) = logging::layer(
-        &logging,
+        &logging_config(),
         &ServiceConfig::default(),
         registry,
         LogOutput::Writer(Box::new(io::sink())),
@@ -70,19 +85,10 @@ fn obskit_logging(registry: &Registry) -> (Dispatch, logging::LogGuard) {
     )
 }
 
-#[divan::bench(sample_count = 500, sample_size = 50)]
-fn bare_axum(bencher: Bencher<'_, '_>) {
-    let runtime = runtime();
-    let app = routes();
-    bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));
-}
-
-/// obskit's layer with metrics and the access log at INFO to a sink.
-#[divan::bench(sample_count = 500, sample_size = 50)]
-fn obskit_layer(bencher: Bencher<'_, '_>) {
+fn bench_obskit(bencher: Bencher<'_, '_>, logging: fn(&Registry) -> (Dispatch, logging::LogGuard)) {
     let runtime = runtime();
     let registry = Registry::default();
-    let (dispatch, guard) = obskit_logging(&registry);
+    let (dispatch, guard) = logging(&registry);
     let layer =
         obskit::http::HttpLayer::new(&registry, &HttpConfig::default()).expect("metrics register");
     let app = routes().layer(layer);
@@ -92,6 +98,25 @@ fn obskit_layer(bencher: Bencher<'_, '_>) {
     guard
         .shutdown(Duration::from_secs(10))
         .expect("writer drains the queue");
+}
+
+#[divan::bench(sample_count = 500, sample_size = 50)]
+fn bare_axum(bencher: Bencher<'_, '_>) {
+    let runtime = runtime();
+    let app = routes();
+    bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));
+}
+
+/// obskit's layer with metrics and the access log at INFO to a sink, logging as `init` sets it up.
+#[divan::bench(sample_count = 500, sample_size = 50)]
+fn obskit_layer(bencher: Bencher<'_, '_>) {
+    bench_obskit(bencher, obskit_logging);
+}
+
+/// The same with obskit's logging layer inside an application-composed subscriber.
+#[divan::bench(sample_count = 500, sample_size = 50)]
+fn obskit_layer_composed(bencher: Bencher<'_, '_>) {
+    bench_obskit(bencher, obskit_logging_composed);
 }
 
 /// tower-http's `TraceLayer` with its span and response event at INFO, formatted by

@@ -767,3 +767,53 @@ fn install_global_and_log_records() {
     assert_eq!(lines[1]["message"], "from tracing");
     assert_eq!(lines[1]["source"], "tracing");
 }
+
+/// Runs `emit` under the globally filtered subscriber that `install` uses.
+fn capture_global(logging: &LoggingConfig, emit: impl FnOnce()) -> (Capture, Registry) {
+    let capture = Capture::default();
+    let registry = Registry::default();
+    let (dispatch, guard) = logging::subscriber(
+        logging,
+        &service(),
+        &registry,
+        LogOutput::Writer(Box::new(capture.clone())),
+    )
+    .unwrap();
+    tracing::dispatcher::with_default(&dispatch, emit);
+    guard.shutdown(SHUTDOWN).unwrap();
+    (capture, registry)
+}
+
+#[test]
+fn global_subscriber_filters_and_samples() {
+    let logging = LoggingConfig {
+        sample_rate: 0.0,
+        ..config("debug,noisy=error")
+    };
+    let (capture, registry) = capture_global(&logging, || {
+        let span = tracing::info_span!("request", request_id = "r-9");
+        let _entered = span.enter();
+        tracing::info!("sampled out");
+        tracing::warn!("kept warn");
+        tracing::trace!("below level");
+        tracing::warn!(target: "noisy", "below target level");
+        tracing::error!(target: "noisy", "kept error");
+    });
+    let lines = capture.lines();
+    let messages: Vec<_> = lines.iter().map(|line| line["message"].clone()).collect();
+    assert_eq!(messages, ["kept warn", "kept error"]);
+    assert_eq!(lines[0]["request_id"], "r-9");
+    assert_eq!(dropped(&registry, "sampled"), 1);
+}
+
+#[test]
+fn global_subscriber_plain_level() {
+    let (capture, _registry) = capture_global(&config("info"), || {
+        tracing::debug!("hidden");
+        tracing::info!(order_id = 7, "shown");
+    });
+    let lines = capture.lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message"], "shown");
+    assert_eq!(lines[0]["order_id"], 7);
+}

@@ -83,6 +83,7 @@
 
 mod escape;
 mod fields;
+mod global;
 mod json;
 mod sampling;
 mod text;
@@ -256,40 +257,106 @@ pub fn layer<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
-    let env_filter = parse_level(&logging.level)?;
-    let rate = logging.sample_rate;
-    if !(0.0..=1.0).contains(&rate) {
-        return Err(LoggingError::InvalidSampleRate { value: rate });
-    }
-    if logging.queue_capacity == 0 {
-        return Err(LoggingError::InvalidQueueCapacity);
-    }
-    let (output, is_terminal) = output.open()?;
-
-    let family = Family::<writer::DropLabels, Counter>::default();
-    registry.register(
-        DROPPED_EVENTS_METRIC,
-        "Log events that were not written, by reason",
-        family.clone(),
-    )?;
-    let drops = writer::DropCounters::new(&family);
-    let sampler = sampling::Sampler::new(rate, drops.sampled.clone());
-    let (queue, thread) = writer::spawn(output, logging.queue_capacity, drops)?;
-
+    let parts = Parts::new(logging, registry, output)?;
     let layer = match plain_level(&logging.level) {
         // A bare level needs none of `EnvFilter`'s per-span bookkeeping, which in
         // tracing-subscriber 0.3.23 takes a lock on every span entry, exit and close.
-        Some(level) => format_layer(logging.format, &queue, service, is_terminal, level, sampler),
+        Some(level) => format_layer(
+            logging.format,
+            &parts.queue,
+            service,
+            parts.is_terminal,
+            level,
+            parts.sampler,
+        ),
         None => format_layer(
             logging.format,
-            &queue,
+            &parts.queue,
             service,
-            is_terminal,
-            env_filter,
-            sampler,
+            parts.is_terminal,
+            parts.env_filter,
+            parts.sampler,
         ),
     };
-    Ok((layer, LogGuard::new(queue, thread)))
+    Ok((layer, LogGuard::new(parts.queue, parts.thread)))
+}
+
+/// Builds a subscriber whose only output is obskit's layer, filtered globally, without
+/// installing it. [`install`] sets this subscriber as the global default.
+///
+/// Filtering the whole subscriber, not the layer, skips the per-layer filter bookkeeping that
+/// tracing-subscriber does on every span entry, exit and close. Use [`layer`] instead to combine
+/// obskit's output with other layers that must see events obskit's level filters out.
+///
+/// # Errors
+///
+/// As [`layer`].
+pub fn subscriber(
+    logging: &LoggingConfig,
+    service: &ServiceConfig,
+    registry: &Registry,
+    output: LogOutput,
+) -> Result<(tracing::Dispatch, LogGuard), LoggingError> {
+    let parts = Parts::new(logging, registry, output)?;
+    let filter: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> =
+        match plain_level(&logging.level) {
+            Some(level) => Box::new(global::GlobalFilter(level.and(parts.sampler))),
+            None => Box::new(global::GlobalFilter(parts.env_filter.and(parts.sampler))),
+        };
+    let base = tracing_subscriber::registry().with(filter);
+    let dispatch = match logging.format {
+        LogFormat::Json => {
+            tracing::Dispatch::new(base.with(json::JsonLayer::new(parts.queue.clone(), service)))
+        }
+        LogFormat::Text => {
+            tracing::Dispatch::new(base.with(text::layer(parts.queue.clone(), parts.is_terminal)))
+        }
+    };
+    Ok((dispatch, LogGuard::new(parts.queue, parts.thread)))
+}
+
+/// The validated settings, drop counters and running writer behind a logging layer.
+struct Parts {
+    env_filter: EnvFilter,
+    sampler: sampling::Sampler,
+    queue: std::sync::Arc<writer::Queue>,
+    thread: std::thread::JoinHandle<()>,
+    is_terminal: bool,
+}
+
+impl Parts {
+    fn new(
+        logging: &LoggingConfig,
+        registry: &Registry,
+        output: LogOutput,
+    ) -> Result<Self, LoggingError> {
+        let env_filter = parse_level(&logging.level)?;
+        let rate = logging.sample_rate;
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(LoggingError::InvalidSampleRate { value: rate });
+        }
+        if logging.queue_capacity == 0 {
+            return Err(LoggingError::InvalidQueueCapacity);
+        }
+        let (output, is_terminal) = output.open()?;
+
+        let family = Family::<writer::DropLabels, Counter>::default();
+        registry.register(
+            DROPPED_EVENTS_METRIC,
+            "Log events that were not written, by reason",
+            family.clone(),
+        )?;
+        let drops = writer::DropCounters::new(&family);
+        let sampler = sampling::Sampler::new(rate, drops.sampled.clone());
+        let (queue, thread) = writer::spawn(output, logging.queue_capacity, drops)?;
+        Ok(Self {
+            env_filter,
+            sampler,
+            queue,
+            thread,
+            is_terminal,
+        })
+    }
 }
 
 /// Builds the formatting layer for `format`, filtered by `level` and then `sampler`.
@@ -348,9 +415,8 @@ pub fn install(
 ) -> Result<LogGuard, LoggingError> {
     // `tracing::dispatcher::has_been_set` is also true after a scoped `set_default`, so the
     // only reliable check is `set_global_default` itself; on failure the guard stops the writer.
-    let (layer, guard) = layer(logging, service, registry, output)?;
-    let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::set_global_default(subscriber)
+    let (dispatch, guard) = subscriber(logging, service, registry, output)?;
+    tracing::dispatcher::set_global_default(dispatch)
         .map_err(|_| LoggingError::AlreadyInstalled)?;
 
     if let Err(error) = forward_log_records() {
