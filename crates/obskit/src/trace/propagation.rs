@@ -237,6 +237,7 @@ fn set_list_header(headers: &mut HeaderMap, name: HeaderName, text: &str, member
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -421,17 +421,25 @@ fn hex_value(digit: u8, offset: usize) -> Result<u8, TraceParentError> {
 }
 
 fn encode_hex(bytes: &[u8], out: &mut [u8], start: usize) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let targets = out.get_mut(start..).unwrap_or_default().chunks_exact_mut(2);
     for (byte, pair) in bytes.iter().zip(targets) {
         if let [high, low] = pair {
-            *high = DIGITS[usize::from(byte >> 4)];
-            *low = DIGITS[usize::from(byte & 0x0f)];
+            *high = hex_digit(byte >> 4);
+            *low = hex_digit(byte & 0x0f);
         }
     }
 }
 
+fn hex_digit(nibble: u8) -> u8 {
+    if nibble < 10 {
+        b'0' + nibble
+    } else {
+        b'a' + nibble - 10
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
