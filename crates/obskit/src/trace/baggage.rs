@@ -11,7 +11,7 @@ pub const MAX_BAGGAGE_MEMBERS: usize = 180;
 /// counting the `,` separators.
 pub const MAX_BAGGAGE_BYTES: usize = 8192;
 
-/// Why a `baggage` list-member or an argument to [`BaggageMember::new`] was rejected.
+/// The rule a `baggage` list-member, or an argument to [`BaggageMember::new`], breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum BaggageError {
     /// The key is empty or not an HTTP token (RFC 9110 `tchar`s).

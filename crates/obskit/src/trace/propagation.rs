@@ -23,7 +23,8 @@ pub struct Extracted {
     pub state: TraceState,
     /// The baggage members that were valid and within the limits.
     pub baggage: Baggage,
-    /// What was discarded, or `None` when every received header was used in full.
+    /// The discarded headers and members, or `None` when every received header was used in
+    /// full.
     pub rejected: Option<Rejection>,
 }
 
@@ -47,9 +48,9 @@ impl Extracted {
 /// `obskit_trace_propagation_rejected_total{header, reason}` fed by [`Rejection::counts`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rejection {
-    /// Why `traceparent` was invalid.
+    /// The rule the `traceparent` broke.
     pub traceparent: Option<TraceParentError>,
-    /// Why `tracestate` was discarded.
+    /// The reason `tracestate` was discarded.
     pub tracestate: Option<TraceStateError>,
     /// The `baggage` members dropped.
     pub baggage: BaggageDrops,

@@ -246,8 +246,8 @@ impl TraceParent {
     /// Parses and validates a `traceparent` value without allocating.
     ///
     /// Version `00` must be exactly 55 characters. A future version (`01` to `fe`) is accepted
-    /// when its first 55 characters parse and the next character, if any, is `-`; the fields
-    /// after trace-flags are ignored. The value is not trimmed: [`extract`](super::extract)
+    /// when its first 55 characters parse and the next character, if any, is `-`. The fields
+    /// a future version adds after trace-flags are ignored. The value is not trimmed: [`extract`](super::extract)
     /// removes the optional whitespace that HTTP allows around a header value before calling
     /// this.
     ///

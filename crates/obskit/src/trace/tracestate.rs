@@ -7,8 +7,8 @@ pub const MAX_TRACESTATE_MEMBERS: usize = 32;
 
 /// Length in characters that a `tracestate` is truncated to when it is propagated.
 ///
-/// Trace Context asks vendors to propagate at least 512 characters of the combined header and,
-/// when they truncate, to remove whole members.
+/// Under Trace Context, vendors SHOULD propagate at least 512 characters of the combined header
+/// and SHOULD remove whole members when they truncate.
 pub const TRACESTATE_PROPAGATION_LEN: usize = 512;
 
 /// Members longer than this are removed first when a `tracestate` is truncated.
@@ -19,7 +19,7 @@ const MAX_TENANT_LEN: usize = 241;
 const MAX_SYSTEM_LEN: usize = 14;
 const MAX_VALUE_LEN: usize = 256;
 
-/// Why an incoming `tracestate` was discarded as a whole.
+/// The reason an incoming `tracestate` was discarded as a whole.
 ///
 /// Trace Context treats a `tracestate` with any invalid member as invalid, so one bad member
 /// discards the whole list. Members are numbered from 1 across all header lines, counting
@@ -121,7 +121,7 @@ impl TraceStateMember {
 
 /// The ordered vendor members of a `tracestate` header, left-most first.
 ///
-/// A `TraceState` only holds members that satisfy the key and value grammar, no key twice and
+/// A `TraceState` contains only members that satisfy the key and value grammar, no key twice and
 /// at most 32 members.
 ///
 /// # Example
