@@ -780,3 +780,55 @@ async fn extract_over_loopback_http() {
 
     server.abort();
 }
+
+/// Returns a random byte string that is mostly valid `traceparent` characters, so the parser
+/// reaches every check.
+fn random_traceparent_bytes() -> Vec<u8> {
+    const ALPHABET: &[u8] = b"0123456789abcdefABCDEF-0f0f0000 x\t\xc3";
+    let mut bytes: Vec<u8> = VALID.bytes().collect();
+    bytes.resize(fastrand::usize(40..70), b'0');
+    for _ in 0..fastrand::usize(0..4) {
+        let index = fastrand::usize(..bytes.len());
+        bytes[index] = ALPHABET[fastrand::usize(..ALPHABET.len())];
+    }
+    bytes
+}
+
+#[test]
+fn random_traceparents_parse_consistently() {
+    fastrand::seed(7);
+    let mut accepted = 0;
+    for _ in 0..20_000 {
+        let bytes = random_traceparent_bytes();
+        let Ok(parent) = TraceParent::parse_bytes(&bytes) else {
+            continue;
+        };
+        accepted += 1;
+        let emitted = parent.to_string();
+        let reparsed = TraceParent::parse(&emitted).unwrap();
+        assert_eq!(reparsed.trace_id(), parent.trace_id(), "{emitted}");
+        assert_eq!(reparsed.parent_id(), parent.parent_id(), "{emitted}");
+        assert_eq!(&bytes[3..52], &emitted.as_bytes()[3..52]);
+        assert_ne!(parent.version(), 0xff);
+    }
+    assert!(accepted > 100, "only {accepted} random values were valid");
+}
+
+#[test]
+fn random_lists_never_panic() {
+    fastrand::seed(11);
+    const ALPHABET: &[u8] = b"ab1@=,; %2Z\t\"~";
+    for _ in 0..20_000 {
+        let text: Vec<u8> = (0..fastrand::usize(0..40))
+            .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())])
+            .collect();
+        if let Ok(state) = TraceState::parse_lines([text.as_slice()]) {
+            let reparsed = TraceState::parse(&state.to_string()).unwrap();
+            assert_eq!(reparsed, state);
+        }
+        let (baggage, _) = Baggage::parse_lines([text.as_slice()]);
+        let (reparsed, drops) = Baggage::parse(&baggage.to_string());
+        assert!(drops.is_empty(), "{baggage}");
+        assert_eq!(reparsed, baggage);
+    }
+}

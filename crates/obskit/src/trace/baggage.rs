@@ -5,10 +5,16 @@ use std::fmt::{self, Write as _};
 use super::tracestate::trim_ows;
 
 /// Maximum number of list-members kept from, and sent in, a `baggage` header.
+///
+/// The W3C Baggage text of 2024 requires platforms to propagate at least 64 list-members; 180
+/// is the cap of its earlier drafts, which OpenTelemetry JS (`@opentelemetry/core`) still uses.
 pub const MAX_BAGGAGE_MEMBERS: usize = 180;
 
 /// Maximum size in bytes of the list-members kept from, and sent in, a `baggage` header,
 /// counting the `,` separators.
+///
+/// W3C Baggage lets a platform drop list-members once the string exceeds 8192 bytes. The
+/// 4096-byte limit per member of earlier drafts is not applied.
 pub const MAX_BAGGAGE_BYTES: usize = 8192;
 
 /// The rule a `baggage` list-member, or an argument to [`BaggageMember::new`], breaks.
