@@ -355,10 +355,9 @@ impl TraceParent {
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let encoded = self.encode();
-        for &byte in &encoded {
-            fmt::Write::write_char(f, char::from(byte))?;
-        }
-        Ok(())
+        // The encoded form is lowercase hex and dashes, so it is always valid UTF-8.
+        let text = std::str::from_utf8(&encoded).map_err(|_| fmt::Error)?;
+        f.write_str(text)
     }
 }
 
