@@ -39,6 +39,7 @@
 //! | [`admin`] | The `/metrics` and health routes with their security |
 //! | [`http`] | Tower middleware: request metrics, access log, request ids, panics |
 //! | [`shutdown`] | Graceful shutdown coordinator |
+//! | [`trace`] | W3C Trace Context and Baggage: parse, validate, extract and inject headers |
 //!
 //! # Feature flags
 //!
@@ -56,6 +57,7 @@ mod init;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;
+pub mod trace;
 
 pub use config::Config;
 pub use init::{InitError, Obskit, ObskitBuilder, init};
