@@ -51,42 +51,32 @@ impl Drop for Completion {
         let method = self.method.as_str();
         let duration_ms = seconds * 1000.0;
         let client = self.client.map(|addr| addr.ip());
+        let path = &*self.path;
+        let status = self.status;
+        // One access event per request, with the same fields at each level. `tracing` needs the
+        // level at compile time, hence one macro call per level.
+        macro_rules! access_event {
+            ($macro:ident, $($extra:tt)*) => {
+                tracing::$macro!(
+                    target: "obskit::access",
+                    duration_ms,
+                    http.request.method = method,
+                    http.route = route,
+                    url.path = path,
+                    http.response.status_code = status,
+                    client.address = client.map(tracing::field::display),
+                    $($extra)*
+                )
+            };
+        }
         // 5xx responses are logged at ERROR so log sampling, which applies below WARN, never
         // drops them; other responses are INFO and sampled at the configured rate.
         if self.cancelled {
-            tracing::warn!(
-                target: "obskit::access",
-                duration_ms,
-                http.request.method = method,
-                http.route = route,
-                url.path = &*self.path,
-                http.response.status_code = self.status,
-                client.address = client.map(tracing::field::display),
-                "request cancelled before a response"
-            );
+            access_event!(warn, "request cancelled before a response");
         } else if self.status >= 500 || self.body_error {
-            tracing::error!(
-                target: "obskit::access",
-                duration_ms,
-                http.request.method = method,
-                http.route = route,
-                url.path = &*self.path,
-                http.response.status_code = self.status,
-                client.address = client.map(tracing::field::display),
-                body_error = self.body_error,
-                "request failed"
-            );
+            access_event!(error, body_error = self.body_error, "request failed");
         } else {
-            tracing::info!(
-                target: "obskit::access",
-                duration_ms,
-                http.request.method = method,
-                http.route = route,
-                url.path = &*self.path,
-                http.response.status_code = self.status,
-                client.address = client.map(tracing::field::display),
-                "request completed"
-            );
+            access_event!(info, "request completed");
         }
     }
 }
