@@ -3,6 +3,7 @@
 use prometheus_client::metrics::counter::Counter;
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Filter};
 
 /// Keeps each INFO, DEBUG and TRACE event with probability `rate`; WARN and ERROR always pass.
@@ -66,6 +67,15 @@ impl<S> Filter<S> for Sampler {
     fn event_enabled(&self, event: &Event<'_>, _cx: &Context<'_, S>) -> bool {
         self.keep(event.metadata().level())
     }
+
+    /// Returns `TRACE`: the sampler removes events at random, never by level.
+    ///
+    /// Without a hint, the `and` combinator with the level filter reports no hint either. The
+    /// process-wide maximum level, and the `log` crate's maximum level copied from it, would
+    /// then stay at TRACE whatever the configured level.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::TRACE)
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +126,19 @@ mod tests {
 
         let all = Sampler::new(1.0, Counter::default());
         assert!(interest(&all, info_event).is_always());
+    }
+
+    #[test]
+    fn level_hint_kept_by_and() {
+        use tracing_subscriber::Registry;
+        use tracing_subscriber::filter::FilterExt;
+
+        let sampler = Sampler::new(0.5, Counter::default());
+        let combined = LevelFilter::WARN.and(sampler);
+        assert_eq!(
+            Filter::<Registry>::max_level_hint(&combined),
+            Some(LevelFilter::WARN)
+        );
     }
 
     #[test]

@@ -474,8 +474,10 @@ impl Registry {
     /// `target_info` carries `service_name`, `service_version`, `deployment_environment_name`
     /// and each resource attribute. An attribute key becomes a label name by replacing every
     /// character outside `[a-zA-Z0-9_]` with `_` (`k8s.pod.name` becomes `k8s_pod_name`). An
-    /// attribute whose label name repeats an earlier label, or is reserved, is left out. In OpenMetrics it is an info metric, in 0.0.4 a gauge; both write
-    /// `target_info{...} 1`. `obskit_build_info{version}` is a gauge set to 1.
+    /// attribute is left out, with a WARN event, when its key names a secret (contains `token`,
+    /// `secret` or `password`), or its label name is reserved or repeats an earlier label. In
+    /// OpenMetrics it is an info metric, in 0.0.4 a gauge; both write `target_info{...} 1`.
+    /// `obskit_build_info{version}` is a gauge set to 1.
     ///
     /// # Errors
     ///
