@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run -p obskit --example hyper
+//! curl -s localhost:3001/hello/world
 //! curl -s localhost:3001/anything
 //! curl -s localhost:3002/metrics
 //! ```
@@ -17,13 +18,20 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use obskit::http::RouteTemplate;
 use tower::ServiceBuilder;
 
 async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     tracing::info!(path = request.uri().path(), "handling");
-    Ok(Response::new(Full::new(Bytes::from_static(
-        b"hello from hyper\n",
-    ))))
+    let body = Full::new(Bytes::from_static(b"hello from hyper\n"));
+    let mut response = Response::new(body);
+    // This service routes by hand, so it names the route template for the metrics itself.
+    if request.uri().path().starts_with("/hello/") {
+        response
+            .extensions_mut()
+            .insert(RouteTemplate::new("/hello/{name}"));
+    }
+    Ok(response)
 }
 
 #[tokio::main]
@@ -43,8 +51,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    // The application: a hyper service function wrapped in obskit's layer. Without a router
-    // there is no route template, so `http_route` is empty and the raw path never becomes a label.
+    // The application: a hyper service function wrapped in obskit's layer. Without a router the
+    // handler names the route template; where it does not, `http_route` is empty and the raw
+    // path never becomes a label.
     let service = ServiceBuilder::new()
         .layer(obskit.http_layer())
         .service_fn(handle);

@@ -481,3 +481,45 @@ fn access_event_outside_filtered_span() {
     assert_eq!(line["tenant"], "t1");
     assert!(!line.contains_key("request_id"), "{line:?}");
 }
+
+#[tokio::test]
+async fn route_template_from_response_extension() {
+    let registry = Registry::default();
+    let layer = HttpLayer::new(&registry, &HttpConfig::default()).unwrap();
+    let service = tower::ServiceBuilder::new().layer(layer).service_fn(
+        |request: http::Request<axum::body::Body>| async move {
+            let mut response = http::Response::new(axum::body::Body::from("order"));
+            if request.uri().path().starts_with("/orders/") {
+                response
+                    .extensions_mut()
+                    .insert(obskit::http::RouteTemplate::new("/orders/{id}"));
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        },
+    );
+    let app = Router::new().fallback_service(service);
+    let addr = spawn(app).await;
+    for path in ["/orders/1", "/orders/2", "/other"] {
+        let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    let exposition = registry.encode(Format::PrometheusText).unwrap();
+    assert_eq!(
+        sample_value(
+            &exposition,
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/orders/{id}\",http_response_status_code=\"200\"}"
+        ),
+        Some(2.0),
+        "{exposition}"
+    );
+    assert_eq!(
+        sample_value(
+            &exposition,
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"\",http_response_status_code=\"200\"}"
+        ),
+        Some(1.0),
+        "{exposition}"
+    );
+    assert!(!exposition.contains("/orders/1"), "{exposition}");
+}

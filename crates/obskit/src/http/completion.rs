@@ -8,6 +8,7 @@ use axum::extract::MatchedPath;
 use http::Method;
 
 use super::Shared;
+use super::route::RouteTemplate;
 use crate::metrics::InFlightGuard;
 
 /// Everything needed to record one request; recording happens on drop, exactly once.
@@ -16,6 +17,7 @@ pub(crate) struct Completion {
     pub(crate) start: Instant,
     pub(crate) method: Method,
     pub(crate) route: Option<MatchedPath>,
+    pub(crate) template: Option<RouteTemplate>,
     pub(crate) path: Box<str>,
     pub(crate) status: u16,
     pub(crate) client: Option<SocketAddr>,
@@ -35,7 +37,11 @@ impl Completion {
     }
 
     fn route(&self) -> &str {
-        self.route.as_ref().map_or("", MatchedPath::as_str)
+        match (&self.route, &self.template) {
+            (Some(matched), _) => matched.as_str(),
+            (None, Some(template)) => template.as_str(),
+            (None, None) => "",
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use super::Shared;
 use super::body::ResponseBody;
 use super::completion::Completion;
 use super::request_id::{REQUEST_ID_HEADER_NAME, RequestId};
+use super::route::RouteTemplate;
 
 /// Tower layer that adds request metrics, an access log, request ids and panic recovery.
 ///
@@ -29,7 +30,8 @@ use super::request_id::{REQUEST_ID_HEADER_NAME, RequestId};
 /// - opens an `http_request` span with `request_id`, `http.request.method` and `http.route`, so
 ///   every log line of the request carries them;
 /// - records `http_server_request_duration_seconds` and `http_server_active_requests`, with
-///   the matched route template (axum's [`MatchedPath`]) as `http_route`, never the raw path;
+///   the matched route template (axum's [`MatchedPath`], or a [`RouteTemplate`] the handler put
+///   in the response extensions) as `http_route`, never the raw path;
 /// - logs one access event (target `obskit::access`) when the response body ends: INFO for
 ///   success, ERROR for 5xx so sampling never hides failures;
 /// - turns a panicking handler into a recorded 500 response.
@@ -211,6 +213,7 @@ impl RequestState {
             start: self.start,
             method: self.method,
             route: self.route,
+            template: None,
             path: self.path,
             status,
             client: self.client,
@@ -289,7 +292,16 @@ where
         match result {
             Ok(mut response) => {
                 let status = response.status().as_u16();
-                let (completion, request_id) = state.into_completion(status, take_span(this.span));
+                let template = match state.route {
+                    Some(_) => None,
+                    None => response.extensions().get::<RouteTemplate>().cloned(),
+                };
+                if let Some(template) = &template {
+                    this.span.record("http.route", template.as_str());
+                }
+                let (mut completion, request_id) =
+                    state.into_completion(status, take_span(this.span));
+                completion.template = template;
                 response
                     .headers_mut()
                     .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());

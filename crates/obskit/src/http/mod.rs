@@ -9,10 +9,12 @@ mod body;
 mod completion;
 mod layer;
 mod request_id;
+mod route;
 
 pub use body::ResponseBody;
 pub use layer::{HttpLayer, HttpService, ResponseFuture};
 pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId};
+pub use route::RouteTemplate;
 
 /// State shared by every clone of the layer and its services.
 pub(crate) struct Shared {
