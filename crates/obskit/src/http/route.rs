@@ -5,7 +5,7 @@ use std::borrow::Cow;
 /// The route template of a response, such as `/orders/{id}`, set by a handler for services
 /// without axum's router.
 ///
-/// axum's router tells the middleware the matched route through `MatchedPath`. A plain hyper or
+/// axum's router passes the matched route to the middleware as `MatchedPath`. A plain hyper or
 /// tower service routes inside its handler, after the middleware has seen the request, so the
 /// handler inserts a `RouteTemplate` into the response extensions instead. The middleware then
 /// uses it as `http_route` in metrics and `http.route` in the access log and in log lines
