@@ -51,7 +51,7 @@ where
     }
 }
 
-/// Why a check failed.
+/// Reason a check failed.
 ///
 /// The message is shown in responses only when `health.expose_details` is true; it is always
 /// logged at WARN when the check starts failing.
@@ -80,7 +80,7 @@ impl CheckError {
         Self::new(message)
     }
 
-    /// The failure message.
+    /// Returns the failure message.
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -124,7 +124,7 @@ pub enum Status {
 }
 
 impl Status {
-    /// The lowercase name used in response bodies: `pass`, `warn` or `fail`.
+    /// Returns the lowercase name used in response bodies: `pass`, `warn` or `fail`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pass => "pass",
@@ -133,7 +133,7 @@ impl Status {
         }
     }
 
-    /// The HTTP status code a probe answers with: 200 for `pass` and `warn`, 503 for `fail`.
+    /// Returns the HTTP status code of a probe response: 200 for `pass` and `warn`, 503 for `fail`.
     pub fn http_status_code(self) -> u16 {
         match self {
             Self::Pass | Self::Warn => 200,
@@ -174,7 +174,7 @@ impl CheckResult {
         }
     }
 
-    /// Whether the check passed.
+    /// Returns whether the check passed.
     pub fn passed(&self) -> bool {
         self.error.is_none()
     }

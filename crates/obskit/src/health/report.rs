@@ -15,7 +15,7 @@ pub const HEALTH_JSON_CONTENT_TYPE: &str = "application/health+json";
 /// Media type of the verbose text rendering.
 pub const VERBOSE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
-/// Which set of checks a report covers.
+/// Set of checks a report covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Probe {
     /// Is the process alive? Failing restarts the container. Register only in-process checks.
@@ -27,7 +27,8 @@ pub enum Probe {
 }
 
 impl Probe {
-    /// The Kubernetes-style endpoint name used in verbose output: `livez`, `readyz` or `startupz`.
+    /// Returns the Kubernetes-style endpoint name used in verbose output: `livez`, `readyz` or
+    /// `startupz`.
     pub fn endpoint_name(self) -> &'static str {
         match self {
             Self::Liveness => "livez",
@@ -55,7 +56,7 @@ impl Gate {
         }
     }
 
-    /// Why the gate fails the probe.
+    /// Returns the reason the gate fails the probe.
     pub fn reason(self) -> &'static str {
         match self {
             Self::NotStarted => "the service has not finished starting",
