@@ -223,6 +223,9 @@ pub(crate) fn spawn(
 pub struct LogGuard {
     queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
+    /// Set when a flush timed out, so dropping the guard does not wait for the same stuck
+    /// output a second time.
+    output_stuck: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for LogGuard {
@@ -241,6 +244,7 @@ impl LogGuard {
         Self {
             queue,
             thread: Some(thread),
+            output_stuck: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -251,8 +255,26 @@ impl LogGuard {
     /// [`LoggingError::FlushTimedOut`] when the output does not accept the lines within
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`](Self::DEFAULT_SHUTDOWN_TIMEOUT).
     pub fn flush(&self) -> Result<(), LoggingError> {
-        self.queue
-            .wait_written(Instant::now() + Self::DEFAULT_SHUTDOWN_TIMEOUT)
+        self.flush_within(Self::DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// Waits until every line queued before the call is written and the output flushed, for at
+    /// most `timeout`.
+    ///
+    /// After a timeout, dropping the guard no longer waits for the output, because it already
+    /// failed to take the lines once.
+    ///
+    /// # Errors
+    ///
+    /// [`LoggingError::FlushTimedOut`] when the output does not accept the lines within
+    /// `timeout`.
+    pub fn flush_within(&self, timeout: Duration) -> Result<(), LoggingError> {
+        let result = self.queue.wait_written(Instant::now() + timeout);
+        if matches!(result, Err(LoggingError::FlushTimedOut { .. })) {
+            self.output_stuck
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 
     /// Stops accepting lines, writes every queued line, flushes the output and stops the writer
@@ -297,7 +319,12 @@ impl Drop for LogGuard {
     fn drop(&mut self) {
         // NOTE: a timeout here is not reported: the log output is what timed out, and a drop
         // cannot return an error. Call `shutdown` to observe it.
-        let _ = self.stop(Self::DEFAULT_SHUTDOWN_TIMEOUT);
+        let timeout = if self.output_stuck.load(std::sync::atomic::Ordering::Relaxed) {
+            Duration::ZERO
+        } else {
+            Self::DEFAULT_SHUTDOWN_TIMEOUT
+        };
+        let _ = self.stop(timeout);
     }
 }
 
@@ -464,6 +491,29 @@ mod tests {
         assert!(
             matches!(result, Err(LoggingError::FlushTimedOut { pending: 1 })),
             "{result:?}"
+        );
+    }
+
+    #[test]
+    fn drop_skips_wait_after_flush_timeout() {
+        let (_family, drops) = counters();
+        let (_release, gate) = mpsc::channel::<()>();
+        let (queue, thread) =
+            spawn(Box::new(Gate(Some(gate), Memory::default())), 3, drops).unwrap();
+        queue.push(b"line\n");
+        let guard = LogGuard::new(queue, thread);
+        let result = guard.flush_within(Duration::from_millis(50));
+        assert!(
+            matches!(result, Err(LoggingError::FlushTimedOut { .. })),
+            "{result:?}"
+        );
+
+        let started = Instant::now();
+        drop(guard);
+        assert!(
+            started.elapsed() < LogGuard::DEFAULT_SHUTDOWN_TIMEOUT / 2,
+            "drop waited {:?} for an output that already timed out",
+            started.elapsed()
         );
     }
 }
