@@ -28,7 +28,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A started registry with three passing checks whose results are cached for an hour.
+/// Builds a started registry with three passing checks whose results are cached for an hour.
 fn cached_registry(runtime: &tokio::runtime::Runtime) -> (HealthRegistry, Registry) {
     let metrics = Registry::default();
     let service = ServiceConfig {
@@ -65,7 +65,7 @@ async fn call(router: &Router) -> usize {
     body.len()
 }
 
-/// The registry reading three cached results and rendering `application/health+json`.
+/// Measures the registry reading three cached results and rendering `application/health+json`.
 #[divan::bench(sample_count = 500, sample_size = 20)]
 fn evaluate_and_render_json(bencher: divan::Bencher<'_, '_>) {
     let runtime = runtime();
@@ -78,7 +78,7 @@ fn evaluate_and_render_json(bencher: divan::Bencher<'_, '_>) {
     });
 }
 
-/// A full `GET /health/ready` through the admin router, without sockets.
+/// Measures a full `GET /health/ready` through the admin router, without sockets.
 #[divan::bench(sample_count = 500, sample_size = 20)]
 fn admin_router_ready(bencher: divan::Bencher<'_, '_>) {
     let runtime = runtime();

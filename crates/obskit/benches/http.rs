@@ -59,7 +59,7 @@ fn logging_config() -> LoggingConfig {
     }
 }
 
-/// The subscriber `obskit::init` installs: obskit's layer alone, filtered globally.
+/// Builds the subscriber `obskit::init` installs: obskit's layer alone, filtered globally.
 fn obskit_logging(registry: &Registry) -> (Dispatch, logging::LogGuard) {
     logging::subscriber(
         &logging_config(),
@@ -113,7 +113,7 @@ fn obskit_layer(bencher: Bencher<'_, '_>) {
     bench_obskit(bencher, obskit_logging);
 }
 
-/// The same with obskit's logging layer inside an application-composed subscriber.
+/// Measures the same with obskit's logging layer inside an application-composed subscriber.
 #[divan::bench(sample_count = 500, sample_size = 50)]
 fn obskit_layer_composed(bencher: Bencher<'_, '_>) {
     bench_obskit(bencher, obskit_logging_composed);

@@ -25,7 +25,7 @@ struct Peer {
     port: u16,
 }
 
-/// One INFO event with a string, an integer, a float, a bool and a `Debug` field.
+/// Emits one INFO event with a string, an integer, a float, a bool and a `Debug` field.
 fn emit() {
     tracing::info!(
         user = "alice",
@@ -97,7 +97,7 @@ fn tracing_subscriber_json(bencher: Bencher<'_, '_>) {
     tracing::dispatcher::with_default(&dispatch, || bencher.bench_local(emit));
 }
 
-/// The same event inside two spans with two fields each.
+/// Emits the same event inside two new spans with two fields each.
 fn emit_in_spans() {
     let outer = tracing::info_span!("request", request_id = "7f3a", http_route = "/orders/{id}");
     let _outer = outer.enter();

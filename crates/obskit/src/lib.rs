@@ -1,9 +1,13 @@
 //! obskit: observability for Rust services from one `init` call.
 //!
-//! One crate and one call give a service structured JSON logs that its `tracing` events flow
-//! into, Prometheus / OpenMetrics metrics (RED, Golden Signals, USE, HTTP server, process and
-//! runtime), Kubernetes health probes, a `/metrics` endpoint with bearer authentication and
-//! per-client rate limiting, HTTP middleware for axum, tower and hyper, and graceful shutdown.
+//! One crate and one call give a service:
+//!
+//! - structured JSON logs that its `tracing` events flow into;
+//! - Prometheus / OpenMetrics metrics: RED, Golden Signals, USE, HTTP server, process, runtime;
+//! - Kubernetes health probes;
+//! - a `/metrics` endpoint with bearer authentication and per-client rate limiting;
+//! - HTTP middleware for axum, tower and hyper;
+//! - graceful shutdown.
 //!
 //! # Quick start
 //!

@@ -78,7 +78,7 @@ fn failing(message: &'static str) -> impl Check {
     move || async move { Err::<(), _>(CheckError::new(message)) }
 }
 
-/// A check that counts its executions.
+/// Returns a check that counts its executions.
 fn counting(runs: Arc<AtomicUsize>, delay: Duration) -> impl Check {
     move || {
         let runs = Arc::clone(&runs);

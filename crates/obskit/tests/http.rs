@@ -61,7 +61,7 @@ fn app(registry: &Registry) -> Router {
         .layer(layer)
 }
 
-/// A two-chunk body whose second chunk arrives 200 ms after the first.
+/// Returns a two-chunk body whose second chunk arrives 200 ms after the first.
 fn delayed_chunks() -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send
 {
     futures_util::stream::unfold(0u8, |step| async move {

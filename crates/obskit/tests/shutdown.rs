@@ -94,7 +94,7 @@ async fn readiness_fails_during_pre_stop_delay() {
 
     let triggered_at = Instant::now();
     shutdown.trigger();
-    // Still accepting during the pre-stop delay, and answering not ready.
+    // Still accepting during the pre-stop delay, and reporting not ready.
     let during = client
         .get(format!("http://{addr}/ready"))
         .send()

@@ -128,7 +128,7 @@ struct FailureRecord {
 /// Locks out clients after `max_failures` failed authentications within `lockout`.
 ///
 /// The window that counts failures and the lockout have the same length. A successful
-/// authentication forgets the client's failures.
+/// authentication clears the client's failures.
 pub(crate) struct AuthLockout {
     table: Mutex<BoundedTable<FailureRecord>>,
     max_failures: u32,

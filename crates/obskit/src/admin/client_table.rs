@@ -48,8 +48,8 @@ impl std::fmt::Display for ClientKey {
 /// A map from client to state that never contains more than `capacity` clients.
 ///
 /// When full, inserting a new client evicts the client inserted first and increments the
-/// eviction counter. Eviction forgets that client's state: a locked-out client is let in again,
-/// a rate-limited one gets a fresh burst.
+/// eviction counter. Eviction discards that client's state, so a locked-out client is let in
+/// again and a rate-limited one gets a fresh burst.
 pub(crate) struct BoundedTable<V> {
     entries: HashMap<ClientKey, V, foldhash::fast::RandomState>,
     insertion_order: VecDeque<ClientKey>,

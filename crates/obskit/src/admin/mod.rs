@@ -1,6 +1,6 @@
 //! The admin router: `/metrics` behind bearer auth and a rate limit, and the open health probes.
 //!
-//! | Route | Auth | Rate limit | Answers |
+//! | Route | Auth | Rate limit | Response |
 //! |---|---|---|---|
 //! | `/metrics` | bearer token when `metrics.auth_token` is set | `metrics.rate_limit` per client | Prometheus text 0.0.4 or OpenMetrics by `Accept`, gzip by `Accept-Encoding` |
 //! | `/health` | none | none | every check, both gates |
@@ -36,8 +36,8 @@
 //! |---|---|---|
 //! | `obskit_scrape_duration_seconds` | histogram | time to encode and compress one `/metrics` response |
 //! | `obskit_metrics_auth_failures_total{reason}` | counter | rejected requests, `reason` = `missing`, `malformed` or `invalid` |
-//! | `obskit_metrics_auth_lockout_rejections_total` | counter | requests answered 429 during a lockout |
-//! | `obskit_metrics_scrapes_rate_limited_total` | counter | requests answered 429 by the rate limit |
+//! | `obskit_metrics_auth_lockout_rejections_total` | counter | requests rejected with 429 during a lockout |
+//! | `obskit_metrics_scrapes_rate_limited_total` | counter | requests rejected with 429 by the rate limit |
 //! | `obskit_admin_clients_evicted_total{table}` | counter | clients forgotten by a full table, `table` = `auth_failures` or `rate_limit` |
 //!
 //! A client is locked out for `admin.auth_lockout` after `admin.max_auth_failures` failed
@@ -100,7 +100,7 @@ pub enum AdminError {
         "invalid metrics.auth_token: {reason}; use 1 to 4096 printable ASCII characters without spaces"
     )]
     InvalidToken {
-        /// What is wrong with the token (never the token itself).
+        /// Reason the token is invalid, never the token itself.
         reason: &'static str,
     },
     /// `metrics.auth_token_file` could not be read.

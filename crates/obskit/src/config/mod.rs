@@ -165,9 +165,9 @@ impl Default for HealthConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Failed authentications from one client before it is answered 429.
+    /// Failed authentications from one client before its requests are rejected with 429.
     pub max_auth_failures: u32,
-    /// How long a client that passed `max_auth_failures` is answered 429.
+    /// Time a client past `max_auth_failures` is rejected with 429.
     #[serde(with = "duration")]
     pub auth_lockout: Duration,
     /// Maximum client addresses tracked for failures and rate limits.

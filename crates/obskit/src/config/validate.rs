@@ -17,8 +17,8 @@ pub(crate) struct Invalid {
 /// Largest `metrics.rate_limit` the admin endpoint's limiter can express.
 pub(crate) const MAX_RATE_LIMIT: f64 = 1e9;
 
-/// Whether the per-client limiter can be built from `rate`: 0 turns it off; any other value
-/// needs a whole-nanosecond period between scrapes.
+/// Returns whether the per-client limiter can be built from `rate`. Zero turns it off, and any
+/// other value needs a period between scrapes of at least one nanosecond.
 fn is_valid_rate_limit(rate: f64) -> bool {
     rate == 0.0
         || (rate > 0.0 && rate <= MAX_RATE_LIMIT && Duration::try_from_secs_f64(1.0 / rate).is_ok())

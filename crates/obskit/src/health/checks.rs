@@ -57,7 +57,7 @@ mod http_check {
 
     use super::{BoxFuture, Check, CheckError};
 
-    /// Passes when `GET url` answers with a 2xx status. Plain HTTP only; the body is drained.
+    /// Passes when `GET url` returns a 2xx status. Plain HTTP only; the body is drained.
     ///
     /// The client keeps idle connections for reuse between runs.
     ///

@@ -1,6 +1,6 @@
 //! Axum routes for the probe endpoints: `/health`, `/health/live`, `/health/ready`, `/health/startup`.
 //!
-//! Each endpoint answers `application/health+json` with 200 for `pass` and `warn` and 503 for
+//! Each endpoint responds with `application/health+json`, status 200 for `pass` and `warn` and 503 for
 //! `fail`. Query parameters, as on the Kubernetes API server:
 //!
 //! - `?verbose` switches to `text/plain` with one `[+]name ok` / `[-]name failed: …` line per
@@ -86,7 +86,7 @@ async fn startup_check(
     respond_check(&registry, Probe::Startup, &check, query.as_deref()).await
 }
 
-/// Evaluates one check of a probe, or answers 404 when the probe has no check of that name.
+/// Evaluates one check of a probe, or responds 404 when the probe has no check of that name.
 async fn respond_check(
     registry: &HealthRegistry,
     probe: Probe,

@@ -11,7 +11,8 @@ use super::Shared;
 use super::route::RouteTemplate;
 use crate::metrics::InFlightGuard;
 
-/// Everything needed to record one request; recording happens on drop, exactly once.
+/// Everything needed to record one request. Dropping it records the request, so each
+/// completion records exactly once.
 pub(crate) struct Completion {
     pub(crate) shared: Arc<Shared>,
     pub(crate) start: Instant,
@@ -75,8 +76,8 @@ impl Drop for Completion {
                 )
             };
         }
-        // 5xx responses are logged at ERROR so log sampling, which applies below WARN, never
-        // drops them; other responses are INFO and sampled at the configured rate.
+        // 5xx responses are logged at ERROR because log sampling applies only below WARN, so it
+        // never drops them. Other responses are INFO and sampled at the configured rate.
         if self.cancelled {
             access_event!(warn, "request cancelled before a response");
         } else if self.status >= 500 || self.body_error {

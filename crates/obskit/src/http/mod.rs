@@ -1,8 +1,8 @@
 //! HTTP server middleware: request metrics, access log, request ids and panic recovery.
 //!
-//! The data path of one request: [`HttpLayer`] opens a span and starts the in-flight gauge,
-//! the application handles the request inside that span (its `tracing` events carry the request
-//! id and route), and when the response body ends the duration histogram and the access log
+//! The data path of one request: [`HttpLayer`] opens a span and starts the in-flight gauge.
+//! The application handles the request inside that span, so its `tracing` events carry the
+//! request id and route. When the response body ends, the duration histogram and the access log
 //! are written.
 
 mod body;

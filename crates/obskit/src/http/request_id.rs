@@ -15,7 +15,7 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The id of one request, stored in the request extensions by the middleware.
 ///
-/// An incoming `X-Request-ID` is kept when it matches `^[A-Za-z0-9._-]{1,128}$`; anything else
+/// An incoming `X-Request-ID` is kept when it matches `^[A-Za-z0-9._-]{1,128}$`. Anything else
 /// is replaced by a generated id of 32 lowercase hex digits, so a client cannot inject log
 /// content or unbounded data through the header.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -47,13 +47,13 @@ impl RequestId {
         Self(HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| HeaderValue::from_static("0")))
     }
 
-    /// The id as text.
+    /// Returns the id as text.
     pub fn as_str(&self) -> &str {
         // Only ASCII values are stored, so this never falls back.
         self.0.to_str().unwrap_or_default()
     }
 
-    /// The id as a header value.
+    /// Returns the id as a header value.
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }

@@ -202,7 +202,7 @@ impl SpanFields {
         *self = merged;
     }
 
-    /// The entries as (field name, `,"name":value` bytes).
+    /// Returns the entries as (field name, `,"name":value` bytes).
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&'static str, &[u8])> + '_ {
         self.entries
             .iter()

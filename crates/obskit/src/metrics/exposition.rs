@@ -17,9 +17,10 @@ impl Format {
     /// Chooses the format for a request's `Accept` header.
     ///
     /// OpenMetrics is chosen only when the header lists `application/openmetrics-text` with a
-    /// q-value above 0, with no `version`, `version=1.0.0` or `version=0.0.1` (the draft that
-    /// 1.0.0 finalised, which Prometheus still offers), and no 0.0.4-compatible range
-    /// (`text/plain` with no version or `version=0.0.4`, `text/*`, `*/*`) has a higher q-value.
+    /// q-value above 0 and with no `version`, `version=1.0.0` or `version=0.0.1`. Version 0.0.1
+    /// is the draft that 1.0.0 finalised, and Prometheus still offers it. In addition, no
+    /// 0.0.4-compatible range (`text/plain` with no version or `version=0.0.4`, `text/*`, `*/*`)
+    /// may have a higher q-value.
     /// Everything else, including a missing or unparseable header, gets 0.0.4. Media types and
     /// parameter names compare case-insensitively.
     ///

@@ -88,7 +88,7 @@ pub enum MetricsError {
     InvalidName {
         /// The metric name.
         name: String,
-        /// What is wrong and what is accepted.
+        /// The problem and the accepted form.
         reason: String,
     },
     /// A label name does not match the Prometheus naming rules or is reserved.

@@ -5,7 +5,7 @@
 //! through [`Shutdown::serve`] or [`Shutdown::run`]. When shutdown is triggered (first
 //! SIGTERM or SIGINT, or [`Shutdown::trigger`]) the steps are:
 //!
-//! 1. the trigger callbacks run (obskit's readiness check starts answering 503);
+//! 1. the trigger callbacks run (obskit's readiness probe starts responding 503);
 //! 2. the pre-stop delay passes, so load balancers and Kubernetes endpoints notice;
 //! 3. the server stops accepting connections and drains in-flight requests, for at most the
 //!    shutdown timeout;
