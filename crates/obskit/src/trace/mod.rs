@@ -35,6 +35,8 @@
 
 mod baggage;
 mod propagation;
+mod sampler;
+mod sink;
 mod traceparent;
 mod tracestate;
 
@@ -45,6 +47,10 @@ pub use baggage::{
 pub use propagation::{
     BAGGAGE, Extracted, Injected, Rejection, TRACEPARENT, TRACESTATE, extract, inject,
 };
+pub use sampler::Sampler;
+pub use sink::SpanSink;
+#[allow(unused_imports)]
+pub(crate) use sink::sampled_span_ids;
 pub use traceparent::{
     TRACEPARENT_LEN, TraceParent, TraceParentError, TraceParentField, random_span_id,
 };
