@@ -1,4 +1,10 @@
-//! W3C Trace Context and Baggage propagation over HTTP headers.
+//! Distributed tracing: W3C Trace Context and Baggage propagation over HTTP headers, and the
+//! bridge from `tracing` spans to OpenTelemetry spans.
+//!
+//! [`OtelLayer`] is a `tracing_subscriber` layer that gives every span trace context, decides
+//! sampling with a [`Sampler`] when the span is created, and sends finished sampled spans to a
+//! [`SpanSink`]. [`set_parent`] continues the trace of an incoming request, and
+//! [`current_traceparent`] returns the `traceparent` to [`inject`] on an outgoing one.
 //!
 //! [`extract`] reads `traceparent`, `tracestate` and `baggage` from an incoming request and
 //! reports in [`Extracted::rejected`] every header or member it discarded, so a service can
@@ -34,6 +40,7 @@
 //! ```
 
 mod baggage;
+mod bridge;
 mod propagation;
 mod sampler;
 mod sink;
@@ -43,6 +50,10 @@ mod tracestate;
 pub use baggage::{
     Baggage, BaggageDrops, BaggageError, BaggageMember, BaggageProperty, MAX_BAGGAGE_BYTES,
     MAX_BAGGAGE_MEMBERS,
+};
+pub use bridge::{
+    MAX_EVENT_ATTRIBUTES, MAX_SPAN_ATTRIBUTES, MAX_SPAN_EVENTS, MAX_SPAN_LINKS, OtelLayer,
+    SetParentError, current_traceparent, current_tracestate, set_parent,
 };
 pub use propagation::{
     BAGGAGE, Extracted, Injected, Rejection, TRACEPARENT, TRACESTATE, extract, inject,

@@ -1,0 +1,191 @@
+//! One span lifecycle (create, enter, record, exit, drop) through obskit's `OtelLayer` next to
+//! tracing-opentelemetry 0.34 on the OpenTelemetry SDK, unsampled and sampled.
+//!
+//! Every subscriber is a `Registry` with one layer, set for the benchmark thread with
+//! `with_default`. Sampled spans go to:
+//! - obskit `noop_sink`: a sink that drops each span;
+//! - obskit `channel_sink`: a bounded channel to a thread that drops the spans, the shape of a
+//!   batching exporter;
+//! - tracing-opentelemetry `batch`: the SDK's `BatchSpanProcessor` with an exporter that drops
+//!   the batch.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use divan::Bencher;
+use obskit::trace::{OtelLayer, Sampler, SpanSink, current_traceparent};
+use opentelemetry::InstrumentationScope;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn main() {
+    divan::main();
+}
+
+/// The measured lifecycle: two fields at creation, one recorded later.
+fn lifecycle() {
+    let span = tracing::info_span!(
+        "request",
+        http.request.method = "GET",
+        url.path = "/orders/42",
+        http.response.status_code = tracing::field::Empty,
+    );
+    let entered = span.enter();
+    span.record("http.response.status_code", 200);
+    drop(entered);
+    drop(span);
+}
+
+struct NoopSink;
+
+impl SpanSink for NoopSink {
+    fn send(&self, span: SpanData) {
+        divan::black_box(span);
+    }
+}
+
+/// A bounded queue to a draining thread; a full queue drops the span.
+struct ChannelSink {
+    sender: SyncSender<SpanData>,
+}
+
+impl SpanSink for ChannelSink {
+    fn send(&self, span: SpanData) {
+        let _ = self.sender.try_send(span);
+    }
+}
+
+fn channel_sink() -> Arc<ChannelSink> {
+    let (sender, receiver): (SyncSender<SpanData>, Receiver<SpanData>) = sync_channel(2048);
+    std::thread::spawn(move || {
+        for span in receiver {
+            divan::black_box(span);
+        }
+    });
+    Arc::new(ChannelSink { sender })
+}
+
+#[derive(Debug)]
+struct NoopExporter;
+
+impl SpanExporter for NoopExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        divan::black_box(batch);
+        Ok(())
+    }
+}
+
+fn obskit_layer(sampler: Sampler, sink: Arc<dyn SpanSink>) -> OtelLayer {
+    OtelLayer::new(
+        sampler,
+        sink,
+        InstrumentationScope::builder("bench").build(),
+    )
+}
+
+fn bench_obskit(bencher: Bencher<'_, '_>, layer: OtelLayer) {
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || bencher.bench_local(lifecycle));
+}
+
+fn bench_peer(bencher: Bencher<'_, '_>, provider: &SdkTracerProvider) {
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || bencher.bench_local(lifecycle));
+}
+
+mod unsampled {
+    use super::*;
+
+    #[divan::bench]
+    fn registry_only(bencher: Bencher<'_, '_>) {
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            bencher.bench_local(lifecycle);
+        });
+    }
+
+    #[divan::bench]
+    fn obskit_always_off(bencher: Bencher<'_, '_>) {
+        bench_obskit(
+            bencher,
+            obskit_layer(Sampler::AlwaysOff, Arc::new(NoopSink)),
+        );
+    }
+
+    /// A root span under a parent-based sampler keeps its fields until `set_parent` could
+    /// make it sampled.
+    #[divan::bench]
+    fn obskit_parent_based_root(bencher: Bencher<'_, '_>) {
+        let layer = obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink));
+        bench_obskit(bencher, layer);
+    }
+
+    #[divan::bench]
+    fn obskit_parent_based_root_without_fields(bencher: Bencher<'_, '_>) {
+        let layer =
+            obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink)).keep_root_fields(false);
+        bench_obskit(bencher, layer);
+    }
+
+    /// The lifecycle as a child of an unsampled, entered span.
+    #[divan::bench]
+    fn obskit_parent_based_child(bencher: Bencher<'_, '_>) {
+        let layer = obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let _root = tracing::info_span!("root").entered();
+            bencher.bench_local(lifecycle);
+        });
+    }
+
+    #[divan::bench]
+    fn tracing_opentelemetry_always_off(bencher: Bencher<'_, '_>) {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
+            .build();
+        bench_peer(bencher, &provider);
+    }
+}
+
+mod sampled {
+    use super::*;
+
+    #[divan::bench]
+    fn obskit_noop_sink(bencher: Bencher<'_, '_>) {
+        bench_obskit(bencher, obskit_layer(Sampler::AlwaysOn, Arc::new(NoopSink)));
+    }
+
+    #[divan::bench]
+    fn obskit_channel_sink(bencher: Bencher<'_, '_>) {
+        bench_obskit(bencher, obskit_layer(Sampler::AlwaysOn, channel_sink()));
+    }
+
+    #[divan::bench]
+    fn tracing_opentelemetry_batch(bencher: Bencher<'_, '_>) {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
+            .with_batch_exporter(NoopExporter)
+            .build();
+        bench_peer(bencher, &provider);
+        let _ = provider.shutdown();
+    }
+}
+
+mod context {
+    use super::*;
+
+    /// Reading the current span's ids for an outgoing request.
+    #[divan::bench]
+    fn obskit_current_traceparent(bencher: Bencher<'_, '_>) {
+        let layer = obskit_layer(Sampler::AlwaysOn, Arc::new(NoopSink));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = tracing::info_span!("request").entered();
+            bencher.bench_local(current_traceparent);
+        });
+    }
+}

@@ -1,0 +1,220 @@
+//! Reading and changing the trace context of `tracing` spans from outside the layer.
+
+use tracing::Dispatch;
+
+use super::layer::{OtelLayer, reparent};
+use super::state::{RemoteState, SpanState};
+use crate::trace::{TraceParent, TraceState};
+
+/// Why [`set_parent`] did not attach the remote parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetParentError {
+    /// The span is disabled, for example by a level filter, so it has no trace context.
+    #[error("span is disabled, so it has no trace context to attach a parent to")]
+    SpanDisabled,
+    /// The span's subscriber has no [`OtelLayer`].
+    #[error(
+        "no OtelLayer in the span's subscriber; add obskit::trace::OtelLayer to the subscriber"
+    )]
+    LayerNotFound,
+    /// The layer did not see the span's creation, for example because a per-layer filter
+    /// excluded it.
+    #[error(
+        "span was not seen by the OtelLayer, for example because a per-layer filter excluded it"
+    )]
+    NotTracked,
+    /// A child span was already created and inherited the old trace id.
+    #[error(
+        "span already has child spans that inherited its trace id; call set_parent right after creating the span"
+    )]
+    HasChildren,
+}
+
+/// Attaches a remote parent, such as the caller of an incoming request, to a new span.
+///
+/// The span continues the parent's trace: it takes its trace id, records the parent's span id
+/// with `parent_span_is_remote`, keeps its `random` flag and `state`, and the sampling decision
+/// is made again with the parent's sampled flag, so `ParentBased` samplers follow the caller.
+/// Call it after creating the span and before any child span is created; entering the span
+/// first is allowed.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use obskit::trace::{OtelLayer, Sampler, SpanSink, TraceParent, current_traceparent, set_parent};
+/// use opentelemetry::InstrumentationScope;
+/// use opentelemetry_sdk::trace::SpanData;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// struct Discard;
+/// impl SpanSink for Discard {
+///     fn send(&self, _span: SpanData) {}
+/// }
+///
+/// let layer = OtelLayer::new(
+///     Sampler::ParentBasedAlwaysOff,
+///     Arc::new(Discard),
+///     InstrumentationScope::builder("checkout").build(),
+/// );
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let parent: TraceParent =
+///         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
+///     let span = tracing::info_span!("request");
+///     set_parent(&span, &parent, None).unwrap();
+///     let _entered = span.enter();
+///
+///     let current = current_traceparent().unwrap();
+///     assert_eq!(current.trace_id(), parent.trace_id());
+///     assert!(current.is_sampled());
+/// });
+/// ```
+///
+/// # Errors
+///
+/// A [`SetParentError`] when the span is disabled, the subscriber has no [`OtelLayer`], the
+/// layer did not see the span, or the span already has children.
+///
+/// # Limitations
+///
+/// A span that was unsampled at creation and becomes sampled here has the fields it was created
+/// with only when it was a root span and [`OtelLayer::keep_root_fields`] is on; events emitted
+/// in it before this call are not recorded.
+pub fn set_parent(
+    span: &tracing::Span,
+    parent: &TraceParent,
+    state: Option<TraceState>,
+) -> Result<(), SetParentError> {
+    let remote_state = state.and_then(RemoteState::new);
+    span.with_subscriber(|(id, dispatch)| {
+        let Some(layer) = dispatch.downcast_ref::<OtelLayer>() else {
+            return Err(SetParentError::LayerNotFound);
+        };
+        let Some(access) = layer.access else {
+            return Err(SetParentError::LayerNotFound);
+        };
+        let mut result = Err(SetParentError::NotTracked);
+        let mut remote_state = remote_state;
+        (access.write)(dispatch, id, &mut |metadata, extensions| {
+            result = reparent(layer, metadata, extensions, parent, remote_state.take());
+        });
+        result
+    })
+    .unwrap_or(Err(SetParentError::SpanDisabled))
+}
+
+/// Returns the `traceparent` of the current span: its trace id, its span id as parent-id and
+/// its flags.
+///
+/// Pass it to [`inject`](crate::trace::inject) on an outgoing request made inside the span.
+/// Returns `None` outside a span and when the subscriber has no [`OtelLayer`].
+///
+/// # Example
+///
+/// ```
+/// use obskit::trace::current_traceparent;
+///
+/// // No subscriber with an OtelLayer is set here.
+/// assert_eq!(current_traceparent(), None);
+/// ```
+pub fn current_traceparent() -> Option<TraceParent> {
+    with_current_state(SpanState::traceparent).flatten()
+}
+
+/// Returns the `tracestate` received with the current span's trace, to send along with
+/// [`current_traceparent`]. Returns an empty list when the trace received none, and `None` where
+/// [`current_traceparent`] does.
+pub fn current_tracestate() -> Option<TraceState> {
+    with_current_state(|state| {
+        state
+            .remote_state
+            .as_ref()
+            .map(|remote| remote.w3c.clone())
+            .unwrap_or_default()
+    })
+}
+
+/// Trace and span ids of the current span when its trace is sampled.
+pub(crate) fn sampled_span_ids() -> Option<([u8; 16], [u8; 8])> {
+    with_current_state(|state| {
+        state
+            .is_sampled()
+            .then_some((state.trace_id, state.span_id))
+    })
+    .flatten()
+}
+
+fn with_current_state<R>(f: impl FnOnce(&SpanState) -> R) -> Option<R> {
+    let mut f = Some(f);
+    tracing::dispatcher::get_default(|dispatch: &Dispatch| {
+        let access = dispatch.downcast_ref::<OtelLayer>()?.access?;
+        let mut result = None;
+        (access.current)(dispatch, &mut |state| {
+            result = f.take().map(|f| f(state));
+        });
+        result
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry_sdk::trace::SpanData;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+    use crate::trace::{Sampler, SpanSink};
+
+    struct Discard;
+
+    impl SpanSink for Discard {
+        fn send(&self, _span: SpanData) {}
+    }
+
+    fn with_layer(sampler: Sampler, f: impl FnOnce()) {
+        let layer = OtelLayer::new(
+            sampler,
+            Arc::new(Discard),
+            InstrumentationScope::builder("test").build(),
+        );
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+    }
+
+    #[test]
+    fn sampled_span_ids_follow_current_span() {
+        with_layer(Sampler::AlwaysOn, || {
+            assert_eq!(sampled_span_ids(), None);
+            let _span = tracing::info_span!("work").entered();
+            let ids = sampled_span_ids();
+            let parent = current_traceparent();
+            assert!(ids.is_some());
+            assert_eq!(
+                ids.map(|(trace, span)| (trace, span)),
+                parent.map(|parent| (parent.trace_id(), parent.parent_id()))
+            );
+        });
+    }
+
+    #[test]
+    fn sampled_span_ids_skip_unsampled() {
+        with_layer(Sampler::AlwaysOff, || {
+            let _span = tracing::info_span!("work").entered();
+            assert!(current_traceparent().is_some());
+            assert_eq!(sampled_span_ids(), None);
+        });
+    }
+
+    #[test]
+    fn current_tracestate_is_empty_without_remote() {
+        with_layer(Sampler::AlwaysOn, || {
+            assert_eq!(current_tracestate(), None);
+            let _span = tracing::info_span!("work").entered();
+            assert_eq!(current_tracestate(), Some(TraceState::default()));
+        });
+    }
+}

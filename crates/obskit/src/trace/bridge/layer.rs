@@ -1,0 +1,497 @@
+//! [`OtelLayer`]: the `tracing_subscriber` layer that samples spans and exports them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::SystemTime;
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry::trace::{
+    Link, SpanContext, SpanId, TraceFlags, TraceId, TraceState as OtelTraceState,
+};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Event, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
+
+use super::recording::{self, Recording};
+use super::state::{RemoteState, SpanState};
+use crate::logging::TraceContext;
+use crate::trace::{Sampler, SpanSink, TraceParent, random_span_id};
+
+/// Runs a closure on the extensions of one span, found through the dispatcher.
+type WriteFn =
+    fn(&Dispatch, &Id, &mut dyn FnMut(&'static Metadata<'static>, &mut ExtensionsMut<'_>)) -> bool;
+/// Runs a closure on the state of the current span or its nearest parent that has one.
+type CurrentFn = fn(&Dispatch, &mut dyn FnMut(&SpanState)) -> bool;
+
+/// Span access monomorphized for the subscriber the layer was added to, so code that holds only
+/// a [`Dispatch`] can reach span extensions without knowing the subscriber type.
+#[derive(Clone, Copy)]
+pub(crate) struct Access {
+    pub(crate) write: WriteFn,
+    pub(crate) current: CurrentFn,
+}
+
+impl Access {
+    fn for_subscriber<S>() -> Self
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+    {
+        Self {
+            write: write_extensions::<S>,
+            current: read_current::<S>,
+        }
+    }
+}
+
+fn write_extensions<S>(
+    dispatch: &Dispatch,
+    id: &Id,
+    f: &mut dyn FnMut(&'static Metadata<'static>, &mut ExtensionsMut<'_>),
+) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return false;
+    };
+    let Some(span) = subscriber.span(id) else {
+        return false;
+    };
+    f(span.metadata(), &mut span.extensions_mut());
+    true
+}
+
+fn read_current<S>(dispatch: &Dispatch, f: &mut dyn FnMut(&SpanState)) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return false;
+    };
+    let current = subscriber.current_span();
+    let Some(span) = current.id().and_then(|id| subscriber.span(id)) else {
+        return false;
+    };
+    // A span that a per-layer filter hid from the bridge has no state; its parent may.
+    for span in span.scope() {
+        let extensions = span.extensions();
+        if let Some(state) = extensions.get::<SpanState>() {
+            f(state);
+            return true;
+        }
+    }
+    false
+}
+
+/// A [`Layer`] that turns `tracing` spans into OpenTelemetry spans, deciding sampling first.
+///
+/// When a span is created the layer picks its parent (the explicit parent, else the current
+/// span), inherits the trace id or generates a random one with the W3C `random` flag, creates a
+/// span id and asks the [`Sampler`]. Every span gets a [`TraceContext`] extension, so the JSON
+/// log lines of unsampled traces still carry `trace_id` and `span_id`. Only sampled spans
+/// collect data:
+///
+/// - span fields become attributes, typed as `i64`, `f64`, `bool` or string (`u64` above
+///   `i64::MAX` and `Debug` values as strings), including values recorded later;
+/// - events inside the span become span events named by their message, with `level` and
+///   `target` attributes; an event with an `exception.message` or `exception.type` field is
+///   named `exception`; an event at ERROR level or with an `error` field sets status Error;
+/// - the fields `otel.name` (span name), `otel.kind` (`server`, `client`, `producer`,
+///   `consumer`, `internal`), `otel.status_code` (`ok`, `error`, `unset`) and
+///   `otel.status_message` are read instead of becoming attributes; an unknown kind or status
+///   code is kept as an attribute;
+/// - `Span::follows_from` adds a link.
+///
+/// When the span closes the layer builds a [`SpanData`] and passes it to the [`SpanSink`] on the
+/// closing thread. Each span keeps at most [`MAX_SPAN_ATTRIBUTES`](super::MAX_SPAN_ATTRIBUTES)
+/// attributes, [`MAX_SPAN_EVENTS`](super::MAX_SPAN_EVENTS) events and
+/// [`MAX_SPAN_LINKS`](super::MAX_SPAN_LINKS) links, and counts the rest in the dropped counts
+/// of `SpanData`.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// use obskit::trace::{OtelLayer, Sampler, SpanSink};
+/// use opentelemetry::InstrumentationScope;
+/// use opentelemetry_sdk::trace::SpanData;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// #[derive(Default)]
+/// struct Collect(Mutex<Vec<SpanData>>);
+///
+/// impl SpanSink for Collect {
+///     fn send(&self, span: SpanData) {
+///         self.0.lock().unwrap().push(span);
+///     }
+/// }
+///
+/// let sink = Arc::new(Collect::default());
+/// let layer = OtelLayer::new(
+///     Sampler::ParentBasedAlwaysOn,
+///     sink.clone(),
+///     InstrumentationScope::builder("checkout").build(),
+/// );
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _span = tracing::info_span!("charge", otel.kind = "client", amount = 42).entered();
+/// });
+///
+/// let spans = sink.0.lock().unwrap();
+/// assert_eq!(spans[0].name, "charge");
+/// assert_eq!(spans[0].span_kind, opentelemetry::trace::SpanKind::Client);
+/// ```
+///
+/// # Limitations
+///
+/// - Unsampled spans cost an id, a sampling decision and two extension inserts; their
+///   fields and events are not read. With [`OtelLayer::keep_errors`] every span records as if
+///   sampled, which costs as much as sampling everything, and only spans that end with status
+///   Error are exported.
+/// - An unsampled root span under any sampler but [`Sampler::AlwaysOff`] keeps its fields,
+///   because [`set_parent`](super::set_parent) may still make it sampled; it does not keep events
+///   until then. Turn this off with [`OtelLayer::keep_root_fields`].
+/// - The layer finds spans through the registry's parent links. A parent that a per-layer
+///   filter hides from this layer is skipped, and its nearest visible parent is used.
+pub struct OtelLayer {
+    sampler: Sampler,
+    sink: Arc<dyn SpanSink>,
+    scope: InstrumentationScope,
+    keep_errors: bool,
+    keep_root_fields: bool,
+    pub(crate) access: Option<Access>,
+}
+
+impl fmt::Debug for OtelLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelLayer")
+            .field("sampler", &self.sampler)
+            .field("scope", &self.scope)
+            .field("keep_errors", &self.keep_errors)
+            .field("keep_root_fields", &self.keep_root_fields)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtelLayer {
+    /// Creates a layer that samples with `sampler` and sends finished spans to `sink`, tagged
+    /// with the instrumentation `scope`.
+    pub fn new(sampler: Sampler, sink: Arc<dyn SpanSink>, scope: InstrumentationScope) -> Self {
+        Self {
+            sampler,
+            sink,
+            scope,
+            keep_errors: false,
+            keep_root_fields: true,
+            access: None,
+        }
+    }
+
+    /// Records unsampled spans too and exports those that end with status Error, with the
+    /// sampled flag set on their span context. Off by default.
+    ///
+    /// Every span then costs as much as a sampled one. An exported span of an unsampled trace
+    /// usually lacks its parent, unless the parent ended with an error too.
+    #[must_use]
+    pub fn keep_errors(mut self, keep_errors: bool) -> Self {
+        self.keep_errors = keep_errors;
+        self
+    }
+
+    /// Keeps the creation fields of unsampled root spans until
+    /// [`set_parent`](super::set_parent) decides again, so a span that a remote parent makes
+    /// sampled is exported with them. On by default; turning it off makes unsampled roots as
+    /// cheap as other unsampled spans and exports such spans without their creation fields.
+    #[must_use]
+    pub fn keep_root_fields(mut self, keep_root_fields: bool) -> Self {
+        self.keep_root_fields = keep_root_fields;
+        self
+    }
+
+    pub(crate) fn sampler(&self) -> Sampler {
+        self.sampler
+    }
+
+    pub(crate) fn records_unsampled(&self) -> bool {
+        self.keep_errors
+    }
+
+    fn new_state<S>(&self, attrs: &Attributes<'_>, parent: Option<SpanRef<'_, S>>) -> SpanState
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let inherited = parent.and_then(|parent| {
+            let extensions = parent.extensions();
+            extensions.get::<SpanState>().map(|state| {
+                state.mark_has_children();
+                (
+                    state.trace_id,
+                    state.span_id,
+                    state.flags,
+                    state.remote_state.clone(),
+                )
+            })
+        });
+
+        let is_root = inherited.is_none();
+        let (trace_id, span_id, parent_span_id, parent_flags, remote_state) = match inherited {
+            Some((trace_id, parent_id, flags, remote_state)) => (
+                trace_id,
+                random_span_id(),
+                parent_id,
+                Some(flags),
+                remote_state,
+            ),
+            None => {
+                let root = TraceParent::new_root(false);
+                (root.trace_id(), root.parent_id(), [0; 8], None, None)
+            }
+        };
+
+        let parent_sampled = parent_flags.map(|flags| flags & TraceParent::SAMPLED != 0);
+        let sampled = self.sampler.should_sample(parent_sampled, &trace_id);
+        let random = parent_flags.map_or(TraceParent::RANDOM, |flags| flags & TraceParent::RANDOM);
+        let flags = random | if sampled { TraceParent::SAMPLED } else { 0 };
+
+        let provisional = !sampled
+            && !self.keep_errors
+            && is_root
+            && self.keep_root_fields
+            && self.sampler != Sampler::AlwaysOff;
+        let recording = (sampled || self.keep_errors || provisional).then(|| {
+            let mut recording = Recording::new(
+                attrs.metadata().name(),
+                attrs.metadata().fields().len(),
+                provisional,
+            );
+            recording.apply(recording::attribute_values(attrs));
+            Box::new(recording)
+        });
+
+        SpanState {
+            trace_id,
+            span_id,
+            parent_span_id,
+            parent_is_remote: false,
+            flags,
+            has_children: AtomicBool::new(false),
+            remote_state,
+            recording,
+        }
+    }
+
+    fn span_data(&self, state: &SpanState, mut recording: Recording) -> Option<SpanData> {
+        let status = recording.status();
+        let is_error = matches!(status, opentelemetry::trace::Status::Error { .. });
+        if recording.provisional || !(state.is_sampled() || (self.keep_errors && is_error)) {
+            return None;
+        }
+
+        let trace_state = state
+            .remote_state
+            .as_ref()
+            .map_or_else(OtelTraceState::default, |remote| remote.otel.clone());
+        let span_context = SpanContext::new(
+            TraceId::from_bytes(state.trace_id),
+            SpanId::from_bytes(state.span_id),
+            TraceFlags::new(state.flags | TraceParent::SAMPLED),
+            false,
+            trace_state,
+        );
+        let mut events = SpanEvents::default();
+        events.events = recording.events;
+        events.dropped_count = recording.dropped_events;
+        let mut links = SpanLinks::default();
+        links.links = recording.links;
+        links.dropped_count = recording.dropped_links;
+
+        Some(SpanData {
+            span_context,
+            parent_span_id: SpanId::from_bytes(state.parent_span_id),
+            parent_span_is_remote: state.parent_is_remote,
+            span_kind: recording.kind,
+            name: recording.name,
+            start_time: recording.start,
+            end_time: SystemTime::now(),
+            attributes: recording.attributes,
+            dropped_attributes_count: recording.dropped_attributes,
+            events,
+            links,
+            status,
+            instrumentation_scope: self.scope.clone(),
+        })
+    }
+}
+
+/// Returns whether the span records, without taking the write lock.
+fn is_recording<S>(span: &SpanRef<'_, S>, events: bool) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let extensions = span.extensions();
+    match extensions
+        .get::<SpanState>()
+        .and_then(|state| state.recording.as_deref())
+    {
+        Some(recording) => !(events && recording.provisional),
+        None => false,
+    }
+}
+
+fn with_recording<S>(span: &SpanRef<'_, S>, f: impl FnOnce(&mut Recording))
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let mut extensions = span.extensions_mut();
+    if let Some(recording) = extensions
+        .get_mut::<SpanState>()
+        .and_then(|state| state.recording.as_deref_mut())
+    {
+        f(recording);
+    }
+}
+
+impl<S> Layer<S> for OtelLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.access = Some(Access::for_subscriber::<S>());
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let state = self.new_state(attrs, span.parent());
+
+        let mut extensions = span.extensions_mut();
+        extensions.replace(TraceContext {
+            trace_id: state.trace_id,
+            span_id: state.span_id,
+        });
+        extensions.replace(state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        if !is_recording(&span, false) {
+            return;
+        }
+        let values = recording::field_values(values);
+        with_recording(&span, |recording| recording.apply(values));
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        let (Some(span), Some(follows)) = (ctx.span(id), ctx.span(follows)) else {
+            return;
+        };
+        if !is_recording(&span, false) {
+            return;
+        }
+        let context = {
+            let extensions = follows.extensions();
+            let Some(state) = extensions.get::<SpanState>() else {
+                return;
+            };
+            SpanContext::new(
+                TraceId::from_bytes(state.trace_id),
+                SpanId::from_bytes(state.span_id),
+                TraceFlags::new(state.flags),
+                false,
+                OtelTraceState::default(),
+            )
+        };
+        with_recording(&span, |recording| {
+            recording.push_link(Link::with_context(context));
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        if !is_recording(&span, true) {
+            return;
+        }
+        let record = recording::event_record(event);
+        with_recording(&span, |recording| {
+            if let Some(description) = record.error {
+                recording.record_error(description);
+            }
+            recording.push_event(record.event);
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let data = {
+            let mut extensions = span.extensions_mut();
+            let Some(state) = extensions.get_mut::<SpanState>() else {
+                return;
+            };
+            let Some(recording) = state.recording.take() else {
+                return;
+            };
+            self.span_data(state, *recording)
+        };
+        // The lock is released first: a sink that logs must not find this span locked.
+        if let Some(data) = data {
+            self.sink.send(data);
+        }
+    }
+}
+
+/// Moves a span under a remote parent and decides sampling again.
+pub(crate) fn reparent(
+    layer: &OtelLayer,
+    metadata: &'static Metadata<'static>,
+    extensions: &mut ExtensionsMut<'_>,
+    parent: &TraceParent,
+    remote_state: Option<Arc<RemoteState>>,
+) -> Result<(), super::SetParentError> {
+    let Some(state) = extensions.get_mut::<SpanState>() else {
+        return Err(super::SetParentError::NotTracked);
+    };
+    if state
+        .has_children
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(super::SetParentError::HasChildren);
+    }
+
+    let trace_id = parent.trace_id();
+    let sampled = layer
+        .sampler()
+        .should_sample(Some(parent.is_sampled()), &trace_id);
+    state.trace_id = trace_id;
+    state.parent_span_id = parent.parent_id();
+    state.parent_is_remote = true;
+    state.flags =
+        (parent.flags() & TraceParent::RANDOM) | if sampled { TraceParent::SAMPLED } else { 0 };
+    state.remote_state = remote_state;
+
+    if sampled || layer.records_unsampled() {
+        match state.recording.as_deref_mut() {
+            Some(recording) => recording.provisional = false,
+            None => state.recording = Some(Box::new(Recording::new(metadata.name(), 0, false))),
+        }
+    } else {
+        state.recording = None;
+    }
+
+    let context = TraceContext {
+        trace_id,
+        span_id: state.span_id,
+    };
+    extensions.replace(context);
+    Ok(())
+}

@@ -1,0 +1,533 @@
+//! The `tracing` to OpenTelemetry bridge layer, with a collecting span sink.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use obskit::config::{LoggingConfig, ServiceConfig};
+use obskit::logging::{self, LogOutput};
+use obskit::metrics::Registry;
+use obskit::trace::{
+    MAX_SPAN_EVENTS, OtelLayer, Sampler, SetParentError, SpanSink, TraceParent, TraceState,
+    current_traceparent, current_tracestate, set_parent,
+};
+use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry::{InstrumentationScope, Value};
+use opentelemetry_sdk::trace::SpanData;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+
+const REMOTE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const REMOTE_UNSAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<SpanData>>);
+
+impl SpanSink for Collect {
+    fn send(&self, span: SpanData) {
+        self.0.lock().unwrap().push(span);
+    }
+}
+
+impl Collect {
+    fn take(&self) -> Vec<SpanData> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn layer(sampler: Sampler) -> (OtelLayer, Arc<Collect>) {
+    let sink = Arc::new(Collect::default());
+    let layer = OtelLayer::new(
+        sampler,
+        sink.clone(),
+        InstrumentationScope::builder("bridge-test")
+            .with_version("1.2.3")
+            .build(),
+    );
+    (layer, sink)
+}
+
+/// Runs `f` with only the bridge layer and returns the exported spans.
+fn collect(sampler: Sampler, f: impl FnOnce()) -> Vec<SpanData> {
+    let (layer, sink) = layer(sampler);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+    sink.take()
+}
+
+fn by_name<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|span| span.name == name)
+        .unwrap_or_else(|| panic!("no span named {name} in {spans:#?}"))
+}
+
+fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|attribute| attribute.key.as_str() == key)
+        .map(|attribute| &attribute.value)
+}
+
+#[test]
+fn child_links_to_parent() {
+    let spans = collect(Sampler::AlwaysOn, || {
+        let _root = tracing::info_span!("root").entered();
+        let _child = tracing::info_span!("child").entered();
+    });
+
+    assert_eq!(spans.len(), 2);
+    let root = by_name(&spans, "root");
+    let child = by_name(&spans, "child");
+    assert_eq!(root.parent_span_id, SpanId::INVALID);
+    assert_eq!(child.span_context.trace_id(), root.span_context.trace_id());
+    assert_eq!(child.parent_span_id, root.span_context.span_id());
+    assert_ne!(child.span_context.span_id(), root.span_context.span_id());
+    assert!(!child.parent_span_is_remote);
+    assert!(root.span_context.is_sampled());
+    // Generated trace ids carry the W3C random flag.
+    assert_eq!(
+        root.span_context.trace_flags().to_u8(),
+        TraceParent::SAMPLED | TraceParent::RANDOM
+    );
+    assert!(root.start_time <= child.start_time);
+    assert!(child.end_time <= root.end_time);
+    assert_eq!(root.instrumentation_scope.name(), "bridge-test");
+    assert_eq!(root.instrumentation_scope.version(), Some("1.2.3"));
+}
+
+#[test]
+fn explicit_parent_wins_over_current() {
+    let spans = collect(Sampler::AlwaysOn, || {
+        let other = tracing::info_span!("other");
+        let _current = tracing::info_span!("current").entered();
+        let _child = tracing::info_span!(parent: &other, "child").entered();
+        let _root = tracing::info_span!(parent: None, "detached").entered();
+    });
+
+    let other = by_name(&spans, "other");
+    let child = by_name(&spans, "child");
+    let detached = by_name(&spans, "detached");
+    assert_eq!(child.parent_span_id, other.span_context.span_id());
+    assert_eq!(detached.parent_span_id, SpanId::INVALID);
+    assert_ne!(
+        detached.span_context.trace_id(),
+        by_name(&spans, "current").span_context.trace_id()
+    );
+}
+
+#[tracing::instrument(fields(otel.kind = "server"))]
+fn handle(order_id: u64, customer: &str) {
+    tracing::info!("handled");
+}
+
+#[test]
+fn instrument_spans_carry_arguments() {
+    let spans = collect(Sampler::AlwaysOn, || handle(1042, "alice"));
+
+    let span = by_name(&spans, "handle");
+    assert_eq!(span.span_kind, SpanKind::Server);
+    assert_eq!(attribute(span, "order_id"), Some(&Value::I64(1042)));
+    assert_eq!(attribute(span, "customer"), Some(&Value::from("alice")));
+    assert_eq!(attribute(span, "otel.kind"), None);
+    assert_eq!(span.events.len(), 1);
+}
+
+#[test]
+fn otel_name_overrides_at_creation_and_later() {
+    let spans = collect(Sampler::AlwaysOn, || {
+        let _fixed = tracing::info_span!("fixed", otel.name = "GET /health").entered();
+        let later = tracing::info_span!("later", otel.name = tracing::field::Empty);
+        later.record("otel.name", "POST /orders");
+    });
+
+    assert!(spans.iter().any(|span| span.name == "GET /health"));
+    let later = by_name(&spans, "POST /orders");
+    assert_eq!(attribute(later, "otel.name"), None);
+}
+
+#[derive(Debug)]
+#[expect(dead_code, reason = "the field is read only through Debug")]
+struct Point {
+    x: i32,
+}
+
+#[test]
+fn attributes_keep_their_types() {
+    let spans = collect(Sampler::AlwaysOn, || {
+        let span = tracing::info_span!(
+            "typed",
+            signed = -7i64,
+            unsigned = 7u64,
+            huge = u64::MAX,
+            ratio = 0.5f64,
+            flag = true,
+            text = "plain",
+            debug = ?Point { x: 3 },
+            display = %"shown",
+            late = tracing::field::Empty,
+        );
+        span.record("late", 11);
+        span.record("signed", 8);
+    });
+
+    let span = by_name(&spans, "typed");
+    assert_eq!(attribute(span, "signed"), Some(&Value::I64(8)));
+    assert_eq!(attribute(span, "unsigned"), Some(&Value::I64(7)));
+    assert_eq!(
+        attribute(span, "huge"),
+        Some(&Value::from(u64::MAX.to_string()))
+    );
+    assert_eq!(attribute(span, "ratio"), Some(&Value::F64(0.5)));
+    assert_eq!(attribute(span, "flag"), Some(&Value::Bool(true)));
+    assert_eq!(attribute(span, "text"), Some(&Value::from("plain")));
+    assert_eq!(
+        attribute(span, "debug"),
+        Some(&Value::from("Point { x: 3 }"))
+    );
+    assert_eq!(attribute(span, "display"), Some(&Value::from("shown")));
+    assert_eq!(attribute(span, "late"), Some(&Value::I64(11)));
+    assert_eq!(span.attributes.len(), 9);
+}
+
+#[test]
+fn events_become_span_events() {
+    let spans = collect(Sampler::AlwaysOn, || {
+        let _span = tracing::info_span!("work").entered();
+        tracing::info!(items = 3, "batch loaded");
+        tracing::warn!(
+            exception.message = "disk full",
+            "exception.type" = "io",
+            "write failed"
+        );
+    });
+
+    let span = by_name(&spans, "work");
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(span.events.len(), 2);
+    let loaded = &span.events[0];
+    assert_eq!(loaded.name, "batch loaded");
+    let keys: Vec<_> = loaded.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, ["items", "level", "target"]);
+    assert_eq!(loaded.attributes[0].value, Value::I64(3));
+    assert_eq!(loaded.attributes[1].value, Value::from("INFO"));
+    let exception = &span.events[1];
+    assert_eq!(exception.name, "exception");
+    assert!(
+        exception
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "message" && kv.value == Value::from("write failed"))
+    );
+}
+
+#[test]
+fn error_events_set_error_status() {
+    let spans = collect(Sampler::AlwaysOn, || {
+        {
+            let _span = tracing::info_span!("by_level").entered();
+            tracing::error!("payment declined");
+            tracing::error!("second failure");
+        }
+        {
+            let _span = tracing::info_span!("by_field").entered();
+            let error = std::io::Error::other("connection reset");
+            tracing::warn!(error = &error as &dyn std::error::Error, "retrying");
+        }
+        {
+            let _span = tracing::info_span!("overridden", otel.status_code = "ok").entered();
+            tracing::error!("ignored for status");
+        }
+        {
+            let span = tracing::info_span!(
+                "explicit",
+                otel.status_code = tracing::field::Empty,
+                otel.status_message = tracing::field::Empty,
+            );
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_message", "quota exceeded");
+        }
+    });
+
+    assert_eq!(
+        by_name(&spans, "by_level").status,
+        Status::error("payment declined")
+    );
+    assert_eq!(
+        by_name(&spans, "by_field").status,
+        Status::error("connection reset")
+    );
+    assert_eq!(by_name(&spans, "overridden").status, Status::Ok);
+    assert_eq!(
+        by_name(&spans, "explicit").status,
+        Status::error("quota exceeded")
+    );
+}
+
+#[test]
+fn remote_parent_continues_trace() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let state = TraceState::parse("congo=t61rcWkgMzE").unwrap();
+    let mut seen = None;
+    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+        let span = tracing::info_span!("request", http.route = "/orders");
+        set_parent(&span, &parent, Some(state.clone())).unwrap();
+        let _entered = span.enter();
+        seen = Some((
+            current_traceparent().unwrap(),
+            current_tracestate().unwrap(),
+        ));
+        let _child = tracing::info_span!("query").entered();
+    });
+
+    let (current, current_state) = seen.unwrap();
+    assert_eq!(current.trace_id(), parent.trace_id());
+    assert!(current.is_sampled());
+    assert_eq!(current_state, state);
+
+    let request = by_name(&spans, "request");
+    let query = by_name(&spans, "query");
+    assert_eq!(
+        request.span_context.trace_id().to_bytes(),
+        parent.trace_id()
+    );
+    assert_eq!(request.parent_span_id.to_bytes(), parent.parent_id());
+    assert!(request.parent_span_is_remote);
+    assert_eq!(
+        current.parent_id(),
+        request.span_context.span_id().to_bytes()
+    );
+    assert_eq!(
+        request.span_context.trace_state().get("congo"),
+        Some("t61rcWkgMzE")
+    );
+    // The unsampled root kept its creation fields for the remote decision.
+    assert_eq!(
+        attribute(request, "http.route"),
+        Some(&Value::from("/orders"))
+    );
+    // The remote parent did not set the random flag, so it is not claimed.
+    assert_eq!(
+        request.span_context.trace_flags().to_u8(),
+        TraceParent::SAMPLED
+    );
+    assert_eq!(query.parent_span_id, request.span_context.span_id());
+    assert!(!query.parent_span_is_remote);
+    assert_eq!(
+        query.span_context.trace_state().get("congo"),
+        Some("t61rcWkgMzE")
+    );
+}
+
+#[test]
+fn unsampled_remote_parent_is_followed() {
+    let parent: TraceParent = REMOTE_UNSAMPLED.parse().unwrap();
+    let mut current = None;
+    let spans = collect(Sampler::ParentBasedAlwaysOn, || {
+        let span = tracing::info_span!("request");
+        set_parent(&span, &parent, None).unwrap();
+        let _entered = span.enter();
+        let _child = tracing::info_span!("query").entered();
+        current = current_traceparent();
+    });
+
+    assert!(spans.is_empty(), "{spans:#?}");
+    let current = current.unwrap();
+    assert_eq!(current.trace_id(), parent.trace_id());
+    assert!(!current.is_sampled());
+}
+
+#[test]
+fn set_parent_errors() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let (otel, _sink) = layer(Sampler::AlwaysOn);
+    let subscriber = tracing_subscriber::registry().with(otel.with_filter(LevelFilter::INFO));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request");
+        let _child = tracing::info_span!(parent: &span, "child");
+        assert_eq!(
+            set_parent(&span, &parent, None),
+            Err(SetParentError::HasChildren)
+        );
+        let debug = tracing::debug_span!("filtered");
+        assert_eq!(
+            set_parent(&debug, &parent, None),
+            Err(SetParentError::NotTracked)
+        );
+        assert_eq!(
+            set_parent(&tracing::Span::none(), &parent, None),
+            Err(SetParentError::SpanDisabled)
+        );
+    });
+
+    tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+        let span = tracing::info_span!("request");
+        assert_eq!(
+            set_parent(&span, &parent, None),
+            Err(SetParentError::LayerNotFound)
+        );
+        let _entered = span.enter();
+        assert_eq!(current_traceparent(), None);
+    });
+}
+
+#[test]
+fn per_layer_filter_skips_hidden_parents() {
+    let (otel, sink) = layer(Sampler::AlwaysOn);
+    let subscriber = tracing_subscriber::registry().with(otel.with_filter(LevelFilter::INFO));
+    let mut inside_hidden = None;
+    tracing::subscriber::with_default(subscriber, || {
+        let _outer = tracing::info_span!("outer").entered();
+        let _hidden = tracing::debug_span!("hidden").entered();
+        inside_hidden = current_traceparent();
+        let _inner = tracing::info_span!("inner").entered();
+    });
+
+    let spans = sink.take();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let outer = by_name(&spans, "outer");
+    assert_eq!(
+        by_name(&spans, "inner").parent_span_id,
+        outer.span_context.span_id()
+    );
+    // Inside the hidden span the current context is that of its nearest visible parent.
+    assert_eq!(
+        inside_hidden.unwrap().parent_id(),
+        outer.span_context.span_id().to_bytes()
+    );
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn unsampled_logs_carry_ids() {
+    let capture = Capture::default();
+    let registry = Registry::default();
+    let (json, guard) = logging::layer(
+        &LoggingConfig::default(),
+        &ServiceConfig::default(),
+        &registry,
+        LogOutput::Writer(Box::new(capture.clone())),
+    )
+    .unwrap();
+    let (otel, sink) = layer(Sampler::AlwaysOff);
+    let subscriber = tracing_subscriber::registry().with(json).with(otel);
+
+    let mut ids = None;
+    tracing::subscriber::with_default(subscriber, || {
+        let _span = tracing::info_span!("request").entered();
+        ids = current_traceparent();
+        tracing::info!("inside");
+    });
+    guard.flush().unwrap();
+
+    assert!(sink.take().is_empty());
+    let ids = ids.unwrap();
+    assert!(!ids.is_sampled());
+    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let line: serde_json::Value = serde_json::from_str(output.lines().next().unwrap()).unwrap();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(line["trace_id"], hex(&ids.trace_id()));
+    assert_eq!(line["span_id"], hex(&ids.parent_id()));
+}
+
+#[test]
+fn ratio_sampler_keeps_its_share() {
+    const ROOTS: usize = 4000;
+    let spans = collect(Sampler::TraceIdRatio(0.25), || {
+        for _ in 0..ROOTS {
+            let _span = tracing::info_span!("root").entered();
+        }
+    });
+
+    // Binomial(4000, 0.25): mean 1000, standard deviation about 27; allow 6 deviations.
+    assert!((840..=1160).contains(&spans.len()), "kept {}", spans.len());
+    for span in &spans {
+        let trace_id = span.span_context.trace_id().to_bytes();
+        assert!(Sampler::TraceIdRatio(0.25).should_sample(None, &trace_id));
+    }
+}
+
+#[test]
+fn keep_errors_exports_failed_spans_only() {
+    let (otel, sink) = layer(Sampler::AlwaysOff);
+    let subscriber = tracing_subscriber::registry().with(otel.keep_errors(true));
+    tracing::subscriber::with_default(subscriber, || {
+        let _root = tracing::info_span!("root", customer = "alice").entered();
+        {
+            let _fine = tracing::info_span!("fine").entered();
+            tracing::info!("all good");
+        }
+        let _failed = tracing::info_span!("failed", attempt = 2).entered();
+        tracing::error!("timed out");
+    });
+
+    let spans = sink.take();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let failed = &spans[0];
+    assert_eq!(failed.name, "failed");
+    assert_eq!(failed.status, Status::error("timed out"));
+    assert!(failed.span_context.is_sampled());
+    assert_eq!(attribute(failed, "attempt"), Some(&Value::I64(2)));
+    assert_eq!(failed.events.len(), 1);
+}
+
+#[test]
+fn events_over_cap_are_counted() {
+    let spans = collect(Sampler::AlwaysOn, || {
+        let _span = tracing::info_span!("chatty").entered();
+        for index in 0..MAX_SPAN_EVENTS + 72 {
+            tracing::info!(index, "tick");
+        }
+    });
+
+    let span = by_name(&spans, "chatty");
+    assert_eq!(span.events.len(), MAX_SPAN_EVENTS);
+    assert_eq!(span.events.dropped_count, 72);
+}
+
+#[test]
+fn unsampled_root_without_parent_exports_nothing() {
+    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+        let _span = tracing::info_span!("root", route = "/").entered();
+        tracing::info!("not recorded");
+        let _child = tracing::info_span!("child").entered();
+    });
+
+    assert!(spans.is_empty(), "{spans:#?}");
+}
+
+#[test]
+fn follows_from_adds_link() {
+    let spans = collect(Sampler::AlwaysOn, || {
+        let cause = tracing::info_span!("cause");
+        let effect = tracing::info_span!("effect");
+        effect.follows_from(&cause);
+    });
+
+    let cause = by_name(&spans, "cause");
+    let effect = by_name(&spans, "effect");
+    assert_eq!(effect.links.len(), 1);
+    assert_eq!(
+        effect.links[0].span_context.span_id(),
+        cause.span_context.span_id()
+    );
+}
