@@ -108,6 +108,15 @@ mod unsampled {
         });
     }
 
+    /// The registry alone, the lifecycle as a child of an entered span.
+    #[divan::bench]
+    fn registry_only_child(bencher: Bencher<'_, '_>) {
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            let _root = tracing::info_span!("root").entered();
+            bencher.bench_local(lifecycle);
+        });
+    }
+
     #[divan::bench]
     fn obskit_always_off(bencher: Bencher<'_, '_>) {
         bench_obskit(

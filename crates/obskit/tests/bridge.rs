@@ -531,3 +531,69 @@ fn follows_from_adds_link() {
         cause.span_context.span_id()
     );
 }
+
+#[test]
+fn set_parent_sees_children_of_unsampled_span() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let spans = collect(Sampler::AlwaysOff, || {
+        let span = tracing::info_span!("request");
+        let child = tracing::info_span!(parent: &span, "child");
+        assert_eq!(
+            set_parent(&span, &parent, None),
+            Err(SetParentError::HasChildren)
+        );
+        assert_eq!(set_parent(&child, &parent, None), Ok(()));
+    });
+
+    assert!(spans.is_empty(), "{spans:#?}");
+}
+
+#[test]
+fn root_fields_dropped_when_not_kept() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let (otel, sink) = layer(Sampler::ParentBasedAlwaysOff);
+    let subscriber = tracing_subscriber::registry().with(otel.keep_root_fields(false));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!(
+            "request",
+            http.route = "/orders",
+            status = tracing::field::Empty
+        );
+        set_parent(&span, &parent, None).unwrap();
+        span.record("status", 200);
+        let _entered = span.enter();
+        tracing::info!("after set_parent");
+    });
+
+    let spans = sink.take();
+    let request = by_name(&spans, "request");
+    assert_eq!(attribute(request, "http.route"), None);
+    assert_eq!(attribute(request, "status"), Some(&Value::I64(200)));
+    assert_eq!(request.events.len(), 1);
+    assert!(request.span_context.is_sampled());
+}
+
+#[test]
+fn current_traceparent_injects_current_span() {
+    let mut headers = http::HeaderMap::new();
+    let spans = collect(Sampler::AlwaysOn, || {
+        let _span = tracing::info_span!("call").entered();
+        let parent = current_traceparent().unwrap();
+        let state = current_tracestate().unwrap();
+        obskit::trace::inject(
+            &parent,
+            &state,
+            &obskit::trace::Baggage::default(),
+            &mut headers,
+        );
+    });
+
+    let call = by_name(&spans, "call");
+    let expected = format!(
+        "00-{}-{}-03",
+        call.span_context.trace_id(),
+        call.span_context.span_id()
+    );
+    assert_eq!(headers["traceparent"], expected.as_str());
+    assert!(headers.get("tracestate").is_none());
+}

@@ -194,7 +194,7 @@ mod tests {
             let parent = current_traceparent();
             assert!(ids.is_some());
             assert_eq!(
-                ids.map(|(trace, span)| (trace, span)),
+                ids,
                 parent.map(|parent| (parent.trace_id(), parent.parent_id()))
             );
         });

@@ -77,9 +77,7 @@ where
     };
     // A span that a per-layer filter hid from the bridge has no state; its parent may.
     for span in span.scope() {
-        let extensions = span.extensions();
-        if let Some(state) = extensions.get::<SpanState>() {
-            f(state);
+        if SpanState::read(&span.extensions(), &mut *f).is_some() {
             return true;
         }
     }
@@ -220,21 +218,44 @@ impl OtelLayer {
         self.keep_errors
     }
 
+    /// Returns whether no span can record, so the hooks after creation have nothing to do.
+    fn never_records(&self) -> bool {
+        self.sampler == Sampler::AlwaysOff && !self.keep_errors
+    }
+
     fn new_state<S>(&self, attrs: &Attributes<'_>, parent: Option<SpanRef<'_, S>>) -> SpanState
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let inherited = parent.and_then(|parent| {
-            let extensions = parent.extensions();
-            extensions.get::<SpanState>().map(|state| {
-                state.mark_has_children();
-                (
-                    state.trace_id,
-                    state.span_id,
-                    state.flags,
-                    state.remote_state.clone(),
-                )
-            })
+            let (inherited, light) = {
+                let extensions = parent.extensions();
+                match extensions.get::<SpanState>() {
+                    Some(state) => {
+                        state.mark_has_children();
+                        let inherited = (
+                            state.trace_id,
+                            state.span_id,
+                            state.flags,
+                            state.remote_state.clone(),
+                        );
+                        (Some(inherited), false)
+                    }
+                    None => {
+                        let context = extensions.get::<TraceContext>()?;
+                        let inherited =
+                            (context.trace_id, context.span_id, TraceParent::RANDOM, None);
+                        (Some(inherited), true)
+                    }
+                }
+            };
+            if light {
+                // The parent's first child: store its full state to remember the child.
+                if let Some(state) = SpanState::full(&mut parent.extensions_mut()) {
+                    state.mark_has_children();
+                }
+            }
+            inherited
         });
 
         let is_root = inherited.is_none();
@@ -268,7 +289,7 @@ impl OtelLayer {
                 attrs.metadata().fields().len(),
                 provisional,
             );
-            recording.apply(recording::attribute_values(attrs));
+            recording.record_attributes(attrs);
             Box::new(recording)
         });
 
@@ -374,10 +395,15 @@ where
             trace_id: state.trace_id,
             span_id: state.span_id,
         });
-        extensions.replace(state);
+        if !state.is_light() {
+            extensions.replace(state);
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if self.never_records() {
+            return;
+        }
         let Some(span) = ctx.span(id) else {
             return;
         };
@@ -389,17 +415,16 @@ where
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        if self.never_records() {
+            return;
+        }
         let (Some(span), Some(follows)) = (ctx.span(id), ctx.span(follows)) else {
             return;
         };
         if !is_recording(&span, false) {
             return;
         }
-        let context = {
-            let extensions = follows.extensions();
-            let Some(state) = extensions.get::<SpanState>() else {
-                return;
-            };
+        let context = SpanState::read(&follows.extensions(), |state| {
             SpanContext::new(
                 TraceId::from_bytes(state.trace_id),
                 SpanId::from_bytes(state.span_id),
@@ -407,6 +432,9 @@ where
                 false,
                 OtelTraceState::default(),
             )
+        });
+        let Some(context) = context else {
+            return;
         };
         with_recording(&span, |recording| {
             recording.push_link(Link::with_context(context));
@@ -414,6 +442,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if self.never_records() {
+            return;
+        }
         let Some(span) = ctx.event_span(event) else {
             return;
         };
@@ -430,6 +461,9 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.never_records() {
+            return;
+        }
         let Some(span) = ctx.span(&id) else {
             return;
         };
@@ -458,7 +492,7 @@ pub(crate) fn reparent(
     parent: &TraceParent,
     remote_state: Option<Arc<RemoteState>>,
 ) -> Result<(), super::SetParentError> {
-    let Some(state) = extensions.get_mut::<SpanState>() else {
+    let Some(state) = SpanState::full(extensions) else {
         return Err(super::SetParentError::NotTracked);
     };
     if state

@@ -73,7 +73,7 @@ impl Recording {
         }
     }
 
-    /// Applies field values recorded at creation or through `Span::record`.
+    /// Applies field values recorded through `Span::record`.
     pub(crate) fn apply(&mut self, values: FieldValues) {
         for (name, value) in values.0 {
             match value {
@@ -83,6 +83,11 @@ impl Recording {
         }
     }
 
+    /// Records the values a span was created with.
+    pub(crate) fn record_attributes(&mut self, attributes: &tracing::span::Attributes<'_>) {
+        attributes.record(&mut CreationVisitor(self));
+    }
+
     fn set_attribute(&mut self, name: &'static str, value: Value) {
         if let Some(existing) = self
             .attributes
@@ -90,7 +95,15 @@ impl Recording {
             .find(|attribute| attribute.key.as_str() == name)
         {
             existing.value = value;
-        } else if self.attributes.len() < MAX_SPAN_ATTRIBUTES {
+        } else {
+            self.push_attribute(name, value);
+        }
+    }
+
+    /// Adds an attribute without looking for an earlier value, as for the distinct fields of a
+    /// new span.
+    fn push_attribute(&mut self, name: &'static str, value: Value) {
+        if self.attributes.len() < MAX_SPAN_ATTRIBUTES {
             self.attributes
                 .push(KeyValue::new(Key::from_static_str(name), value));
         } else {
@@ -218,10 +231,54 @@ impl FieldValues {
 }
 
 fn is_special(name: &str) -> bool {
-    matches!(
-        name,
-        OTEL_NAME | OTEL_KIND | OTEL_STATUS_CODE | OTEL_STATUS_MESSAGE
-    )
+    name.starts_with("otel.")
+        && matches!(
+            name,
+            OTEL_NAME | OTEL_KIND | OTEL_STATUS_CODE | OTEL_STATUS_MESSAGE
+        )
+}
+
+/// Records creation values straight into the recording, which no lock guards yet.
+struct CreationVisitor<'a>(&'a mut Recording);
+
+impl CreationVisitor<'_> {
+    fn push_text(&mut self, field: &Field, text: String) {
+        if is_special(field.name()) {
+            self.0.set_special(field.name(), text);
+        } else {
+            self.0.push_attribute(field.name(), Value::from(text));
+        }
+    }
+}
+
+impl Visit for CreationVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.push_attribute(field.name(), Value::F64(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.push_attribute(field.name(), Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.push_attribute(field.name(), u64_value(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.push_attribute(field.name(), Value::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push_text(field, value.to_owned());
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push_text(field, value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push_text(field, format!("{value:?}"));
+    }
 }
 
 impl Visit for FieldValues {
@@ -404,13 +461,6 @@ pub(crate) fn field_values(values: &tracing::span::Record<'_>) -> FieldValues {
     collected
 }
 
-/// Collects the values a span was created with.
-pub(crate) fn attribute_values(attributes: &tracing::span::Attributes<'_>) -> FieldValues {
-    let mut collected = FieldValues(Vec::with_capacity(attributes.metadata().fields().len()));
-    attributes.record(&mut collected);
-    collected
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,7 +492,10 @@ mod tests {
 
         assert_eq!(recording.attributes.len(), MAX_SPAN_ATTRIBUTES);
         assert_eq!(recording.dropped_attributes, 4);
-        assert_eq!(recording.attributes[0].value, Value::I64(3));
+        assert_eq!(
+            recording.attributes.first().map(|kv| &kv.value),
+            Some(&Value::I64(3))
+        );
     }
 
     #[test]

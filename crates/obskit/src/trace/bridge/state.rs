@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tracing_subscriber::registry::{Extensions, ExtensionsMut};
+
 use super::recording::Recording;
+use crate::logging::TraceContext;
 use crate::trace::{TraceParent, TraceState};
 
 /// The `tracestate` a trace received from its remote caller, in both representations.
@@ -30,6 +33,10 @@ impl RemoteState {
 }
 
 /// Trace context of one span, stored in its registry extensions by the bridge layer.
+///
+/// A span that is unsampled, does not record, has the `random` flag and no remote state or
+/// children stores only its [`TraceContext`], which saves an allocation on the common path;
+/// [`SpanState::light`] rebuilds the rest. Its first child inserts the full state.
 #[derive(Debug)]
 pub(crate) struct SpanState {
     pub(crate) trace_id: [u8; 16],
@@ -48,6 +55,51 @@ pub(crate) struct SpanState {
 }
 
 impl SpanState {
+    /// Builds the state that a span with only a [`TraceContext`] implies.
+    pub(crate) fn light(context: TraceContext) -> Self {
+        Self {
+            trace_id: context.trace_id,
+            span_id: context.span_id,
+            parent_span_id: [0; 8],
+            parent_is_remote: false,
+            flags: TraceParent::RANDOM,
+            has_children: AtomicBool::new(false),
+            remote_state: None,
+            recording: None,
+        }
+    }
+
+    /// Returns whether the state can be stored as its [`TraceContext`] alone.
+    pub(crate) fn is_light(&self) -> bool {
+        self.flags == TraceParent::RANDOM
+            && self.recording.is_none()
+            && self.remote_state.is_none()
+            && !self.parent_is_remote
+    }
+
+    /// Runs `f` on the span's state, full or light; returns `None` when the layer did not see
+    /// the span.
+    pub(crate) fn read<R>(
+        extensions: &Extensions<'_>,
+        f: impl FnOnce(&SpanState) -> R,
+    ) -> Option<R> {
+        if let Some(state) = extensions.get::<SpanState>() {
+            return Some(f(state));
+        }
+        let context = extensions.get::<TraceContext>()?;
+        Some(f(&SpanState::light(*context)))
+    }
+
+    /// Returns the span's full state, inserting it for a light span; `None` when the layer did
+    /// not see the span.
+    pub(crate) fn full<'a>(extensions: &'a mut ExtensionsMut<'_>) -> Option<&'a mut SpanState> {
+        if extensions.get_mut::<SpanState>().is_none() {
+            let context = *extensions.get_mut::<TraceContext>()?;
+            extensions.replace(SpanState::light(context));
+        }
+        extensions.get_mut::<SpanState>()
+    }
+
     pub(crate) fn is_sampled(&self) -> bool {
         self.flags & TraceParent::SAMPLED != 0
     }
