@@ -26,7 +26,7 @@ fn main() {
     divan::main();
 }
 
-/// The measured lifecycle: two fields at creation, one recorded later.
+/// Runs the measured lifecycle, with two fields at creation and one recorded later.
 fn lifecycle() {
     let span = tracing::info_span!(
         "request",
@@ -108,7 +108,7 @@ mod unsampled {
         });
     }
 
-    /// The registry alone, the lifecycle as a child of an entered span.
+    /// Measures the registry alone, with the lifecycle as a child of an entered span.
     #[divan::bench]
     fn registry_only_child(bencher: Bencher<'_, '_>) {
         tracing::subscriber::with_default(tracing_subscriber::registry(), || {
@@ -125,8 +125,8 @@ mod unsampled {
         );
     }
 
-    /// A root span under a parent-based sampler keeps its fields until `set_parent` could
-    /// make it sampled.
+    /// Measures an unsampled root under a parent-based sampler, which keeps its fields in case
+    /// `set_parent` makes it sampled.
     #[divan::bench]
     fn obskit_parent_based_root(bencher: Bencher<'_, '_>) {
         let layer = obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink));
@@ -140,7 +140,7 @@ mod unsampled {
         bench_obskit(bencher, layer);
     }
 
-    /// The lifecycle as a child of an unsampled, entered span.
+    /// Measures the lifecycle as a child of an unsampled, entered span.
     #[divan::bench]
     fn obskit_parent_based_child(bencher: Bencher<'_, '_>) {
         let layer = obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink));
@@ -187,7 +187,7 @@ mod sampled {
 mod context {
     use super::*;
 
-    /// Reading the current span's ids for an outgoing request.
+    /// Measures reading the current span's ids for an outgoing request.
     #[divan::bench]
     fn obskit_current_traceparent(bencher: Bencher<'_, '_>) {
         let layer = obskit_layer(Sampler::AlwaysOn, Arc::new(NoopSink));

@@ -458,7 +458,8 @@ fn ratio_sampler_keeps_its_share() {
         }
     });
 
-    // Binomial(4000, 0.25): mean 1000, standard deviation about 27; allow 6 deviations.
+    // Binomial(4000, 0.25) has mean 1000 and standard deviation about 27, so the bounds allow
+    // about 6 deviations.
     assert!((840..=1160).contains(&spans.len()), "kept {}", spans.len());
     for span in &spans {
         let trace_id = span.span_context.trace_id().to_bytes();

@@ -6,7 +6,7 @@ use super::layer::{OtelLayer, reparent};
 use super::state::{RemoteState, SpanState};
 use crate::trace::{TraceParent, TraceState};
 
-/// Why [`set_parent`] did not attach the remote parent.
+/// The reason [`set_parent`] did not attach the remote parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetParentError {
@@ -33,9 +33,9 @@ pub enum SetParentError {
 
 /// Attaches a remote parent, such as the caller of an incoming request, to a new span.
 ///
-/// The span continues the parent's trace: it takes its trace id, records the parent's span id
-/// with `parent_span_is_remote`, keeps its `random` flag and `state`, and the sampling decision
-/// is made again with the parent's sampled flag, so `ParentBased` samplers follow the caller.
+/// The span continues the parent's trace. It takes the trace id, the `random` flag and `state`,
+/// and records the parent's span id with `parent_span_is_remote`. The sampling decision is made
+/// again with the parent's sampled flag, so `ParentBased` samplers follow the caller.
 /// Call it after creating the span and before any child span is created; entering the span
 /// first is allowed.
 ///

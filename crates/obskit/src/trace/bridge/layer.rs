@@ -75,7 +75,7 @@ where
     let Some(span) = current.id().and_then(|id| subscriber.span(id)) else {
         return false;
     };
-    // A span that a per-layer filter hid from the bridge has no state; its parent may.
+    // A span that a per-layer filter hid from the bridge has no state, but its parent may.
     for span in span.scope() {
         if SpanState::read(&span.extensions(), &mut *f).is_some() {
             return true;
@@ -88,7 +88,7 @@ where
 ///
 /// When a span is created the layer picks its parent (the explicit parent, else the current
 /// span), inherits the trace id or generates a random one with the W3C `random` flag, creates a
-/// span id and asks the [`Sampler`]. Every span gets a [`TraceContext`] extension, so the JSON
+/// span id and applies the [`Sampler`]. Every span gets a [`TraceContext`] extension, so the JSON
 /// log lines of unsampled traces still carry `trace_id` and `span_id`. Only sampled spans
 /// collect data:
 ///
@@ -146,14 +146,16 @@ where
 ///
 /// # Limitations
 ///
-/// - Unsampled spans cost an id, a sampling decision and two extension inserts; their
-///   fields and events are not read. With [`OtelLayer::keep_errors`] every span records as if
-///   sampled, which costs as much as sampling everything, and only spans that end with status
-///   Error are exported.
+/// - An unsampled span costs an id, a sampling decision and one extension insert, plus a second
+///   insert when its first child is created. Its fields and events are not read. Under
+///   [`Sampler::AlwaysOff`] the hooks after creation return at once.
+/// - With [`OtelLayer::keep_errors`] every span records as if sampled, which costs as much as
+///   sampling everything, and only spans that end with status Error are exported.
 /// - An unsampled root span under any sampler but [`Sampler::AlwaysOff`] keeps its fields,
-///   because [`set_parent`](super::set_parent) may still make it sampled; it does not keep events
-///   until then. Turn this off with [`OtelLayer::keep_root_fields`].
-/// - The layer finds spans through the registry's parent links. A parent that a per-layer
+///   because [`set_parent`](super::set_parent) may still make it sampled. That costs about as
+///   much as recording a sampled span. It does not keep events until then. Turn this off with
+///   [`OtelLayer::keep_root_fields`].
+/// - The layer finds parents through the registry's parent links. A parent that a per-layer
 ///   filter hides from this layer is skipped, and its nearest visible parent is used.
 pub struct OtelLayer {
     sampler: Sampler,
@@ -202,7 +204,7 @@ impl OtelLayer {
 
     /// Keeps the creation fields of unsampled root spans until
     /// [`set_parent`](super::set_parent) decides again, so a span that a remote parent makes
-    /// sampled is exported with them. On by default; turning it off makes unsampled roots as
+    /// sampled is exported with them. On by default. Turning it off makes unsampled roots as
     /// cheap as other unsampled spans and exports such spans without their creation fields.
     #[must_use]
     pub fn keep_root_fields(mut self, keep_root_fields: bool) -> Self {
@@ -250,7 +252,8 @@ impl OtelLayer {
                 }
             };
             if light {
-                // The parent's first child: store its full state to remember the child.
+                // This is the parent's first child, so the parent stores its full state to
+                // remember that it has children.
                 if let Some(state) = SpanState::full(&mut parent.extensions_mut()) {
                     state.mark_has_children();
                 }

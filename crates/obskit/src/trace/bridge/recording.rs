@@ -319,7 +319,7 @@ fn u64_value(value: u64) -> Value {
     }
 }
 
-/// A `tracing` event turned into a span event, with what it says about the span's status.
+/// A `tracing` event turned into a span event, and the error it reports for the span's status.
 #[derive(Debug)]
 pub(crate) struct EventRecord {
     pub(crate) event: Event,
@@ -480,7 +480,7 @@ mod tests {
         const NAMES: [&str; 4] = ["a", "b", "c", "d"];
         let mut recording = Recording::new("capped", 0, false);
         for index in 0..MAX_SPAN_ATTRIBUTES {
-            // Distinct static names: leak is fine in a test.
+            // Each attribute key must be a distinct `&'static str`, so the test leaks them.
             let name: &'static str = Box::leak(format!("key{index}").into_boxed_str());
             recording.set_attribute(name, Value::I64(1));
         }

@@ -17,7 +17,7 @@ pub(crate) struct RemoteState {
 }
 
 impl RemoteState {
-    /// Converts a non-empty list; returns `None` for an empty one.
+    /// Converts a non-empty list, and returns `None` for an empty one.
     pub(crate) fn new(w3c: TraceState) -> Option<Arc<Self>> {
         if w3c.is_empty() {
             return None;
@@ -35,7 +35,7 @@ impl RemoteState {
 /// Trace context of one span, stored in its registry extensions by the bridge layer.
 ///
 /// A span that is unsampled, does not record, has the `random` flag and no remote state or
-/// children stores only its [`TraceContext`], which saves an allocation on the common path;
+/// children stores only its [`TraceContext`], which saves an allocation on the common path.
 /// [`SpanState::light`] rebuilds the rest. Its first child inserts the full state.
 #[derive(Debug)]
 pub(crate) struct SpanState {
@@ -77,7 +77,7 @@ impl SpanState {
             && !self.parent_is_remote
     }
 
-    /// Runs `f` on the span's state, full or light; returns `None` when the layer did not see
+    /// Runs `f` on the span's state, full or light. Returns `None` when the layer did not see
     /// the span.
     pub(crate) fn read<R>(
         extensions: &Extensions<'_>,
@@ -90,8 +90,8 @@ impl SpanState {
         Some(f(&SpanState::light(*context)))
     }
 
-    /// Returns the span's full state, inserting it for a light span; `None` when the layer did
-    /// not see the span.
+    /// Returns the span's full state, inserting it for a light span. Returns `None` when the
+    /// layer did not see the span.
     pub(crate) fn full<'a>(extensions: &'a mut ExtensionsMut<'_>) -> Option<&'a mut SpanState> {
         if extensions.get_mut::<SpanState>().is_none() {
             let context = *extensions.get_mut::<TraceContext>()?;
