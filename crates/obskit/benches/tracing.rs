@@ -8,6 +8,9 @@
 //!   batching exporter;
 //! - tracing-opentelemetry `batch`: the SDK's `BatchSpanProcessor` with an exporter that drops
 //!   the batch.
+//!
+//! The tracing-opentelemetry benchmarks take `lean`: `false` keeps its defaults, `true` turns off
+//! the code location, thread and busy/idle time attributes, which obskit does not record.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -92,8 +95,14 @@ fn bench_obskit(bencher: Bencher<'_, '_>, layer: OtelLayer) {
     tracing::subscriber::with_default(subscriber, || bencher.bench_local(lifecycle));
 }
 
-fn bench_peer(bencher: Bencher<'_, '_>, provider: &SdkTracerProvider) {
-    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+/// Measures tracing-opentelemetry with its defaults, or `lean` without the location, thread and
+/// busy/idle time attributes that obskit does not record.
+fn bench_peer(bencher: Bencher<'_, '_>, provider: &SdkTracerProvider, lean: bool) {
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("bench"))
+        .with_location(!lean)
+        .with_threads(!lean)
+        .with_tracked_inactivity(!lean);
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || bencher.bench_local(lifecycle));
 }
@@ -151,12 +160,12 @@ mod unsampled {
         });
     }
 
-    #[divan::bench]
-    fn tracing_opentelemetry_always_off(bencher: Bencher<'_, '_>) {
+    #[divan::bench(args = [false, true])]
+    fn tracing_opentelemetry_always_off(bencher: Bencher<'_, '_>, lean: bool) {
         let provider = SdkTracerProvider::builder()
             .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
             .build();
-        bench_peer(bencher, &provider);
+        bench_peer(bencher, &provider, lean);
     }
 }
 
@@ -173,13 +182,13 @@ mod sampled {
         bench_obskit(bencher, obskit_layer(Sampler::AlwaysOn, channel_sink()));
     }
 
-    #[divan::bench]
-    fn tracing_opentelemetry_batch(bencher: Bencher<'_, '_>) {
+    #[divan::bench(args = [false, true])]
+    fn tracing_opentelemetry_batch(bencher: Bencher<'_, '_>, lean: bool) {
         let provider = SdkTracerProvider::builder()
             .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
             .with_batch_exporter(NoopExporter)
             .build();
-        bench_peer(bencher, &provider);
+        bench_peer(bencher, &provider, lean);
         let _ = provider.shutdown();
     }
 }
