@@ -225,50 +225,19 @@ impl OtelLayer {
         self.sampler == Sampler::AlwaysOff && !self.keep_errors
     }
 
-    fn new_state<S>(&self, attrs: &Attributes<'_>, parent: Option<SpanRef<'_, S>>) -> SpanState
+    fn new_state<S>(&self, attrs: &Attributes<'_>, parent: Option<&SpanRef<'_, S>>) -> SpanState
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let inherited = parent.and_then(|parent| {
-            let (inherited, light) = {
-                let extensions = parent.extensions();
-                match extensions.get::<SpanState>() {
-                    Some(state) => {
-                        state.mark_has_children();
-                        let inherited = (
-                            state.trace_id,
-                            state.span_id,
-                            state.flags,
-                            state.remote_state.clone(),
-                        );
-                        (Some(inherited), false)
-                    }
-                    None => {
-                        let context = extensions.get::<TraceContext>()?;
-                        let inherited =
-                            (context.trace_id, context.span_id, TraceParent::RANDOM, None);
-                        (Some(inherited), true)
-                    }
-                }
-            };
-            if light {
-                // This is the parent's first child, so the parent stores its full state to
-                // remember that it has children.
-                if let Some(state) = SpanState::full(&mut parent.extensions_mut()) {
-                    state.mark_has_children();
-                }
-            }
-            inherited
-        });
-
+        let inherited = parent.and_then(inherit);
         let is_root = inherited.is_none();
         let (trace_id, span_id, parent_span_id, parent_flags, remote_state) = match inherited {
-            Some((trace_id, parent_id, flags, remote_state)) => (
-                trace_id,
+            Some(parent) => (
+                parent.trace_id,
                 random_span_id(),
-                parent_id,
-                Some(flags),
-                remote_state,
+                parent.span_id,
+                Some(parent.flags),
+                parent.remote_state,
             ),
             None => {
                 let root = TraceParent::new_root(false);
@@ -351,6 +320,46 @@ impl OtelLayer {
     }
 }
 
+/// The context a new span takes from its parent.
+struct Inherited {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    flags: u8,
+    remote_state: Option<Arc<RemoteState>>,
+}
+
+/// Reads the parent's context and records in the parent that it has a child.
+fn inherit<S>(parent: &SpanRef<'_, S>) -> Option<Inherited>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let light_context = {
+        let extensions = parent.extensions();
+        if let Some(state) = extensions.get::<SpanState>() {
+            state.mark_has_children();
+            return Some(Inherited {
+                trace_id: state.trace_id,
+                span_id: state.span_id,
+                flags: state.flags,
+                remote_state: state.remote_state.clone(),
+            });
+        }
+        *extensions.get::<TraceContext>()?
+    };
+
+    // This is the first child of a light parent, so the parent stores its full state to
+    // remember that it has children.
+    if let Some(state) = SpanState::full(&mut parent.extensions_mut()) {
+        state.mark_has_children();
+    }
+    Some(Inherited {
+        trace_id: light_context.trace_id,
+        span_id: light_context.span_id,
+        flags: TraceParent::RANDOM,
+        remote_state: None,
+    })
+}
+
 /// Returns whether the span records, without taking the write lock.
 fn is_recording<S>(span: &SpanRef<'_, S>, events: bool) -> bool
 where
@@ -391,7 +400,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let state = self.new_state(attrs, span.parent());
+        let state = self.new_state(attrs, span.parent().as_ref());
 
         let mut extensions = span.extensions_mut();
         extensions.replace(TraceContext {
