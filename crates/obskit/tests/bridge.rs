@@ -598,3 +598,74 @@ fn current_traceparent_injects_current_span() {
     assert_eq!(headers["traceparent"], expected.as_str());
     assert!(headers.get("tracestate").is_none());
 }
+
+#[test]
+fn children_on_many_threads_share_trace() {
+    const THREADS: usize = 4;
+    const CHILDREN: usize = 50;
+    let (otel, sink) = layer(Sampler::AlwaysOn);
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(otel));
+
+    tracing::dispatcher::with_default(&dispatch, || {
+        let root = tracing::info_span!("root");
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS {
+                let root = root.clone();
+                let dispatch = dispatch.clone();
+                scope.spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        for _ in 0..CHILDREN {
+                            let _child = tracing::info_span!(parent: &root, "child").entered();
+                        }
+                    });
+                });
+            }
+        });
+    });
+
+    let spans = sink.take();
+    assert_eq!(spans.len(), THREADS * CHILDREN + 1);
+    let root = by_name(&spans, "root");
+    let children: Vec<_> = spans.iter().filter(|span| span.name == "child").collect();
+    assert!(
+        children
+            .iter()
+            .all(|child| child.span_context.trace_id() == root.span_context.trace_id())
+    );
+    assert!(
+        children
+            .iter()
+            .all(|child| child.parent_span_id == root.span_context.span_id())
+    );
+    let mut span_ids: Vec<_> = spans
+        .iter()
+        .map(|span| span.span_context.span_id())
+        .collect();
+    span_ids.sort_unstable_by_key(|id| id.to_bytes());
+    span_ids.dedup();
+    assert_eq!(span_ids.len(), spans.len(), "span ids are unique");
+}
+
+#[test]
+fn keep_errors_follows_remote_parent() {
+    let parent: TraceParent = REMOTE_UNSAMPLED.parse().unwrap();
+    let (otel, sink) = layer(Sampler::ParentBasedAlwaysOn);
+    let subscriber = tracing_subscriber::registry().with(otel.keep_errors(true));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request", route = "/pay");
+        set_parent(&span, &parent, None).unwrap();
+        let _entered = span.enter();
+        tracing::error!(error = "card declined", "payment failed");
+    });
+
+    let spans = sink.take();
+    let request = by_name(&spans, "request");
+    assert_eq!(request.status, Status::error("card declined"));
+    assert_eq!(
+        request.span_context.trace_id().to_bytes(),
+        parent.trace_id()
+    );
+    assert!(request.parent_span_is_remote);
+    assert!(request.span_context.is_sampled());
+    assert_eq!(attribute(request, "route"), Some(&Value::from("/pay")));
+}
