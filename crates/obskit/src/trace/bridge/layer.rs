@@ -90,13 +90,14 @@ where
 /// span), inherits the trace id or generates a random one with the W3C `random` flag, creates a
 /// span id and applies the [`Sampler`]. Every span gets a [`TraceContext`] extension, so the JSON
 /// log lines of unsampled traces still carry `trace_id` and `span_id`. Only sampled spans
-/// collect data:
+/// collect data, apart from the cases listed under Limitations:
 ///
 /// - span fields become attributes, typed as `i64`, `f64`, `bool` or string (`u64` above
 ///   `i64::MAX` and `Debug` values as strings), including values recorded later;
 /// - events inside the span become span events named by their message, with `level` and
-///   `target` attributes; an event with an `exception.message` or `exception.type` field is
-///   named `exception`; an event at ERROR level or with an `error` field sets status Error;
+///   `target` attributes;
+/// - an event with an `exception.message` or `exception.type` field is named `exception`;
+/// - an event at ERROR level or with an `error` field sets status Error;
 /// - the fields `otel.name` (span name), `otel.kind` (`server`, `client`, `producer`,
 ///   `consumer`, `internal`), `otel.status_code` (`ok`, `error`, `unset`) and
 ///   `otel.status_message` are read instead of becoming attributes; an unknown kind or status
