@@ -300,6 +300,32 @@ mod tests {
     }
 
     #[test]
+    fn sampled_span_becomes_exemplar() -> Result<(), MetricsError> {
+        let registry = Registry::default();
+        let red = Red::register(&registry, "rpc", ["method"])?;
+        let ids = ([0xab; 16], [0xcd; 8]);
+        crate::metrics::exemplar::test_span::within(ids, || {
+            red.observe(&["Get"], 0.02, false);
+        });
+        red.observe(&["Put"], 0.02, false);
+
+        let text = registry.encode(Format::OpenMetrics)?;
+        let exemplar = format!(
+            "rpc_duration_seconds_bucket{{le=\"0.025\",method=\"Get\"}} 1 # {{trace_id=\"{}\",span_id=\"{}\"}} 0.02 ",
+            "ab".repeat(16),
+            "cd".repeat(8)
+        );
+        assert!(text.contains(&exemplar), "{text}");
+        assert!(
+            text.contains("rpc_duration_seconds_bucket{le=\"0.025\",method=\"Put\"} 1\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches(" # {").count(), 1, "{text}");
+        assert!(!registry.encode(Format::PrometheusText)?.contains(" # {"));
+        Ok(())
+    }
+
+    #[test]
     fn prefix_clash_is_rejected() -> Result<(), MetricsError> {
         let registry = Registry::default();
         registry.counter("rpc_errors", "Errors.")?;
