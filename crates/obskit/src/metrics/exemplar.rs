@@ -10,11 +10,12 @@
 //! prometheus-client 0.26 writes exemplars only from its own `Exemplar` type, which has no
 //! public constructor, so a custom metric type cannot hand it any. obskit therefore writes
 //! them itself. [`encode_openmetrics`] runs the prometheus-client encoder while a per-thread
-//! pass is active. During the pass, each histogram series with an exemplar adds the marker
-//! label `__obskit_exemplar="<n>"` to its label set and leaves a copy of its exemplars in the
-//! pass. Afterwards every marked line loses its marker, and each marked `_bucket` line gets
-//! the exemplar of its bucket appended. The `__` prefix is reserved for Prometheus, so the
-//! validated label names of a family never clash with the marker.
+//! pass is active. During the pass, each histogram series with an exemplar leaves a copy of its
+//! exemplars in the pass and adds the marker label `__obskit_exemplar="<n>"` to the first line
+//! it writes. Afterwards the marker is removed, and the `_bucket` lines that follow it, which
+//! OpenMetrics requires to be contiguous and in bucket order, get the exemplar of their bucket
+//! appended. The `__` prefix is reserved for Prometheus, so the validated label names of a
+//! family never clash with the marker.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
@@ -252,112 +253,141 @@ pub(crate) fn encode_openmetrics(
         return Ok(());
     }
 
-    let encoded = out.split_off(start);
+    // `Registry::encode` starts with an empty buffer, which is taken without a copy.
+    let encoded = if start == 0 {
+        std::mem::take(out)
+    } else {
+        out.split_off(start)
+    };
     out.reserve(encoded.len() + series.len() * 128);
     splice(&encoded, &series, out)
 }
 
-/// Copies `encoded` to `out`, removing every marker label and appending the exemplar of each
-/// marked bucket line.
+/// Copies `encoded` to `out`, removing every marker label and appending the exemplars of each
+/// marked series to its bucket lines.
+///
+/// The text between the lines that change is copied in bulk.
 fn splice(encoded: &str, series: &[Vec<Option<Exemplar>>], out: &mut String) -> fmt::Result {
-    let mut buckets_seen = vec![0_usize; series.len()];
-    for line in encoded.split_inclusive('\n') {
-        let found = if line.starts_with('#') {
-            None
-        } else {
-            find_marker(line)
-        };
-        let Some(found) = found else {
-            out.push_str(line);
+    let mut copied = 0;
+    for (at, _) in encoded.match_indices(MARKER_LABEL) {
+        if at < copied {
+            continue;
+        }
+        let Some(marker) = marker_at(encoded, at) else {
             continue;
         };
+        out.push_str(encoded.get(copied..marker.start).unwrap_or_default());
+        copied = marker.end;
 
-        let name_end = line.find('{').unwrap_or(found.start);
-        let before = line.get(..found.start).unwrap_or_default();
-        let after = line.get(found.end..).unwrap_or_default();
-        let sample = after.strip_suffix('\n').unwrap_or(after);
-        out.push_str(before);
-        out.push_str(sample);
-
-        let is_bucket = line
-            .get(..name_end)
-            .is_some_and(|name| name.ends_with("_bucket"));
-        if is_bucket {
-            let seen = buckets_seen.get_mut(found.series);
-            let exemplar = series
-                .get(found.series)
-                .zip(seen.as_deref().copied())
-                .and_then(|(exemplars, index)| exemplars.get(index).copied().flatten());
-            if let Some(seen) = seen {
-                *seen += 1;
-            }
-            if let Some(exemplar) = exemplar {
-                exemplar.write_openmetrics(out)?;
-            }
-        }
-        if after.ends_with('\n') {
-            out.push('\n');
+        let Some(exemplars) = series.get(marker.series) else {
+            continue;
+        };
+        for (line_end, exemplar) in bucket_line_ends(encoded, marker.line_start, exemplars) {
+            out.push_str(encoded.get(copied..line_end).unwrap_or_default());
+            copied = line_end;
+            exemplar.write_openmetrics(out)?;
         }
     }
+    out.push_str(encoded.get(copied..).unwrap_or_default());
     Ok(())
 }
 
-/// The marker label found in a sample line.
+/// Returns the end of each bucket line of the series whose first line starts at `line_start`,
+/// paired with the exemplar of that bucket, for the buckets that have one.
+///
+/// The series ends after `exemplars.len()` bucket lines, or at a line that is not a sample of
+/// the same histogram.
+fn bucket_line_ends<'a>(
+    text: &'a str,
+    line_start: usize,
+    exemplars: &'a [Option<Exemplar>],
+) -> impl Iterator<Item = (usize, Exemplar)> + 'a {
+    let rest = text.get(line_start..).unwrap_or_default();
+    let base = sample_name(rest)
+        .map(|name| {
+            HISTOGRAM_SUFFIXES
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name)
+        })
+        .unwrap_or_default();
+    let same_histogram = move |name: &str| {
+        name.strip_prefix(base)
+            .is_some_and(|suffix| HISTOGRAM_SUFFIXES.contains(&suffix))
+    };
+
+    let mut offset = line_start;
+    let lines = rest.split_inclusive('\n').map(move |line| {
+        let start = offset;
+        offset += line.len();
+        (start + line.trim_end_matches('\n').len(), line)
+    });
+    lines
+        .take_while(move |(_, line)| sample_name(line).is_some_and(same_histogram))
+        .filter(|(_, line)| sample_name(line).is_some_and(|name| name.ends_with("_bucket")))
+        .zip(exemplars)
+        .filter_map(|((line_end, _), exemplar)| exemplar.map(|exemplar| (line_end, exemplar)))
+}
+
+/// Sample name suffixes of an OpenMetrics histogram.
+const HISTOGRAM_SUFFIXES: [&str; 4] = ["_bucket", "_count", "_sum", "_created"];
+
+/// Returns the metric name of a sample line: the text before its label set or value. Comment
+/// lines have none.
+fn sample_name(line: &str) -> Option<&str> {
+    if line.starts_with('#') {
+        return None;
+    }
+    line.split(['{', ' '])
+        .next()
+        .filter(|name| !name.is_empty())
+}
+
+/// A marker label found in a sample line.
 #[derive(Debug, PartialEq)]
 struct Marker {
     /// Start of the bytes to remove: the `,` before the marker, or the `{` if it is the only
     /// label.
     start: usize,
-    /// End of the bytes to remove: after the marker value's closing quote, or after the `}` if
-    /// the marker is the only label.
+    /// End of the bytes to remove: after the closing quote of the marker value, or after the
+    /// `}` if the marker is the only label.
     end: usize,
+    line_start: usize,
     series: usize,
 }
 
-/// Finds the marker label of `line`, skipping text inside quoted label values.
-fn find_marker(line: &str) -> Option<Marker> {
-    let bytes = line.as_bytes();
-    let mut in_quotes = false;
-    let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
-        if in_quotes {
-            match byte {
-                b'\\' => index += 1,
-                b'"' => in_quotes = false,
-                _ => {}
-            }
-        } else {
-            match byte {
-                b'"' => in_quotes = true,
-                b'{' | b',' => {
-                    if let Some(marker) = parse_marker(line, index) {
-                        return Some(marker);
-                    }
-                }
-                b'}' => return None,
-                _ => {}
-            }
-        }
-        index += 1;
-    }
-    None
-}
+/// Parses the marker whose name starts at byte `at` of `text`.
+///
+/// A marker is `{` or `,`, the marker name, `="`, digits and `"}`, on a line that is not a
+/// comment. The text encoder writes every `"` inside a label value as `\\"`, so `="` directly
+/// followed by digits and `"}` never occurs inside a value, and a match is always a label.
+fn marker_at(text: &str, at: usize) -> Option<Marker> {
+    let separator = at.checked_sub(1)?;
+    let only_label = match text.as_bytes().get(separator)? {
+        b'{' => true,
+        b',' => false,
+        _ => return None,
+    };
 
-/// Parses `__obskit_exemplar="<n>"` after the `{` or `,` at `separator`; the marker is always
-/// the last label, so `}` must follow.
-fn parse_marker(line: &str, separator: usize) -> Option<Marker> {
-    let rest = line.get(separator + 1..)?;
-    let value = rest.strip_prefix(MARKER_LABEL)?.strip_prefix("=\"")?;
-    let digits = value.find('"')?;
+    let value = text
+        .get(at..)?
+        .strip_prefix(MARKER_LABEL)?
+        .strip_prefix("=\"")?;
+    let digits = value.bytes().take_while(u8::is_ascii_digit).count();
     let series = value.get(..digits)?.parse().ok()?;
-    let value_end = line.len() - value.len() + digits + 1;
-    if !line.get(value_end..)?.starts_with('}') {
+    if !value.get(digits..)?.starts_with("\"}") {
         return None;
     }
-    let only_label = line.as_bytes().get(separator) == Some(&b'{');
+    let value_end = text.len() - value.len() + digits + 1;
+
+    let line_start = text.get(..at)?.rfind('\n').map_or(0, |newline| newline + 1);
+    if text.get(line_start..)?.starts_with('#') {
+        return None;
+    }
     Some(Marker {
         start: separator,
         end: if only_label { value_end + 1 } else { value_end },
+        line_start,
         series,
     })
 }
@@ -452,17 +482,20 @@ mod tests {
     }
 
     #[test]
-    fn marker_is_found_outside_quotes_only() {
-        let tricky =
-            "x_bucket{route=\"a,__obskit_exemplar=\\\"1\\\"}\",__obskit_exemplar=\"0\"} 3\n";
-        let found = find_marker(tricky);
+    fn marker_text_in_label_value_is_not_a_marker() {
+        // A label value `a,__obskit_exemplar="1"}` as the text encoder escapes it.
+        let line = "x_bucket{route=\"a,__obskit_exemplar=\\\"1\\\"}\",__obskit_exemplar=\"0\"} 3\n";
+        let inside = line.find(MARKER_LABEL).unwrap_or_default();
+        assert_eq!(marker_at(line, inside), None);
+        let outside = line.rfind(MARKER_LABEL).unwrap_or_default();
+        let found = marker_at(line, outside);
+        assert_eq!(found.as_ref().map(|marker| marker.series), Some(0));
+        assert_eq!(found.as_ref().map(|marker| marker.line_start), Some(0));
+        let help = "# HELP x Text with ,__obskit_exemplar=\"0\"} in it.\n";
         assert_eq!(
-            found.as_ref().map(|marker| marker.series),
-            Some(0),
-            "{found:?}"
+            marker_at(help, help.find(MARKER_LABEL).unwrap_or_default()),
+            None
         );
-        assert!(find_marker("x_bucket{route=\"__obskit_exemplar=\\\"0\\\"}\"} 3\n").is_none());
-        assert!(find_marker("x_sum 3.0\n").is_none());
     }
 
     #[test]
@@ -470,12 +503,14 @@ mod tests {
         let encoded = concat!(
             "# TYPE x histogram\n",
             "x_sum{a=\"1\",__obskit_exemplar=\"0\"} 0.5\n",
-            "x_count{a=\"1\",__obskit_exemplar=\"0\"} 1\n",
-            "x_bucket{le=\"0.1\",a=\"1\",__obskit_exemplar=\"0\"} 0\n",
-            "x_bucket{le=\"+Inf\",a=\"1\",__obskit_exemplar=\"0\"} 1\n",
+            "x_count{a=\"1\"} 1\n",
+            "x_bucket{le=\"0.1\",a=\"1\"} 0\n",
+            "x_bucket{le=\"+Inf\",a=\"1\"} 1\n",
             "x_sum{a=\"2\"} 0.0\n",
+            "x_bucket{le=\"+Inf\",a=\"2\"} 0\n",
             "y_sum{__obskit_exemplar=\"1\"} 0.05\n",
-            "y_bucket{le=\"0.1\",__obskit_exemplar=\"1\"} 1\n",
+            "y_bucket{le=\"0.1\"} 1\n",
+            "y_bucket{le=\"+Inf\"} 1\n",
             "# EOF\n",
         );
         let mut with_time = exemplar(0.5);
@@ -490,8 +525,10 @@ mod tests {
             "x_bucket{le=\"0.1\",a=\"1\"} 0\n",
             "x_bucket{le=\"+Inf\",a=\"1\"} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 0.5\n",
             "x_sum{a=\"2\"} 0.0\n",
+            "x_bucket{le=\"+Inf\",a=\"2\"} 0\n",
             "y_sum 0.05\n",
             "y_bucket{le=\"0.1\"} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 0.05 1733312345.067\n",
+            "y_bucket{le=\"+Inf\"} 1\n",
             "# EOF\n",
         );
         assert_eq!(out, expected);

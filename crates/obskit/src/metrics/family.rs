@@ -23,6 +23,7 @@
 //! 16 bytes (on 64-bit targets) besides the entries themselves, and neither grows past the
 //! cardinality limit.
 
+use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -184,8 +185,9 @@ impl<const N: usize, S> InsertionOrder<N, S> {
 pub(crate) struct LabelPairs<'a> {
     pub(crate) names: &'a [Box<str>],
     pub(crate) values: &'a [Box<str>],
-    /// Exemplar marker of the series, written as the last label; see [`exemplar`].
-    pub(crate) marker: Option<usize>,
+    /// Exemplar marker of the series, written as the last label of the first line only; see
+    /// [`exemplar`].
+    pub(crate) marker: Cell<Option<usize>>,
 }
 
 impl EncodeLabelSet for LabelPairs<'_> {
@@ -198,7 +200,7 @@ impl EncodeLabelSet for LabelPairs<'_> {
             fmt::Write::write_str(&mut value_encoder, value)?;
             value_encoder.finish()?;
         }
-        if let Some(marker) = self.marker {
+        if let Some(marker) = self.marker.take() {
             exemplar::encode_marker(encoder, marker)?;
         }
         Ok(())
@@ -207,13 +209,13 @@ impl EncodeLabelSet for LabelPairs<'_> {
 
 /// The label set of the overflow series.
 struct OverflowLabels {
-    marker: Option<usize>,
+    marker: Cell<Option<usize>>,
 }
 
 impl EncodeLabelSet for OverflowLabels {
     fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
         [(OVERFLOW_LABEL, "true")].encode(encoder)?;
-        if let Some(marker) = self.marker {
+        if let Some(marker) = self.marker.take() {
             exemplar::encode_marker(encoder, marker)?;
         }
         Ok(())
@@ -453,7 +455,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
             let labels = LabelPairs {
                 names: &self.label_names,
                 values: &entry.values,
-                marker: exemplar_marker(&*entry.series, metric_type),
+                marker: Cell::new(exemplar_marker(&*entry.series, metric_type)),
             };
             let mut series_encoder = encoder.encode_family(&labels)?;
             part(&entry.series, &mut series_encoder)?;
@@ -461,7 +463,7 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
 
         if self.overflowed.load(Ordering::Relaxed) {
             let labels = OverflowLabels {
-                marker: exemplar_marker(&*self.overflow, metric_type),
+                marker: Cell::new(exemplar_marker(&*self.overflow, metric_type)),
             };
             let mut series_encoder = encoder.encode_family(&labels)?;
             part(&self.overflow, &mut series_encoder)?;
