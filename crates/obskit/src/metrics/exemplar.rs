@@ -279,7 +279,11 @@ fn splice(encoded: &str, series: &[Vec<Option<Exemplar>>], out: &mut String) -> 
         out.push_str(encoded.get(copied..marker.start).unwrap_or_default());
         copied = marker.end;
 
-        let Some(exemplars) = series.get(marker.series) else {
+        // The walk over the bucket lines stops at the last bucket with an exemplar.
+        let Some(exemplars) = series.get(marker.series).and_then(|exemplars| {
+            let last = exemplars.iter().rposition(Option::is_some)?;
+            exemplars.get(..=last)
+        }) else {
             continue;
         };
         for (line_end, exemplar) in bucket_line_ends(encoded, marker.line_start, exemplars) {
@@ -338,9 +342,9 @@ fn sample_name(line: &str) -> Option<&str> {
     if line.starts_with('#') {
         return None;
     }
-    line.split(['{', ' '])
-        .next()
-        .filter(|name| !name.is_empty())
+    // A byte scan, because a `char` pattern decodes UTF-8 and this runs for every bucket line.
+    let end = line.bytes().position(|byte| byte == b'{' || byte == b' ')?;
+    line.get(..end).filter(|name| !name.is_empty())
 }
 
 /// A marker label found in a sample line.
