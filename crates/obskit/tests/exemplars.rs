@@ -34,7 +34,7 @@ fn registry_with_limit(max_series_per_metric: usize) -> Registry {
     })
 }
 
-/// The line of `text` that starts with `prefix`; fails the test unless there is exactly one.
+/// Returns the line of `text` that starts with `prefix`, and fails unless there is exactly one.
 fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
     let found: Vec<&str> = text
         .lines()
@@ -44,7 +44,7 @@ fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
     found[0]
 }
 
-/// The exemplar value and timestamp of `line`, which must carry the test ids.
+/// Returns the exemplar value and timestamp of `line`, which must carry the test ids.
 fn exemplar_of(line: &str) -> (f64, f64) {
     let (_, exemplar) = line
         .split_once(EXEMPLAR_LABELS)
@@ -61,7 +61,7 @@ fn unix_seconds() -> f64 {
         .as_secs_f64()
 }
 
-/// A registry with every helper that records exemplars, each observed with the test ids.
+/// Builds a registry with every helper that records exemplars, each observed with the test ids.
 fn registry_with_exemplars() -> Result<Registry, Box<dyn std::error::Error>> {
     let registry = registry_with_limit(100);
     let jobs = registry.histogram_family(
@@ -495,7 +495,7 @@ fn promtool_rejects_broken_exemplar() {
 }
 
 #[test]
-fn promtool_checks_prometheus_text_with_exemplars_recorded() -> TestResult {
+fn promtool_checks_text_without_exemplars() -> TestResult {
     let text = registry_with_exemplars()?.encode(Format::PrometheusText)?;
     if let Some(output) = promtool(&["check", "metrics"], Some(&text)) {
         let stdout = String::from_utf8_lossy(&output.stdout);

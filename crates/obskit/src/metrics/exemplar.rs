@@ -30,9 +30,8 @@ pub(crate) type SpanIds = ([u8; 16], [u8; 8]);
 /// Name of the label that marks a series line during an OpenMetrics pass.
 const MARKER_LABEL: &str = "__obskit_exemplar";
 
-/// Label names of an exemplar. OpenMetrics 1.0 caps the names and values of an exemplar label
-/// set at 128 UTF-8 characters together; these names with a 32-digit trace id and a 16-digit
-/// span id make 63.
+/// Label names of an exemplar. With a 32-digit trace id and a 16-digit span id they make 63
+/// characters, within the OpenMetrics 1.0 limit of 128 for names and values together.
 const TRACE_ID_LABEL: &str = "trace_id";
 const SPAN_ID_LABEL: &str = "span_id";
 
@@ -121,8 +120,8 @@ fn push_number(out: &mut String, value: f64) {
 /// The latest exemplar of each bucket of one histogram series.
 ///
 /// The slots are allocated on the first exemplar, so a series observed only outside sampled
-/// spans costs one empty [`OnceLock`]. Storing an exemplar locks the mutex of its bucket; an
-/// observation without one never touches them.
+/// spans costs one empty [`OnceLock`]. Storing an exemplar locks the mutex of its bucket, and
+/// an observation without an exemplar never touches the mutexes.
 #[derive(Debug, Default)]
 pub(crate) struct BucketExemplars {
     slots: OnceLock<Box<[Mutex<Option<Exemplar>>]>>,
@@ -240,7 +239,7 @@ impl Drop for Pass {
 ///
 /// # Errors
 ///
-/// The error of `encode`. `out` then holds the partial output, markers included.
+/// The error of `encode`. `out` then contains the partial output, markers included.
 pub(crate) fn encode_openmetrics(
     out: &mut String,
     encode: impl FnOnce(&mut String) -> fmt::Result,
@@ -486,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn marker_text_in_label_value_is_not_a_marker() {
+    fn marker_inside_label_value_ignored() {
         // A label value `a,__obskit_exemplar="1"}` as the text encoder escapes it.
         let line = "x_bucket{route=\"a,__obskit_exemplar=\\\"1\\\"}\",__obskit_exemplar=\"0\"} 3\n";
         let inside = line.find(MARKER_LABEL).unwrap_or_default();

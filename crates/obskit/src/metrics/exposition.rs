@@ -128,7 +128,7 @@ impl Registry {
     /// Encodes every registered family in `format`.
     ///
     /// OpenMetrics output ends with `# EOF` and carries the exemplars of obskit's histogram
-    /// buckets; Prometheus text 0.0.4 output has none.
+    /// buckets. Prometheus text 0.0.4 output has no exemplars.
     ///
     /// # Errors
     ///

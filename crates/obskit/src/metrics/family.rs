@@ -46,7 +46,7 @@ pub(crate) trait Series: fmt::Debug + Send + Sync + 'static {
 
     fn create(init: &Self::Init) -> Self;
 
-    /// The exemplars of the series' histogram, if it has one.
+    /// Returns the exemplars of the series' histogram, if it has one.
     fn exemplars(&self) -> Option<&BucketExemplars> {
         None
     }

@@ -151,7 +151,7 @@ impl HistogramCore {
         }
     }
 
-    /// The exemplars of the buckets, for the OpenMetrics encoding.
+    /// Returns the exemplars of the buckets, for the OpenMetrics encoding.
     pub(crate) fn exemplars(&self) -> &BucketExemplars {
         &self.exemplars
     }

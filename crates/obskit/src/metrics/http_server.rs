@@ -154,7 +154,7 @@ impl HttpServerMetrics {
     }
 
     /// Records a finished request with an exemplar labelled `trace_id` and `span_id`, for
-    /// callers that hold the ids of the request's span; see
+    /// callers that have the ids of the request's span at hand; see
     /// [`Histogram::observe_with_exemplar`](super::Histogram::observe_with_exemplar).
     #[inline]
     pub fn record_with_exemplar(
