@@ -485,6 +485,13 @@ mod tests {
     }
 
     #[test]
+    fn slot_size_matches_docs() {
+        // docs/metrics.md states 56 bytes per bucket for a series with exemplars.
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(size_of::<Mutex<Option<Exemplar>>>(), 56);
+    }
+
+    #[test]
     fn marker_inside_label_value_ignored() {
         // A label value `a,__obskit_exemplar="1"}` as the text encoder escapes it.
         let line = "x_bucket{route=\"a,__obskit_exemplar=\\\"1\\\"}\",__obskit_exemplar=\"0\"} 3\n";
