@@ -158,6 +158,17 @@ fn histogram_without_labels_loses_marker_braces() -> TestResult {
 }
 
 #[test]
+fn encode_into_keeps_buffer_prefix() -> TestResult {
+    let registry = registry_with_exemplars()?;
+    let mut buffer = String::from("kept\n");
+    registry.encode_into(Format::OpenMetrics, &mut buffer)?;
+    let expected = registry.encode(Format::OpenMetrics)?;
+    assert_eq!(buffer.strip_prefix("kept\n"), Some(expected.as_str()));
+    assert_eq!(expected.matches(EXEMPLAR_LABELS).count(), 3, "{expected}");
+    Ok(())
+}
+
+#[test]
 fn latest_exemplar_per_bucket_wins() -> TestResult {
     let registry = registry_with_limit(100);
     let histogram = registry.histogram("step_duration_seconds", "Step.", Buckets::new([1.0])?)?;
