@@ -2,8 +2,8 @@
 //!
 //! Each histogram bucket keeps the latest observation made with trace context, as the
 //! OpenMetrics exemplar `# {trace_id="…",span_id="…"} <value> <timestamp>` written after the
-//! bucket line. Only the OpenMetrics format carries exemplars; Prometheus text 0.0.4 has no
-//! syntax for them.
+//! bucket line. Only the OpenMetrics format carries exemplars, because Prometheus text 0.0.4
+//! has no syntax for them.
 //!
 //! # How the exemplars reach the output
 //!
@@ -12,9 +12,9 @@
 //! them itself. [`encode_openmetrics`] runs the prometheus-client encoder while a per-thread
 //! pass is active. During the pass, each histogram series with an exemplar leaves a copy of its
 //! exemplars in the pass and adds the marker label `__obskit_exemplar="<n>"` to the first line
-//! it writes. Afterwards the marker is removed, and the `_bucket` lines that follow it, which
-//! OpenMetrics requires to be contiguous and in bucket order, get the exemplar of their bucket
-//! appended. The `__` prefix is reserved for Prometheus, so the validated label names of a
+//! it writes. Afterwards the marker is removed, and the `_bucket` lines that follow it get the
+//! exemplar of their bucket appended. prometheus-client writes the lines of one series in one
+//! call, and OpenMetrics requires increasing `le`, so the n-th bucket line is bucket n. The `__` prefix is reserved for Prometheus, so the validated label names of a
 //! family never clash with the marker.
 
 use std::cell::RefCell;
