@@ -720,7 +720,9 @@ macro_rules! family_common {
             }
         }
 
-        /// Lets the family be registered with a plain prometheus-client registry too.
+        /// Lets the family be registered with a plain prometheus-client registry too. Such a
+        /// registry writes no exemplars, because only [`Registry::encode`](super::Registry::encode)
+        /// adds them.
         impl<const N: usize> EncodeMetric for $family<N> {
             fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
                 self.core.encode_with(
