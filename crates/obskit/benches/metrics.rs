@@ -1,4 +1,4 @@
-//! Benchmarks of RED observation and exposition, each next to prometheus-client and tikv `prometheus`.
+//! Benchmarks of RED observation, exemplars and exposition, each next to prometheus-client and tikv `prometheus`.
 //!
 //! Run with `cargo bench -p obskit --bench metrics`.
 
@@ -7,7 +7,9 @@
 use divan::{Bencher, black_box};
 use obskit::config::MetricsConfig;
 use obskit::metrics::{Format, Red, Registry};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter as ClientCounter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars as ClientHistogramWithExemplars;
 use prometheus_client::metrics::family::Family as ClientFamily;
 use prometheus_client::metrics::histogram::Histogram as ClientHistogram;
 
@@ -18,6 +20,26 @@ const OTEL_BUCKETS: [f64; 14] = [
 ];
 
 type ClientLabels = Vec<(String, String)>;
+
+const TRACE_ID: [u8; 16] = 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128.to_be_bytes();
+const SPAN_ID: [u8; 8] = 0x00f0_67aa_0ba9_02b7_u64.to_be_bytes();
+
+/// Exemplar labels as a prometheus-client user declares them.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientTraceLabels {
+    trace_id: String,
+    span_id: String,
+}
+
+impl ClientTraceLabels {
+    /// Formats the ids as hex, as a caller holding raw ids must for every observation.
+    fn new(trace_id: [u8; 16], span_id: [u8; 8]) -> Self {
+        Self {
+            trace_id: format!("{:032x}", u128::from_be_bytes(trace_id)),
+            span_id: format!("{:016x}", u64::from_be_bytes(span_id)),
+        }
+    }
+}
 
 fn main() {
     divan::main();
@@ -81,6 +103,65 @@ mod red_observe {
             let labels = black_box(&labels);
             requests.get_or_create(labels).inc();
             durations.get_or_create(labels).observe(black_box(0.042));
+        });
+    }
+
+    /// Measures one lookup and the three RED metrics, with the observation made the exemplar of
+    /// its duration bucket.
+    #[divan::bench(sample_count = 1000, sample_size = 1000)]
+    fn obskit_red_exemplar(bencher: Bencher<'_, '_>) {
+        let red = super::obskit_red();
+        bencher.bench_local(|| {
+            red.observe_with_exemplar(
+                black_box(&LABELS),
+                black_box(0.042),
+                black_box(false),
+                black_box(TRACE_ID),
+                black_box(SPAN_ID),
+            );
+        });
+    }
+
+    /// Measures a bound handle with the observation made the exemplar of its bucket.
+    #[divan::bench(sample_count = 1000, sample_size = 1000)]
+    fn obskit_red_bound_exemplar(bencher: Bencher<'_, '_>) {
+        let handle = super::obskit_red().get(&LABELS);
+        bencher.bench_local(|| {
+            handle.observe_with_exemplar(
+                black_box(0.042),
+                black_box(false),
+                black_box(TRACE_ID),
+                black_box(SPAN_ID),
+            );
+        });
+    }
+
+    /// prometheus-client counter and `HistogramWithExemplars` families, with the exemplar label
+    /// set built from the raw ids on each observation.
+    #[divan::bench(sample_count = 1000, sample_size = 1000)]
+    fn prometheus_client_exemplar(bencher: Bencher<'_, '_>) {
+        let requests = ClientFamily::<ClientLabels, ClientCounter>::default();
+        let durations = ClientFamily::<
+            ClientLabels,
+            ClientHistogramWithExemplars<ClientTraceLabels>,
+        >::new_with_constructor(|| {
+            ClientHistogramWithExemplars::new(OTEL_BUCKETS.into_iter())
+        });
+        for index in 0..100 {
+            let labels = client_labels(["GET", &format!("/route/{index}"), "200"]);
+            requests.get_or_create(&labels).inc();
+            durations.get_or_create(&labels).observe(0.01, None, None);
+        }
+        let labels = client_labels(LABELS);
+        bencher.bench_local(|| {
+            let labels = black_box(&labels);
+            requests.get_or_create(labels).inc();
+            let exemplar = ClientTraceLabels::new(black_box(TRACE_ID), black_box(SPAN_ID));
+            durations.get_or_create(labels).observe(
+                black_box(0.042),
+                Some(exemplar),
+                Some(std::time::SystemTime::now()),
+            );
         });
     }
 
@@ -204,6 +285,74 @@ mod encode_10k_series {
             buffer.clear();
             encoder
                 .encode(&registry.gather(), &mut buffer)
+                .unwrap_or_else(|error| panic!("{error}"));
+            black_box(buffer.len())
+        });
+    }
+}
+
+mod encode_1k_histograms {
+    use super::*;
+
+    const HISTOGRAMS: usize = 1000;
+
+    /// Encodes 1000 histogram series in OpenMetrics; with `true` each has an exemplar in one
+    /// bucket, so the run shows the cost of writing exemplars.
+    #[divan::bench(args = [false, true])]
+    fn obskit(bencher: Bencher<'_, '_>, with_exemplars: bool) {
+        let registry = Registry::new(&MetricsConfig {
+            process_metrics: false,
+            ..MetricsConfig::default()
+        });
+        let family = registry
+            .histogram_family(
+                "bench_duration_seconds",
+                "Durations.",
+                ["route"],
+                obskit::metrics::Buckets::default(),
+            )
+            .unwrap_or_else(|error| panic!("{error}"));
+        for index in 0..HISTOGRAMS {
+            let route = format!("/route/{index}");
+            if with_exemplars {
+                family.observe_with_exemplar(&[&route], 0.042, TRACE_ID, SPAN_ID);
+            } else {
+                family.observe(&[&route], 0.042);
+            }
+        }
+        let mut buffer = String::new();
+        bencher.bench_local(|| {
+            buffer.clear();
+            registry
+                .encode_into(Format::OpenMetrics, &mut buffer)
+                .unwrap_or_else(|error| panic!("{error}"));
+            black_box(buffer.len())
+        });
+    }
+
+    /// prometheus-client `HistogramWithExemplars` family with one exemplar per series.
+    #[divan::bench]
+    fn prometheus_client(bencher: Bencher<'_, '_>) {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let family = ClientFamily::<
+            Vec<(String, String)>,
+            ClientHistogramWithExemplars<ClientTraceLabels>,
+        >::new_with_constructor(|| {
+            ClientHistogramWithExemplars::new(OTEL_BUCKETS.into_iter())
+        });
+        for index in 0..HISTOGRAMS {
+            let labels = vec![("route".to_owned(), format!("/route/{index}"))];
+            family.get_or_create(&labels).observe(
+                0.042,
+                Some(ClientTraceLabels::new(TRACE_ID, SPAN_ID)),
+                Some(std::time::SystemTime::now()),
+            );
+        }
+        registry.register("bench_duration_seconds", "Durations", family);
+        let mut buffer = String::new();
+        bencher.bench_local(|| {
+            buffer.clear();
+            prometheus_client::encoding::text::encode(&mut buffer, &registry)
                 .unwrap_or_else(|error| panic!("{error}"));
             black_box(buffer.len())
         });

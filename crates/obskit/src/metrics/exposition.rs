@@ -127,7 +127,8 @@ impl<'a> MediaRange<'a> {
 impl Registry {
     /// Encodes every registered family in `format`.
     ///
-    /// OpenMetrics output ends with `# EOF`.
+    /// OpenMetrics output ends with `# EOF` and carries the exemplars of obskit's histogram
+    /// buckets. Prometheus text 0.0.4 output has no exemplars.
     ///
     /// # Errors
     ///
@@ -147,7 +148,9 @@ impl Registry {
         let start = out.len();
         let state = self.inner.state.read();
         match format {
-            Format::OpenMetrics => prometheus_client::encoding::text::encode(out, &state.registry)?,
+            Format::OpenMetrics => super::exemplar::encode_openmetrics(out, |out| {
+                prometheus_client::encoding::text::encode(out, &state.registry)
+            })?,
             Format::PrometheusText => {
                 prometheus_client::encoding::prometheus_text::encode(out, &state.registry)?;
             }

@@ -23,6 +23,7 @@
 //! 16 bytes (on 64-bit targets) besides the entries themselves, and neither grows past the
 //! cardinality limit.
 
+use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -34,6 +35,7 @@ use prometheus_client::encoding::{
 };
 use prometheus_client::metrics::MetricType;
 
+use super::exemplar::{self, BucketExemplars};
 use super::histogram::{Histogram, HistogramCore};
 use super::naming::OVERFLOW_LABEL;
 
@@ -43,6 +45,11 @@ pub(crate) trait Series: fmt::Debug + Send + Sync + 'static {
     type Init: fmt::Debug + Send + Sync + 'static;
 
     fn create(init: &Self::Init) -> Self;
+
+    /// Returns the exemplars of the series' histogram, if it has one.
+    fn exemplars(&self) -> Option<&BucketExemplars> {
+        None
+    }
 }
 
 /// A series type that is registered as one metric of one type.
@@ -178,6 +185,9 @@ impl<const N: usize, S> InsertionOrder<N, S> {
 pub(crate) struct LabelPairs<'a> {
     pub(crate) names: &'a [Box<str>],
     pub(crate) values: &'a [Box<str>],
+    /// Exemplar marker of the series, written as the last label of the first line only; see
+    /// [`exemplar`].
+    pub(crate) marker: Cell<Option<usize>>,
 }
 
 impl EncodeLabelSet for LabelPairs<'_> {
@@ -190,17 +200,34 @@ impl EncodeLabelSet for LabelPairs<'_> {
             fmt::Write::write_str(&mut value_encoder, value)?;
             value_encoder.finish()?;
         }
+        if let Some(marker) = self.marker.take() {
+            exemplar::encode_marker(encoder, marker)?;
+        }
         Ok(())
     }
 }
 
 /// The label set of the overflow series.
-struct OverflowLabels;
+struct OverflowLabels {
+    marker: Cell<Option<usize>>,
+}
 
 impl EncodeLabelSet for OverflowLabels {
     fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
-        [(OVERFLOW_LABEL, "true")].encode(encoder)
+        [(OVERFLOW_LABEL, "true")].encode(encoder)?;
+        if let Some(marker) = self.marker.take() {
+            exemplar::encode_marker(encoder, marker)?;
+        }
+        Ok(())
     }
+}
+
+/// Returns the exemplar marker of `series` when it is encoded as `metric_type`.
+fn exemplar_marker<S: Series>(series: &S, metric_type: MetricType) -> Option<usize> {
+    if metric_type != MetricType::Histogram {
+        return None;
+    }
+    exemplar::mark(series.exemplars()?)
 }
 
 /// The map of label sets to series shared by every handle and view of one family.
@@ -415,25 +442,30 @@ impl<const N: usize, S: Series> FamilyCore<N, S> {
         self.order.entries()
     }
 
-    /// Writes every series through `part`, which encodes one series of one metric type.
+    /// Writes every series through `part`, which encodes one series as `metric_type`.
     ///
     /// It takes no lock, so a label set inserted during the encode may or may not appear in it.
     pub(crate) fn encode_with(
         &self,
         encoder: &mut MetricEncoder<'_>,
+        metric_type: MetricType,
         part: fn(&S, &mut MetricEncoder<'_>) -> fmt::Result,
     ) -> fmt::Result {
         for entry in self.entries() {
             let labels = LabelPairs {
                 names: &self.label_names,
                 values: &entry.values,
+                marker: Cell::new(exemplar_marker(&*entry.series, metric_type)),
             };
             let mut series_encoder = encoder.encode_family(&labels)?;
             part(&entry.series, &mut series_encoder)?;
         }
 
         if self.overflowed.load(Ordering::Relaxed) {
-            let mut series_encoder = encoder.encode_family(&OverflowLabels)?;
+            let labels = OverflowLabels {
+                marker: Cell::new(exemplar_marker(&*self.overflow, metric_type)),
+            };
+            let mut series_encoder = encoder.encode_family(&labels)?;
             part(&self.overflow, &mut series_encoder)?;
         }
         Ok(())
@@ -464,7 +496,8 @@ impl<const N: usize, S: Series> fmt::Debug for FamilyView<N, S> {
 
 impl<const N: usize, S: Series> EncodeMetric for FamilyView<N, S> {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
-        self.core.encode_with(&mut encoder, self.part)
+        self.core
+            .encode_with(&mut encoder, self.metric_type, self.part)
     }
 
     fn metric_type(&self) -> MetricType {
@@ -557,6 +590,10 @@ impl Series for HistogramCore {
     fn create(buckets: &super::Buckets) -> Self {
         Self::new(buckets)
     }
+
+    fn exemplars(&self) -> Option<&BucketExemplars> {
+        Some(HistogramCore::exemplars(self))
+    }
 }
 
 impl SimpleSeries for CounterCore {
@@ -579,8 +616,7 @@ impl SimpleSeries for HistogramCore {
     const METRIC_TYPE: MetricType = MetricType::Histogram;
 
     fn encode_series(&self, encoder: &mut MetricEncoder<'_>) -> fmt::Result {
-        // NOTE: exemplars are not recorded yet; `HistogramCore::encode` already takes them.
-        self.encode::<NoLabelSet>(encoder, None)
+        self.encode(encoder)
     }
 }
 
@@ -684,11 +720,16 @@ macro_rules! family_common {
             }
         }
 
-        /// Lets the family be registered with a plain prometheus-client registry too.
+        /// Lets the family be registered with a plain prometheus-client registry too. Such a
+        /// registry writes no exemplars, because only [`Registry::encode`](super::Registry::encode)
+        /// adds them.
         impl<const N: usize> EncodeMetric for $family<N> {
             fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
-                self.core
-                    .encode_with(&mut encoder, <$series as SimpleSeries>::encode_series)
+                self.core.encode_with(
+                    &mut encoder,
+                    <$series as SimpleSeries>::METRIC_TYPE,
+                    <$series as SimpleSeries>::encode_series,
+                )
             }
 
             fn metric_type(&self) -> MetricType {
@@ -800,10 +841,26 @@ pub struct HistogramFamily<const N: usize> {
 family_common!(HistogramFamily, HistogramCore);
 
 impl<const N: usize> HistogramFamily<N> {
-    /// Records `value` in the series of `labels`.
+    /// Records `value` in the series of `labels`, with the current span as exemplar when its
+    /// trace is sampled (see [`Histogram::observe`]).
     #[inline]
     pub fn observe(&self, labels: &[&str; N], value: f64) {
         self.core.with(labels, |series| series.observe(value));
+    }
+
+    /// Records `value` in the series of `labels` with an exemplar labelled `trace_id` and
+    /// `span_id`, as [`Histogram::observe_with_exemplar`] does.
+    #[inline]
+    pub fn observe_with_exemplar(
+        &self,
+        labels: &[&str; N],
+        value: f64,
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+    ) {
+        self.core.with(labels, |series| {
+            series.observe_with_exemplar(value, (trace_id, span_id));
+        });
     }
 
     /// Returns a handle bound to `labels`, or to the overflow series if the family is full.

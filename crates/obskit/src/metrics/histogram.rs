@@ -1,13 +1,12 @@
 //! Lock-free histogram with fixed buckets, and bucket layouts.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use prometheus_client::encoding::{EncodeLabelSet, MetricEncoder};
-use prometheus_client::metrics::exemplar::Exemplar;
+use prometheus_client::encoding::{MetricEncoder, NoLabelSet};
 
 use super::MetricsError;
+use super::exemplar::{self, BucketExemplars, Exemplar};
 
 /// Upper bounds in seconds recommended by the OpenTelemetry HTTP semantic conventions for
 /// `http.server.request.duration`; obskit uses them for every duration histogram by default.
@@ -100,18 +99,20 @@ impl Default for Buckets {
     }
 }
 
-/// Atomic state of one histogram series: a counter per bucket and the sum.
+/// Atomic state of one histogram series: a counter per bucket, the sum and the exemplars.
 ///
 /// `observe` takes no lock: one `fetch_add` on the bucket and a compare-and-swap loop on the
 /// sum, which is an `f64` stored as bits in an [`AtomicU64`]. The count is the total of the
 /// bucket counters. A scrape that runs during an observation may therefore see the bucket
-/// before the sum, and the next scrape is consistent again.
+/// before the sum, and the next scrape is consistent again. Only an observation that carries an
+/// exemplar locks, and only the exemplar slot of its bucket.
 #[derive(Debug)]
 pub(crate) struct HistogramCore {
     bounds: Arc<[f64]>,
     /// One counter per bound plus the `+Inf` bucket, not cumulative.
     counts: Box<[AtomicU64]>,
     sum_bits: AtomicU64,
+    exemplars: BucketExemplars,
 }
 
 impl HistogramCore {
@@ -123,13 +124,42 @@ impl HistogramCore {
             bounds: Arc::clone(&buckets.bounds),
             counts,
             sum_bits: AtomicU64::new(0.0_f64.to_bits()),
+            exemplars: BucketExemplars::default(),
         }
     }
 
-    /// Records `value`. NaN is counted in the `+Inf` bucket and makes the sum NaN, as in the
-    /// Prometheus Go client.
+    /// Records `value`, with the current span as exemplar when its trace is sampled.
     #[inline]
     pub(crate) fn observe(&self, value: f64) {
+        let index = self.record(value);
+        if let Some(ids) = exemplar::current_span_ids() {
+            self.store_exemplar(index, value, ids);
+        }
+    }
+
+    /// Records `value` with the exemplar `ids`, or without one if either id is all zeros.
+    #[inline]
+    pub(crate) fn observe_with_exemplar(&self, value: f64, ids: exemplar::SpanIds) {
+        let index = self.record(value);
+        self.store_exemplar(index, value, ids);
+    }
+
+    #[cold]
+    fn store_exemplar(&self, index: usize, value: f64, ids: exemplar::SpanIds) {
+        if let Some(exemplar) = Exemplar::now(value, ids) {
+            self.exemplars.store(index, self.counts.len(), exemplar);
+        }
+    }
+
+    /// Returns the exemplars of the buckets, for the OpenMetrics encoding.
+    pub(crate) fn exemplars(&self) -> &BucketExemplars {
+        &self.exemplars
+    }
+
+    /// Counts `value` in its bucket and the sum, and returns the bucket index. NaN is counted in
+    /// the `+Inf` bucket and makes the sum NaN, as in the Prometheus Go client.
+    #[inline]
+    fn record(&self, value: f64) -> usize {
         let index = self
             .bounds
             .iter()
@@ -152,6 +182,7 @@ impl HistogramCore {
                 Err(actual) => current = actual,
             }
         }
+        index
     }
 
     /// Number of observations, the sum of all buckets.
@@ -166,15 +197,13 @@ impl HistogramCore {
         f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
     }
 
-    /// Writes the series through `encoder`; `exemplars` maps a bucket index to its exemplar.
+    /// Writes the series through `encoder`.
     ///
     /// The buckets are passed non-cumulative, with an explicit `+Inf` entry, because the
-    /// prometheus-client encoders accumulate them.
-    pub(crate) fn encode<S: EncodeLabelSet>(
-        &self,
-        encoder: &mut MetricEncoder<'_>,
-        exemplars: Option<&HashMap<usize, Exemplar<S, f64>>>,
-    ) -> Result<(), std::fmt::Error> {
+    /// prometheus-client encoders accumulate them. Exemplars are added afterwards by
+    /// [`exemplar::encode_openmetrics`], because prometheus-client cannot take them from a
+    /// custom metric type.
+    pub(crate) fn encode(&self, encoder: &mut MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
         // NOTE: at most 64 bounds fit the stack buffer; longer layouts take one allocation.
         let mut stack = [(0.0_f64, 0_u64); 65];
         let mut heap = Vec::new();
@@ -192,7 +221,7 @@ impl HistogramCore {
             let bound = self.bounds.get(index).copied().unwrap_or(f64::INFINITY);
             *slot = (bound, observed);
         }
-        encoder.encode_histogram(self.sum(), count, buckets, exemplars)
+        encoder.encode_histogram::<NoLabelSet>(self.sum(), count, buckets, None)
     }
 }
 
@@ -207,9 +236,46 @@ pub struct Histogram {
 
 impl Histogram {
     /// Records one observation, such as a duration in seconds.
+    ///
+    /// Inside a span whose trace is sampled, the observation also becomes the exemplar of its
+    /// bucket, written in the OpenMetrics format only.
     #[inline]
     pub fn observe(&self, value: f64) {
         self.core.observe(value);
+    }
+
+    /// Records one observation and makes it the exemplar of its bucket, labelled with
+    /// `trace_id` and `span_id` (the W3C Trace Context bytes, written as lowercase hex).
+    ///
+    /// Use it where the ids are at hand, such as in middleware that has just started a span.
+    /// The exemplar keeps the observed value and the current time, and the next observation
+    /// with an exemplar in the same bucket replaces it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use obskit::metrics::{Buckets, Format, Registry};
+    ///
+    /// let registry = Registry::default();
+    /// let latency = registry.histogram("job_duration_seconds", "Job duration.", Buckets::new([0.1, 1.0])?)?;
+    /// let trace_id = 0x4bf92f3577b34da6a3ce929d0e0e4736_u128.to_be_bytes();
+    /// let span_id = 0x00f067aa0ba902b7_u64.to_be_bytes();
+    /// latency.observe_with_exemplar(0.042, trace_id, span_id);
+    ///
+    /// let text = registry.encode(Format::OpenMetrics)?;
+    /// assert!(text.contains(
+    ///     r#"job_duration_seconds_bucket{le="0.1"} 1 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 0.042 "#
+    /// ));
+    /// # Ok::<(), obskit::metrics::MetricsError>(())
+    /// ```
+    ///
+    /// # Limitations
+    ///
+    /// W3C Trace Context defines an all-zero trace id or span id as invalid. With one, the
+    /// value is still counted but no exemplar is stored.
+    #[inline]
+    pub fn observe_with_exemplar(&self, value: f64, trace_id: [u8; 16], span_id: [u8; 8]) {
+        self.core.observe_with_exemplar(value, (trace_id, span_id));
     }
 
     /// Number of observations so far.
@@ -282,6 +348,69 @@ mod tests {
             .collect();
         assert_eq!(counts, vec![0, 1, 1]);
         assert!(core.sum().is_nan());
+        Ok(())
+    }
+
+    const IDS: exemplar::SpanIds = (
+        [
+            0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
+            0x47, 0x36,
+        ],
+        [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7],
+    );
+
+    fn stored_values(core: &HistogramCore) -> Vec<Option<f64>> {
+        core.exemplars
+            .snapshot()
+            .unwrap_or_default()
+            .iter()
+            .map(|exemplar| exemplar.map(|exemplar| exemplar.value))
+            .collect()
+    }
+
+    #[test]
+    fn observe_outside_span_keeps_no_exemplar() -> Result<(), MetricsError> {
+        let core = HistogramCore::new(&Buckets::new([1.0, 2.0])?);
+        core.observe(0.5);
+        assert_eq!(core.count(), 1);
+        assert!(core.exemplars.snapshot().is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn observe_in_sampled_span_stores_exemplar() -> Result<(), MetricsError> {
+        let core = HistogramCore::new(&Buckets::new([1.0, 2.0])?);
+        exemplar::test_span::within(IDS, || {
+            core.observe(0.5);
+            core.observe(0.7);
+            core.observe(5.0);
+        });
+        core.observe(0.9);
+        assert_eq!(core.count(), 4);
+        assert_eq!(stored_values(&core), vec![Some(0.7), None, Some(5.0)]);
+        let stored = core.exemplars.snapshot().unwrap_or_default();
+        let first = stored.first().copied().flatten();
+        assert_eq!(
+            first.map(|exemplar| (exemplar.trace_id, exemplar.span_id)),
+            Some(IDS)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn explicit_exemplar_lands_in_its_bucket() -> Result<(), MetricsError> {
+        let histogram = Histogram {
+            core: Arc::new(HistogramCore::new(&Buckets::new([1.0, 2.0])?)),
+        };
+        histogram.observe_with_exemplar(1.5, IDS.0, IDS.1);
+        histogram.observe_with_exemplar(f64::NAN, IDS.0, IDS.1);
+        histogram.observe_with_exemplar(0.1, [0; 16], IDS.1);
+        assert_eq!(histogram.count(), 3);
+        let values = stored_values(&histogram.core);
+        assert_eq!(values.len(), 3);
+        assert_eq!(values.first().copied().flatten(), None, "zero trace id");
+        assert_eq!(values.get(1).copied().flatten(), Some(1.5));
+        assert!(values.get(2).copied().flatten().is_some_and(f64::is_nan));
         Ok(())
     }
 

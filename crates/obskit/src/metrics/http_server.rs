@@ -143,13 +143,37 @@ impl HttpServerMetrics {
         gauge
     }
 
-    /// Records a finished request.
+    /// Records a finished request. Inside a span whose trace is sampled, the request also
+    /// becomes the exemplar of its duration bucket.
     #[inline]
     pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut buffer = [0_u8; 5];
         let status = format_status(status, &mut buffer);
         self.duration
             .observe(&[normalize_method(method), route, status], seconds);
+    }
+
+    /// Records a finished request with an exemplar labelled `trace_id` and `span_id`, for
+    /// callers that have the ids of the request's span at hand; see
+    /// [`Histogram::observe_with_exemplar`](super::Histogram::observe_with_exemplar).
+    #[inline]
+    pub fn record_with_exemplar(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        seconds: f64,
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+    ) {
+        let mut buffer = [0_u8; 5];
+        let status = format_status(status, &mut buffer);
+        self.duration.observe_with_exemplar(
+            &[normalize_method(method), route, status],
+            seconds,
+            trace_id,
+            span_id,
+        );
     }
 }
 

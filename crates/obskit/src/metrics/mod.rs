@@ -25,6 +25,7 @@
 //! sets fold into one series labelled `otel_metric_overflow="true"`, and each fold adds one to
 //! `obskit_metric_overflow_total{metric="<family>"}`.
 
+mod exemplar;
 mod exposition;
 mod family;
 mod golden;

@@ -8,6 +8,7 @@ use prometheus_client::encoding::{MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Metric;
 
+use super::exemplar::{BucketExemplars, SpanIds};
 use super::family::{FamilyCore, FamilyView, Series};
 use super::histogram::HistogramCore;
 use super::{Buckets, MetricsError, Registry, View};
@@ -31,6 +32,14 @@ impl RedSeries {
         }
     }
 
+    #[inline]
+    fn observe_with_exemplar(&self, seconds: f64, is_error: bool, ids: SpanIds) {
+        self.duration.observe_with_exemplar(seconds, ids);
+        if is_error {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn encode_requests(&self, encoder: &mut MetricEncoder<'_>) -> fmt::Result {
         encoder.encode_counter::<NoLabelSet, u64, u64>(&self.duration.count(), None)
     }
@@ -40,7 +49,7 @@ impl RedSeries {
     }
 
     fn encode_duration(&self, encoder: &mut MetricEncoder<'_>) -> fmt::Result {
-        self.duration.encode::<NoLabelSet>(encoder, None)
+        self.duration.encode(encoder)
     }
 }
 
@@ -53,6 +62,10 @@ impl Series for RedSeries {
             errors: AtomicU64::new(0),
         }
     }
+
+    fn exemplars(&self) -> Option<&BucketExemplars> {
+        Some(self.duration.exemplars())
+    }
 }
 
 /// Requests, errors and duration of one operation, keyed by `N` caller-chosen labels.
@@ -64,6 +77,9 @@ impl Series for RedSeries {
 /// | `<prefix>_requests_total` | counter | operations finished |
 /// | `<prefix>_errors_total` | counter | operations that failed |
 /// | `<prefix>_duration_seconds` | histogram | operation duration |
+///
+/// The duration buckets carry exemplars in the OpenMetrics format: see
+/// [`Histogram::observe`](super::Histogram::observe).
 ///
 /// # Example
 ///
@@ -179,6 +195,23 @@ impl<const N: usize> Red<N> {
             .with(labels, |series| series.observe(seconds, is_error));
     }
 
+    /// Records one operation as [`Red::observe`] does, and makes it the exemplar of its duration
+    /// bucket, labelled with `trace_id` and `span_id` (see
+    /// [`Histogram::observe_with_exemplar`](super::Histogram::observe_with_exemplar)).
+    #[inline]
+    pub fn observe_with_exemplar(
+        &self,
+        labels: &[&str; N],
+        seconds: f64,
+        is_error: bool,
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+    ) {
+        self.core.with(labels, |series| {
+            series.observe_with_exemplar(seconds, is_error, (trace_id, span_id));
+        });
+    }
+
     /// Returns a handle bound to `labels`, or to the overflow series if the family is full.
     pub fn get(&self, labels: &[&str; N]) -> RedHandle {
         RedHandle {
@@ -203,6 +236,20 @@ impl RedHandle {
     #[inline]
     pub fn observe(&self, seconds: f64, is_error: bool) {
         self.series.observe(seconds, is_error);
+    }
+
+    /// Records one operation as [`RedHandle::observe`] does, with an exemplar labelled
+    /// `trace_id` and `span_id`.
+    #[inline]
+    pub fn observe_with_exemplar(
+        &self,
+        seconds: f64,
+        is_error: bool,
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+    ) {
+        self.series
+            .observe_with_exemplar(seconds, is_error, (trace_id, span_id));
     }
 
     /// Operations recorded so far.
@@ -249,6 +296,32 @@ mod tests {
             text.contains("rpc_duration_seconds_bucket{method=\"Get\",le=\"0.025\"} 1\n"),
             "{text}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn sampled_span_becomes_exemplar() -> Result<(), MetricsError> {
+        let registry = Registry::default();
+        let red = Red::register(&registry, "rpc", ["method"])?;
+        let ids = ([0xab; 16], [0xcd; 8]);
+        crate::metrics::exemplar::test_span::within(ids, || {
+            red.observe(&["Get"], 0.02, false);
+        });
+        red.observe(&["Put"], 0.02, false);
+
+        let text = registry.encode(Format::OpenMetrics)?;
+        let exemplar = format!(
+            "rpc_duration_seconds_bucket{{le=\"0.025\",method=\"Get\"}} 1 # {{trace_id=\"{}\",span_id=\"{}\"}} 0.02 ",
+            "ab".repeat(16),
+            "cd".repeat(8)
+        );
+        assert!(text.contains(&exemplar), "{text}");
+        assert!(
+            text.contains("rpc_duration_seconds_bucket{le=\"0.025\",method=\"Put\"} 1\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches(" # {").count(), 1, "{text}");
+        assert!(!registry.encode(Format::PrometheusText)?.contains(" # {"));
         Ok(())
     }
 

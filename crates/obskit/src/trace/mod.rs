@@ -60,7 +60,6 @@ pub use propagation::{
 };
 pub use sampler::Sampler;
 pub use sink::SpanSink;
-#[allow(unused_imports)]
 pub(crate) use sink::sampled_span_ids;
 pub use traceparent::{
     TRACEPARENT_LEN, TraceParent, TraceParentError, TraceParentField, random_span_id,
