@@ -15,7 +15,7 @@ use obskit::logging::{self, LogOutput};
 use obskit::metrics::Registry;
 use obskit::trace::{
     MAX_SPAN_EVENTS, OtelLayer, Sampler, SetParentError, SpanSink, TraceParent, TraceState,
-    current_traceparent, current_tracestate, set_parent,
+    current_traceparent, current_tracestate, set_parent, with_remote_parent,
 };
 use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::{InstrumentationScope, Value};
@@ -275,7 +275,9 @@ fn remote_parent_continues_trace() {
     let parent: TraceParent = REMOTE.parse().unwrap();
     let state = TraceState::parse("congo=t61rcWkgMzE").unwrap();
     let mut seen = None;
-    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+    let (otel, sink) = layer(Sampler::ParentBasedAlwaysOff);
+    let subscriber = tracing_subscriber::registry().with(otel.keep_root_fields(true));
+    tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("request", http.route = "/orders");
         set_parent(&span, &parent, Some(state.clone())).unwrap();
         let _entered = span.enter();
@@ -286,6 +288,7 @@ fn remote_parent_continues_trace() {
         let _child = tracing::info_span!("query").entered();
     });
 
+    let spans = sink.take();
     let (current, current_state) = seen.unwrap();
     assert_eq!(current.trace_id(), parent.trace_id());
     assert!(current.is_sampled());
@@ -347,7 +350,10 @@ fn unsampled_remote_parent_is_followed() {
 fn set_parent_errors() {
     let parent: TraceParent = REMOTE.parse().unwrap();
     let (otel, _sink) = layer(Sampler::AlwaysOn);
-    let subscriber = tracing_subscriber::registry().with(otel.with_filter(LevelFilter::INFO));
+    // A second, unfiltered layer keeps the DEBUG span alive, so only the bridge misses it.
+    let subscriber = tracing_subscriber::registry()
+        .with(otel.with_filter(LevelFilter::INFO))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink));
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("request");
         let _child = tracing::info_span!(parent: &span, "child");
@@ -668,4 +674,58 @@ fn keep_errors_follows_remote_parent() {
     assert!(request.parent_span_is_remote);
     assert!(request.span_context.is_sampled());
     assert_eq!(attribute(request, "route"), Some(&Value::from("/pay")));
+}
+
+#[test]
+fn with_remote_parent_decides_at_creation() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let state = TraceState::parse("congo=t61rcWkgMzE").unwrap();
+    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+        let span = with_remote_parent(&parent, Some(state.clone()), || {
+            tracing::info_span!("request", http.route = "/orders")
+        });
+        // Only the first span takes the remote parent.
+        let _unrelated = tracing::info_span!(parent: None, "unrelated");
+        let _entered = span.enter();
+        let _child = tracing::info_span!("query").entered();
+    });
+
+    let request = by_name(&spans, "request");
+    assert_eq!(
+        request.span_context.trace_id().to_bytes(),
+        parent.trace_id()
+    );
+    assert_eq!(request.parent_span_id.to_bytes(), parent.parent_id());
+    assert!(request.parent_span_is_remote);
+    assert_eq!(
+        request.span_context.trace_state().get("congo"),
+        Some("t61rcWkgMzE")
+    );
+    // Decided at creation, so the creation fields are there without keep_root_fields.
+    assert_eq!(
+        attribute(request, "http.route"),
+        Some(&Value::from("/orders"))
+    );
+    let query = by_name(&spans, "query");
+    assert_eq!(query.parent_span_id, request.span_context.span_id());
+    // The root created after the closure is unsampled under ParentBasedAlwaysOff.
+    assert!(
+        spans.iter().all(|span| span.name != "unrelated"),
+        "{spans:#?}"
+    );
+}
+
+#[test]
+fn with_remote_parent_follows_an_unsampled_caller() {
+    let parent: TraceParent = REMOTE_UNSAMPLED.parse().unwrap();
+    let mut current = None;
+    let spans = collect(Sampler::ParentBasedAlwaysOn, || {
+        let span = with_remote_parent(&parent, None, || tracing::info_span!("request"));
+        let _entered = span.enter();
+        current = current_traceparent();
+    });
+    assert!(spans.is_empty(), "{spans:#?}");
+    let current = current.unwrap();
+    assert_eq!(current.trace_id(), parent.trace_id());
+    assert!(!current.is_sampled());
 }

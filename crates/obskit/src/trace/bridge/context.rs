@@ -1,8 +1,10 @@
 //! Reading and changing the trace context of `tracing` spans from outside the layer.
 
+use std::cell::RefCell;
+
 use tracing::Dispatch;
 
-use super::layer::{OtelLayer, reparent};
+use super::layer::{Inherited, OtelLayer, reparent};
 use super::state::{RemoteState, SpanState};
 use crate::trace::{TraceParent, TraceState};
 
@@ -29,6 +31,86 @@ pub enum SetParentError {
         "span already has child spans that inherited its trace id; call set_parent right after creating the span"
     )]
     HasChildren,
+}
+
+thread_local! {
+    /// The remote parent for the next span this thread creates, set by [`with_remote_parent`].
+    static PENDING_PARENT: RefCell<Option<Inherited>> = const { RefCell::new(None) };
+}
+
+/// Creates a span under a remote parent, such as the caller of an incoming request.
+///
+/// The first span that `create` makes and the [`OtelLayer`] sees takes the trace id, flags and
+/// `state` of `parent`, records `parent`'s span id as a remote parent, and is sampled by the
+/// parent's sampled flag under `ParentBased` samplers. The decision is made once, at creation,
+/// so unlike [`set_parent`] an unsampled span records nothing. Spans created without a
+/// subscriber that has an [`OtelLayer`] ignore the parent.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use obskit::trace::{OtelLayer, Sampler, SpanSink, TraceParent, current_traceparent, with_remote_parent};
+/// use opentelemetry::InstrumentationScope;
+/// use opentelemetry_sdk::trace::SpanData;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// struct Discard;
+/// impl SpanSink for Discard {
+///     fn send(&self, _span: SpanData) {}
+/// }
+///
+/// let layer = OtelLayer::new(
+///     Sampler::ParentBasedAlwaysOff,
+///     Arc::new(Discard),
+///     InstrumentationScope::builder("checkout").build(),
+/// );
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     let parent: TraceParent =
+///         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
+///     let span = with_remote_parent(&parent, None, || tracing::info_span!("request"));
+///     let _entered = span.enter();
+///
+///     let current = current_traceparent().unwrap();
+///     assert_eq!(current.trace_id(), parent.trace_id());
+///     assert!(current.is_sampled());
+/// });
+/// ```
+pub fn with_remote_parent<R>(
+    parent: &TraceParent,
+    state: Option<TraceState>,
+    create: impl FnOnce() -> R,
+) -> R {
+    let pending = Inherited {
+        trace_id: parent.trace_id(),
+        span_id: parent.parent_id(),
+        flags: parent.flags(),
+        remote_state: state.and_then(RemoteState::new),
+    };
+    let previous = PENDING_PARENT.with(|cell| cell.replace(Some(pending)));
+    // Cleared on the way out, also when `create` made no span the layer saw.
+    struct Restore(Option<Option<Inherited>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take().flatten();
+            PENDING_PARENT.with(|cell| *cell.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(Some(previous));
+    create()
+}
+
+/// Takes the remote parent that [`with_remote_parent`] set for the span being created.
+pub(crate) fn take_pending_parent() -> Option<Inherited> {
+    PENDING_PARENT
+        .try_with(|cell| {
+            cell.try_borrow_mut()
+                .ok()
+                .and_then(|mut pending| pending.take())
+        })
+        .ok()
+        .flatten()
 }
 
 /// Attaches a remote parent, such as the caller of an incoming request, to a new span.

@@ -152,10 +152,10 @@ where
 ///   [`Sampler::AlwaysOff`] the hooks after creation return at once.
 /// - With [`OtelLayer::keep_errors`] every span records as if sampled, which costs as much as
 ///   sampling everything, and only spans that end with status Error are exported.
-/// - An unsampled root span under any sampler but [`Sampler::AlwaysOff`] keeps its fields,
-///   because [`set_parent`](super::set_parent) may still make it sampled. That costs about as
-///   much as recording a sampled span. It does not keep events until then. Turn this off with
-///   [`OtelLayer::keep_root_fields`].
+/// - A span that [`set_parent`](super::set_parent) makes sampled after its creation has no
+///   creation fields, unless [`OtelLayer::keep_root_fields`] is on, which makes every unsampled
+///   root cost about as much as a sampled span. [`with_remote_parent`](super::with_remote_parent)
+///   decides at creation and has neither cost.
 /// - The layer finds parents through the registry's parent links. A parent that a per-layer
 ///   filter hides from this layer is skipped, and its nearest visible parent is used.
 pub struct OtelLayer {
@@ -187,7 +187,7 @@ impl OtelLayer {
             sink,
             scope,
             keep_errors: false,
-            keep_root_fields: true,
+            keep_root_fields: false,
             access: None,
         }
     }
@@ -205,8 +205,9 @@ impl OtelLayer {
 
     /// Keeps the creation fields of unsampled root spans until
     /// [`set_parent`](super::set_parent) decides again, so a span that a remote parent makes
-    /// sampled is exported with them. On by default. Turning it off makes unsampled roots as
-    /// cheap as other unsampled spans and exports such spans without their creation fields.
+    /// sampled is exported with them. Off by default, because it makes every unsampled root
+    /// record its fields; [`with_remote_parent`](super::with_remote_parent) needs no such
+    /// provision.
     #[must_use]
     pub fn keep_root_fields(mut self, keep_root_fields: bool) -> Self {
         self.keep_root_fields = keep_root_fields;
@@ -230,7 +231,12 @@ impl OtelLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let inherited = parent.and_then(inherit);
+        let remote = super::context::take_pending_parent();
+        let parent_is_remote = remote.is_some();
+        let inherited = match remote {
+            Some(remote) => Some(remote),
+            None => parent.and_then(inherit),
+        };
         let is_root = inherited.is_none();
         let (trace_id, span_id, parent_span_id, parent_flags, remote_state) = match inherited {
             Some(parent) => (
@@ -270,7 +276,7 @@ impl OtelLayer {
             trace_id,
             span_id,
             parent_span_id,
-            parent_is_remote: false,
+            parent_is_remote,
             flags,
             has_children: AtomicBool::new(false),
             remote_state,
@@ -322,11 +328,11 @@ impl OtelLayer {
 }
 
 /// The context a new span takes from its parent.
-struct Inherited {
-    trace_id: [u8; 16],
-    span_id: [u8; 8],
-    flags: u8,
-    remote_state: Option<Arc<RemoteState>>,
+pub(crate) struct Inherited {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) span_id: [u8; 8],
+    pub(crate) flags: u8,
+    pub(crate) remote_state: Option<Arc<RemoteState>>,
 }
 
 /// Reads the parent's context and records in the parent that it has a child.

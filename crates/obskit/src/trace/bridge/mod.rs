@@ -12,6 +12,8 @@ mod recording;
 mod state;
 
 pub(crate) use context::sampled_span_ids;
-pub use context::{SetParentError, current_traceparent, current_tracestate, set_parent};
+pub use context::{
+    SetParentError, current_traceparent, current_tracestate, set_parent, with_remote_parent,
+};
 pub use layer::OtelLayer;
 pub use recording::{MAX_EVENT_ATTRIBUTES, MAX_SPAN_ATTRIBUTES, MAX_SPAN_EVENTS, MAX_SPAN_LINKS};
