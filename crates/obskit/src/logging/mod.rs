@@ -297,20 +297,48 @@ pub fn subscriber(
     registry: &Registry,
     output: LogOutput,
 ) -> Result<(tracing::Dispatch, LogGuard), LoggingError> {
+    build_dispatch(logging, service, registry, output, None)
+}
+
+/// Builds the subscriber of [`subscriber`], with `otel` after the log layer when given.
+///
+/// With `otel`, spans at INFO and above are enabled whatever the log level, so a service that
+/// logs only warnings still traces its requests; events still follow the log level.
+pub(crate) fn build_dispatch(
+    logging: &LoggingConfig,
+    service: &ServiceConfig,
+    registry: &Registry,
+    output: LogOutput,
+    otel: Option<crate::trace::OtelLayer>,
+) -> Result<(tracing::Dispatch, LogGuard), LoggingError> {
+    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
     let parts = Parts::new(logging, registry, output)?;
-    let filter: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> =
-        match plain_level(&logging.level) {
-            Some(level) => Box::new(global::GlobalFilter(level.and(parts.sampler))),
-            None => Box::new(global::GlobalFilter(parts.env_filter.and(parts.sampler))),
-        };
+    let span_floor = if otel.is_some() {
+        LevelFilter::INFO
+    } else {
+        LevelFilter::OFF
+    };
+    let filter: Boxed = match plain_level(&logging.level) {
+        Some(level) => Box::new(global::GlobalFilter(global::SpanFloor {
+            inner: level.and(parts.sampler),
+            floor: span_floor,
+        })),
+        None => Box::new(global::GlobalFilter(global::SpanFloor {
+            inner: parts.env_filter.and(parts.sampler),
+            floor: span_floor,
+        })),
+    };
     let base = tracing_subscriber::registry().with(filter);
+    // `None` as a layer does nothing, so services without tracing pay only a branch.
     let dispatch = match logging.format {
-        LogFormat::Json => {
-            tracing::Dispatch::new(base.with(json::JsonLayer::new(parts.queue.clone(), service)))
-        }
-        LogFormat::Text => {
-            tracing::Dispatch::new(base.with(text::layer(parts.queue.clone(), parts.is_terminal)))
-        }
+        LogFormat::Json => tracing::Dispatch::new(
+            base.with(json::JsonLayer::new(parts.queue.clone(), service))
+                .with(otel),
+        ),
+        LogFormat::Text => tracing::Dispatch::new(
+            base.with(text::layer(parts.queue.clone(), parts.is_terminal))
+                .with(otel),
+        ),
     };
     Ok((dispatch, LogGuard::new(parts.queue, parts.thread)))
 }
@@ -415,7 +443,18 @@ pub fn install(
 ) -> Result<LogGuard, LoggingError> {
     // `tracing::dispatcher::has_been_set` is also true after a scoped `set_default`, so the
     // only reliable check is `set_global_default` itself; on failure the guard stops the writer.
-    let (dispatch, guard) = subscriber(logging, service, registry, output)?;
+    install_with(logging, service, registry, output, None)
+}
+
+/// [`install`], with the span bridge after the log layer when `otel` is given.
+pub(crate) fn install_with(
+    logging: &LoggingConfig,
+    service: &ServiceConfig,
+    registry: &Registry,
+    output: LogOutput,
+    otel: Option<crate::trace::OtelLayer>,
+) -> Result<LogGuard, LoggingError> {
+    let (dispatch, guard) = build_dispatch(logging, service, registry, output, otel)?;
     tracing::dispatcher::set_global_default(dispatch)
         .map_err(|_| LoggingError::AlreadyInstalled)?;
 
