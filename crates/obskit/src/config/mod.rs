@@ -15,7 +15,9 @@ mod load;
 mod report;
 mod secret;
 mod source;
+mod tracing;
 mod validate;
+mod validate_tracing;
 
 pub use env::{ENV_VARS, EnvVar};
 pub use error::{ConfigError, ConfigProblem};
@@ -25,6 +27,10 @@ pub use load::ConfigBuilder;
 pub use report::{ConfigReport, ReportEntry};
 pub use secret::Secret;
 pub use source::ValueSource;
+pub use self::tracing::{
+    BatchConfig, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, OtlpCompression, OtlpProtocol,
+    SamplerName, TraceExporter, TracingConfig,
+};
 
 /// The whole obskit configuration.
 ///
@@ -48,6 +54,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Span export, sampling and batching.
+    pub tracing: TracingConfig,
 }
 
 /// Identity of the service.

@@ -34,7 +34,9 @@
 //! ```
 
 mod baggage;
+pub mod export;
 mod propagation;
+mod resource;
 mod sampler;
 mod sink;
 mod traceparent;
@@ -47,6 +49,8 @@ pub use baggage::{
 pub use propagation::{
     BAGGAGE, Extracted, Injected, Rejection, TRACEPARENT, TRACESTATE, extract, inject,
 };
+pub use export::{BatchExporter, ExportError};
+pub use resource::{TELEMETRY_SDK_NAME, service_resource};
 pub use sampler::Sampler;
 pub use sink::SpanSink;
 #[allow(unused_imports)]

@@ -1,0 +1,224 @@
+//! The export thread: a current-thread tokio runtime that batches queued spans and exports them.
+
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
+use tokio::time::Instant;
+use tracing::dispatcher::{self, DefaultGuard, Dispatch};
+
+use super::ExportError;
+use super::counters::{Counters, WarnLimiter};
+use crate::config::BatchConfig;
+
+/// Target of the worker's own log events.
+const LOG_TARGET: &str = "obskit::trace::export";
+
+/// A request from a [`BatchExporter`](super::BatchExporter) handle to the worker.
+pub(crate) enum Command {
+    /// Exports every span queued when the command arrives, then replies.
+    Flush {
+        deadline: std::time::Instant,
+        reply: SyncSender<Result<(), ExportError>>,
+    },
+    /// Exports the queue, shuts the exporter down, replies and stops the worker.
+    Shutdown {
+        deadline: std::time::Instant,
+        reply: SyncSender<Result<(), ExportError>>,
+    },
+}
+
+/// Outcome of the exports done for one flush.
+#[derive(Default)]
+struct Failures {
+    spans: u64,
+    last: Option<String>,
+}
+
+impl Failures {
+    fn into_result(self) -> Result<(), ExportError> {
+        match self.last {
+            None => Ok(()),
+            Some(reason) => Err(ExportError::ExportFailed {
+                spans: self.spans,
+                reason,
+            }),
+        }
+    }
+}
+
+pub(crate) struct Worker<E> {
+    pub(crate) exporter: E,
+    pub(crate) spans: Receiver<SpanData>,
+    pub(crate) control: UnboundedReceiver<Command>,
+    pub(crate) batch: BatchConfig,
+    pub(crate) counters: Counters,
+    pub(crate) warnings: WarnLimiter,
+    /// Keeps this thread's own dispatcher a no-op while it is set, so that spans and events of
+    /// the HTTP and gRPC stacks are not exported in turn.
+    pub(crate) silence: Option<DefaultGuard>,
+}
+
+impl<E: SpanExporter> Worker<E> {
+    /// Silences the `tracing` dispatcher of the current thread for the worker's lifetime.
+    pub(crate) fn silence() -> DefaultGuard {
+        dispatcher::set_default(&Dispatch::none())
+    }
+
+    /// Runs until a shutdown command or until every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.batch.max_export_batch_size);
+        let mut next_export = Instant::now() + self.batch.schedule_delay;
+        loop {
+            tokio::select! {
+                biased;
+                command = self.control.recv() => match command {
+                    Some(Command::Flush { deadline, reply }) => {
+                        let result = self.drain(&mut batch, deadline.into()).await;
+                        // The caller may have stopped waiting; the result is then of no use.
+                        let _ = reply.send(result);
+                    }
+                    Some(Command::Shutdown { deadline, reply }) => {
+                        let result = self.shut_down(&mut batch, deadline.into()).await;
+                        let _ = reply.send(result);
+                        return;
+                    }
+                    None => {
+                        let deadline = Instant::now() + self.batch.export_timeout;
+                        let _ = self.shut_down(&mut batch, deadline).await;
+                        return;
+                    }
+                },
+                span = self.spans.recv(), if batch.len() < self.batch.max_export_batch_size => {
+                    let Some(span) = span else {
+                        let deadline = Instant::now() + self.batch.export_timeout;
+                        let _ = self.shut_down(&mut batch, deadline).await;
+                        return;
+                    };
+                    batch.push(span);
+                    if batch.len() >= self.batch.max_export_batch_size {
+                        let deadline = Instant::now() + self.batch.export_timeout;
+                        let _ = self.export(&mut batch, deadline).await;
+                        next_export = Instant::now() + self.batch.schedule_delay;
+                    }
+                },
+                () = tokio::time::sleep_until(next_export) => {
+                    if !batch.is_empty() {
+                        let deadline = Instant::now() + self.batch.export_timeout;
+                        let _ = self.export(&mut batch, deadline).await;
+                    }
+                    next_export = Instant::now() + self.batch.schedule_delay;
+                },
+            }
+        }
+    }
+
+    /// Exports the spans in `batch` and those queued now, in batches, until `deadline`.
+    ///
+    /// Spans that arrive meanwhile are left for later, so a busy application cannot keep a
+    /// flush from finishing.
+    async fn drain(
+        &mut self,
+        batch: &mut Vec<SpanData>,
+        deadline: Instant,
+    ) -> Result<(), ExportError> {
+        let mut remaining = self.spans.len();
+        let mut failures = Failures::default();
+        loop {
+            while remaining > 0 && batch.len() < self.batch.max_export_batch_size {
+                let Ok(span) = self.spans.try_recv() else {
+                    remaining = 0;
+                    break;
+                };
+                batch.push(span);
+                remaining -= 1;
+            }
+            if batch.is_empty() {
+                return failures.into_result();
+            }
+            if Instant::now() >= deadline {
+                return Err(ExportError::Timeout(Duration::ZERO));
+            }
+            let spans = batch.len() as u64;
+            if let Err(reason) = self.export(batch, deadline).await {
+                failures.spans += spans;
+                failures.last = Some(reason);
+            }
+        }
+    }
+
+    /// Closes the queue, exports what it holds until `deadline`, drops and counts the rest, and
+    /// shuts the exporter down.
+    async fn shut_down(
+        &mut self,
+        batch: &mut Vec<SpanData>,
+        deadline: Instant,
+    ) -> Result<(), ExportError> {
+        self.spans.close();
+        let result = self.drain(batch, deadline).await;
+
+        let mut left = batch.len() as u64;
+        batch.clear();
+        while self.spans.try_recv().is_ok() {
+            left += 1;
+        }
+        self.counters.dropped_shutdown.inc_by(left);
+
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let shutdown = self.exporter.shutdown_with_timeout(remaining);
+        if let Err(error) = &shutdown {
+            self.warn(format_args!("span exporter shutdown failed: {error}"));
+        }
+        result
+    }
+
+    /// Exports `batch`, bounded by the export timeout and `deadline`, and counts the outcome.
+    /// Failed spans are dropped; the reason is returned.
+    async fn export(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) -> Result<(), String> {
+        let spans = std::mem::replace(
+            batch,
+            Vec::with_capacity(self.batch.max_export_batch_size),
+        );
+        let count = spans.len() as u64;
+        let limit = deadline.min(Instant::now() + self.batch.export_timeout);
+        let allowed = limit.saturating_duration_since(Instant::now());
+
+        let outcome = tokio::time::timeout_at(limit, self.exporter.export(spans)).await;
+        let reason = match outcome {
+            Ok(Ok(())) => {
+                self.counters.exported.inc_by(count);
+                return Ok(());
+            }
+            Ok(Err(error)) => {
+                self.counters.failed_error.inc();
+                error.to_string()
+            }
+            Err(_) => {
+                self.counters.failed_timeout.inc();
+                format!("timed out after {allowed:?}")
+            }
+        };
+        self.counters.dropped_export_failed.inc_by(count);
+        self.warn(format_args!(
+            "span export failed, dropped {count} spans: {reason}"
+        ));
+        Err(reason)
+    }
+
+    /// Logs at WARN through the process's dispatcher, at most once per
+    /// [`WARN_INTERVAL`](super::counters::WARN_INTERVAL).
+    fn warn(&mut self, message: std::fmt::Arguments<'_>) {
+        let Some(suppressed) = self.warnings.allow(std::time::Instant::now()) else {
+            return;
+        };
+        // Dropping the guard restores the dispatcher the thread had before the worker started.
+        self.silence = None;
+        tracing::warn!(
+            target: LOG_TARGET,
+            suppressed_warnings = suppressed,
+            "{message}"
+        );
+        self.silence = Some(Self::silence());
+    }
+}
