@@ -206,7 +206,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         Some("tracing.client_key"),
         EnvKind::Text,
     ),
-    var("OTEL_TRACES_SAMPLER", Some("tracing.sampler"), EnvKind::Name),
+    var(
+        "OTEL_TRACES_SAMPLER",
+        Some("tracing.sampler"),
+        EnvKind::Name,
+    ),
     var(
         "OTEL_TRACES_SAMPLER_ARG",
         Some("tracing.sampler_arg"),

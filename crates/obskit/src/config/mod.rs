@@ -19,6 +19,10 @@ mod tracing;
 mod validate;
 mod validate_tracing;
 
+pub use self::tracing::{
+    BatchConfig, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, OtlpCompression, OtlpProtocol,
+    SamplerName, TraceExporter, TracingConfig,
+};
 pub use env::{ENV_VARS, EnvVar};
 pub use error::{ConfigError, ConfigProblem};
 pub(crate) use keys::is_secret_key;
@@ -27,10 +31,6 @@ pub use load::ConfigBuilder;
 pub use report::{ConfigReport, ReportEntry};
 pub use secret::Secret;
 pub use source::ValueSource;
-pub use self::tracing::{
-    BatchConfig, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, OtlpCompression, OtlpProtocol,
-    SamplerName, TraceExporter, TracingConfig,
-};
 
 /// The whole obskit configuration.
 ///

@@ -165,7 +165,9 @@ mod tests {
         config.tracing.headers =
             BTreeMap::from([("authorization".to_owned(), Secret::new("Bearer abc"))]);
         let report = ConfigReport::new(&config, |_| ValueSource::Code);
-        let headers = report.get("tracing.headers").map(|entry| entry.value.clone());
+        let headers = report
+            .get("tracing.headers")
+            .map(|entry| entry.value.clone());
         assert_eq!(headers, Some(serde_json::json!({"authorization": "****"})));
         assert!(!report.to_string().contains("Bearer abc"));
     }

@@ -290,7 +290,10 @@ mod tests {
         let mut config = TracingConfig::default();
         assert_eq!(config.effective_endpoint(), "http://localhost:4317");
         config.protocol = OtlpProtocol::HttpProtobuf;
-        assert_eq!(config.effective_endpoint(), "http://localhost:4318/v1/traces");
+        assert_eq!(
+            config.effective_endpoint(),
+            "http://localhost:4318/v1/traces"
+        );
     }
 
     #[test]
@@ -333,8 +336,14 @@ mod tests {
             (SamplerName::AlwaysOn, Sampler::AlwaysOn),
             (SamplerName::AlwaysOff, Sampler::AlwaysOff),
             (SamplerName::TraceIdRatio, Sampler::TraceIdRatio(0.5)),
-            (SamplerName::ParentBasedAlwaysOn, Sampler::ParentBasedAlwaysOn),
-            (SamplerName::ParentBasedAlwaysOff, Sampler::ParentBasedAlwaysOff),
+            (
+                SamplerName::ParentBasedAlwaysOn,
+                Sampler::ParentBasedAlwaysOn,
+            ),
+            (
+                SamplerName::ParentBasedAlwaysOff,
+                Sampler::ParentBasedAlwaysOff,
+            ),
             (
                 SamplerName::ParentBasedTraceIdRatio,
                 Sampler::ParentBasedTraceIdRatio(0.5),

@@ -159,7 +159,9 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
 /// Checks that a header can be sent over HTTP and as gRPC metadata.
 fn check_header(name: &str, value: &str) -> Result<(), String> {
     if http::HeaderName::from_bytes(name.as_bytes()).is_err() || name.is_empty() {
-        return Err(format!("header name {name:?} is not a valid HTTP header name"));
+        return Err(format!(
+            "header name {name:?} is not a valid HTTP header name"
+        ));
     }
     if http::HeaderValue::from_str(value).is_err() {
         return Err(format!(

@@ -46,10 +46,10 @@ pub use baggage::{
     Baggage, BaggageDrops, BaggageError, BaggageMember, BaggageProperty, MAX_BAGGAGE_BYTES,
     MAX_BAGGAGE_MEMBERS,
 };
+pub use export::{BatchExporter, ExportError};
 pub use propagation::{
     BAGGAGE, Extracted, Injected, Rejection, TRACEPARENT, TRACESTATE, extract, inject,
 };
-pub use export::{BatchExporter, ExportError};
 pub use resource::{TELEMETRY_SDK_NAME, service_resource};
 pub use sampler::Sampler;
 pub use sink::SpanSink;

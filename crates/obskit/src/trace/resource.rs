@@ -90,8 +90,14 @@ mod tests {
             resource_attributes: BTreeMap::new(),
         };
         let resource = service_resource(&service);
-        assert_eq!(get(&resource, "service.name"), Some(Value::from("checkout")));
-        assert_eq!(get(&resource, "service.version"), Some(Value::from("1.2.3")));
+        assert_eq!(
+            get(&resource, "service.name"),
+            Some(Value::from("checkout"))
+        );
+        assert_eq!(
+            get(&resource, "service.version"),
+            Some(Value::from("1.2.3"))
+        );
         assert_eq!(
             get(&resource, "deployment.environment.name"),
             Some(Value::from("production"))
@@ -105,13 +111,22 @@ mod tests {
             get(&resource, "process.pid"),
             Some(Value::I64(i64::from(std::process::id())))
         );
-        assert_eq!(get(&resource, "telemetry.sdk.name"), Some(Value::from("obskit")));
-        assert_eq!(get(&resource, "telemetry.sdk.language"), Some(Value::from("rust")));
+        assert_eq!(
+            get(&resource, "telemetry.sdk.name"),
+            Some(Value::from("obskit"))
+        );
+        assert_eq!(
+            get(&resource, "telemetry.sdk.language"),
+            Some(Value::from("rust"))
+        );
         assert_eq!(
             get(&resource, "telemetry.sdk.version"),
             Some(Value::from(env!("CARGO_PKG_VERSION")))
         );
-        assert_eq!(get(&resource, "host.name").map(|v| v.to_string()), host_name());
+        assert_eq!(
+            get(&resource, "host.name").map(|v| v.to_string()),
+            host_name()
+        );
     }
 
     #[test]
@@ -123,7 +138,10 @@ mod tests {
         ]);
         let resource = service_resource(&service);
         assert_eq!(get(&resource, "host.name"), Some(Value::from("pod-7")));
-        assert_eq!(get(&resource, "k8s.namespace.name"), Some(Value::from("shop")));
+        assert_eq!(
+            get(&resource, "k8s.namespace.name"),
+            Some(Value::from("shop"))
+        );
     }
 
     #[test]

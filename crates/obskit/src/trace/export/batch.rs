@@ -237,7 +237,10 @@ impl BatchExporter {
     /// queued. [`ExportError::ExportFailed`] when an export failed, and
     /// [`ExportError::ShutDown`] after [`shutdown`](Self::shutdown).
     pub fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
-        self.request(timeout, |deadline, reply| Command::Flush { deadline, reply })
+        self.request(timeout, |deadline, reply| Command::Flush {
+            deadline,
+            reply,
+        })
     }
 
     /// Stops accepting spans, exports the queue, shuts the exporter down and waits at most
@@ -254,7 +257,10 @@ impl BatchExporter {
         if self.inner.shut_down.swap(true, Ordering::AcqRel) {
             return Err(ExportError::ShutDown);
         }
-        self.request(timeout, |deadline, reply| Command::Shutdown { deadline, reply })
+        self.request(timeout, |deadline, reply| Command::Shutdown {
+            deadline,
+            reply,
+        })
     }
 
     fn request(

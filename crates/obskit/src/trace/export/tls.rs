@@ -39,12 +39,8 @@ pub(crate) fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'stati
 /// A message naming the path when the file cannot be read or holds no private key.
 pub(crate) fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     let pem = read_pem(path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|error| {
-        format!(
-            "{} holds no valid PEM private key: {error}",
-            path.display()
-        )
-    })
+    PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|error| format!("{} holds no valid PEM private key: {error}", path.display()))
 }
 
 fn read_pem(path: &Path) -> Result<Vec<u8>, String> {

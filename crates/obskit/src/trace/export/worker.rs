@@ -29,6 +29,16 @@ pub(crate) enum Command {
     },
 }
 
+/// What a drain's deadline limits.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// No new batch starts after the deadline, but a started export keeps its own timeout, so
+    /// a short flush does not cut an export off and lose its spans.
+    Batches,
+    /// Exports are cut off at the deadline too, because the exporter is going away.
+    Exports,
+}
+
 /// Outcome of the exports done for one flush.
 #[derive(Default)]
 struct Failures {
@@ -75,7 +85,7 @@ impl<E: SpanExporter> Worker<E> {
                 biased;
                 command = self.control.recv() => match command {
                     Some(Command::Flush { deadline, reply }) => {
-                        let result = self.drain(&mut batch, deadline.into()).await;
+                        let result = self.drain(&mut batch, deadline.into(), Bound::Batches).await;
                         // The caller may have stopped waiting; the result is then of no use.
                         let _ = reply.send(result);
                     }
@@ -122,6 +132,7 @@ impl<E: SpanExporter> Worker<E> {
         &mut self,
         batch: &mut Vec<SpanData>,
         deadline: Instant,
+        bound: Bound,
     ) -> Result<(), ExportError> {
         let mut remaining = self.spans.len();
         let mut failures = Failures::default();
@@ -141,7 +152,11 @@ impl<E: SpanExporter> Worker<E> {
                 return Err(ExportError::Timeout(Duration::ZERO));
             }
             let spans = batch.len() as u64;
-            if let Err(reason) = self.export(batch, deadline).await {
+            let export_deadline = match bound {
+                Bound::Batches => Instant::now() + self.batch.export_timeout,
+                Bound::Exports => deadline,
+            };
+            if let Err(reason) = self.export(batch, export_deadline).await {
                 failures.spans += spans;
                 failures.last = Some(reason);
             }
@@ -156,7 +171,7 @@ impl<E: SpanExporter> Worker<E> {
         deadline: Instant,
     ) -> Result<(), ExportError> {
         self.spans.close();
-        let result = self.drain(batch, deadline).await;
+        let result = self.drain(batch, deadline, Bound::Exports).await;
 
         let mut left = batch.len() as u64;
         batch.clear();
@@ -176,10 +191,7 @@ impl<E: SpanExporter> Worker<E> {
     /// Exports `batch`, bounded by the export timeout and `deadline`, and counts the outcome.
     /// Failed spans are dropped; the reason is returned.
     async fn export(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) -> Result<(), String> {
-        let spans = std::mem::replace(
-            batch,
-            Vec::with_capacity(self.batch.max_export_batch_size),
-        );
+        let spans = std::mem::replace(batch, Vec::with_capacity(self.batch.max_export_batch_size));
         let count = spans.len() as u64;
         let limit = deadline.min(Instant::now() + self.batch.export_timeout);
         let allowed = limit.saturating_duration_since(Instant::now());
