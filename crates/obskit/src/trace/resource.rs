@@ -131,11 +131,13 @@ mod tests {
 
     #[test]
     fn configured_attributes_override_detected_ones() {
-        let mut service = ServiceConfig::default();
-        service.resource_attributes = BTreeMap::from([
-            ("host.name".to_owned(), "pod-7".to_owned()),
-            ("k8s.namespace.name".to_owned(), "shop".to_owned()),
-        ]);
+        let service = ServiceConfig {
+            resource_attributes: BTreeMap::from([
+                ("host.name".to_owned(), "pod-7".to_owned()),
+                ("k8s.namespace.name".to_owned(), "shop".to_owned()),
+            ]),
+            ..ServiceConfig::default()
+        };
         let resource = service_resource(&service);
         assert_eq!(get(&resource, "host.name"), Some(Value::from("pod-7")));
         assert_eq!(
@@ -146,10 +148,14 @@ mod tests {
 
     #[test]
     fn typed_name_wins_over_attribute() {
-        let mut service = ServiceConfig::default();
-        service.name = "typed".to_owned();
-        service.resource_attributes =
-            BTreeMap::from([("service.name".to_owned(), "attribute".to_owned())]);
+        let service = ServiceConfig {
+            name: "typed".to_owned(),
+            resource_attributes: BTreeMap::from([(
+                "service.name".to_owned(),
+                "attribute".to_owned(),
+            )]),
+            ..ServiceConfig::default()
+        };
         let resource = service_resource(&service);
         assert_eq!(get(&resource, "service.name"), Some(Value::from("typed")));
     }

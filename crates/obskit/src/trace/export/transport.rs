@@ -14,7 +14,7 @@ use crate::config::{TraceExporter, TracingConfig};
 pub(crate) enum Transport {
     /// An OTLP collector.
     #[cfg(feature = "otlp")]
-    Otlp(opentelemetry_otlp::SpanExporter),
+    Otlp(Box<opentelemetry_otlp::SpanExporter>),
     /// Standard output.
     Stdout(opentelemetry_stdout::SpanExporter),
 }
@@ -64,7 +64,7 @@ pub(crate) fn build(config: &TracingConfig) -> Result<Option<Transport>, ExportE
             opentelemetry_stdout::SpanExporter::default(),
         ))),
         #[cfg(feature = "otlp")]
-        TraceExporter::Otlp => otlp::build(config).map(|exporter| Some(Transport::Otlp(exporter))),
+        TraceExporter::Otlp => otlp::build(config).map(|exporter| Some(Transport::Otlp(Box::new(exporter)))),
         #[cfg(not(feature = "otlp"))]
         TraceExporter::Otlp => Err(ExportError::Build {
             exporter: "otlp",
