@@ -205,7 +205,7 @@ async fn http_export(
     )
 }
 
-/// A listener that completes TCP handshakes and never reads or answers.
+/// Starts a listener that accepts TCP connections and never reads or responds.
 fn silent_listener() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
@@ -218,7 +218,7 @@ fn silent_listener() -> SocketAddr {
     address
 }
 
-/// The address of a port with no listener.
+/// Returns the address of a port with no listener.
 fn closed_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
@@ -608,12 +608,12 @@ fn http_collector_down() {
 }
 
 #[test]
-fn grpc_collector_never_answers() {
+fn grpc_collector_never_responds() {
     check_failing_collector(&format!("http://{}", silent_listener()), "grpc");
 }
 
 #[test]
-fn http_collector_never_answers() {
+fn http_collector_never_responds() {
     check_failing_collector(&format!("http://{}", silent_listener()), "http/protobuf");
 }
 
@@ -1104,4 +1104,208 @@ fn env_client_certificate_needs_key() {
 fn unknown_obskit_trace_variable_suggests_name() {
     let problem = one_problem(&[("OBSKIT_TRACE_SAMPLE_RATIO", "0.5")]);
     assert!(problem.contains("OBSKIT_TRACE_SAMPLE_RATE"), "{problem}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------------
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
+struct Pki {
+    directory: tempfile::TempDir,
+    ca: String,
+    server_cert: String,
+    server_key: String,
+}
+
+impl Pki {
+    fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "obskit test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let server_key = KeyPair::generate().unwrap();
+        let server_cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &issuer)
+            .unwrap();
+
+        let client_key = KeyPair::generate().unwrap();
+        let mut client_params = CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "obskit test client");
+        let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
+
+        let directory = tempfile::tempdir().unwrap();
+        let write = |name: &str, contents: &str| {
+            std::fs::write(directory.path().join(name), contents).unwrap();
+        };
+        write("ca.pem", &ca_cert.pem());
+        write("client.pem", &client_cert.pem());
+        write("client.key", &client_key.serialize_pem());
+        Self {
+            ca: ca_cert.pem(),
+            server_cert: server_cert.pem(),
+            server_key: server_key.serialize_pem(),
+            directory,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.directory
+            .path()
+            .join(name)
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Server TLS settings; with `require_client`, only clients signed by the CA are accepted.
+    fn grpc_server(&self, require_client: bool) -> tonic::transport::ServerTlsConfig {
+        let identity = tonic::transport::Identity::from_pem(&self.server_cert, &self.server_key);
+        let tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+        if require_client {
+            tls.client_ca_root(tonic::transport::Certificate::from_pem(&self.ca))
+        } else {
+            tls
+        }
+    }
+}
+
+fn https_url(collector: &Collector) -> String {
+    format!("https://{}", collector.address)
+}
+
+#[test]
+fn grpc_tls_with_custom_ca() {
+    let pki = Pki::new();
+    let tls = pki.grpc_server(false);
+    let collector = Collector::grpc_with(move |server| server.tls_config(tls).unwrap());
+    let (exporter, _registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &https_url(&collector)),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.path("ca.pem")),
+    ]));
+
+    send_tree(&exporter);
+    exporter.flush(Duration::from_secs(10)).unwrap();
+
+    assert_tree_arrived(&collector.inbox.requests());
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+fn grpc_mutual_tls_sends_client_certificate() {
+    let pki = Pki::new();
+    let tls = pki.grpc_server(true);
+    let collector = Collector::grpc_with(move |server| server.tls_config(tls).unwrap());
+    let (exporter, _registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &https_url(&collector)),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.path("ca.pem")),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            &pki.path("client.pem"),
+        ),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &pki.path("client.key")),
+    ]));
+
+    send_tree(&exporter);
+    exporter.flush(Duration::from_secs(10)).unwrap();
+
+    assert_eq!(collector.inbox.span_count(), 3);
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+fn grpc_mutual_tls_rejects_missing_client_certificate() {
+    let pki = Pki::new();
+    let tls = pki.grpc_server(true);
+    let collector = Collector::grpc_with(move |server| server.tls_config(tls).unwrap());
+    let (exporter, registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &https_url(&collector)),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.path("ca.pem")),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "3000"),
+    ]));
+
+    send_tree(&exporter);
+    let result = exporter.flush(Duration::from_secs(10));
+
+    assert!(
+        matches!(result, Err(ExportError::ExportFailed { spans: 3, .. })),
+        "{result:?}"
+    );
+    assert_eq!(collector.inbox.span_count(), 0);
+    assert_eq!(dropped(&registry, "export_failed"), 3.0);
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+fn grpc_tls_rejects_unknown_ca() {
+    let pki = Pki::new();
+    let tls = pki.grpc_server(false);
+    let collector = Collector::grpc_with(move |server| server.tls_config(tls).unwrap());
+    // The system roots do not contain the test CA.
+    let (exporter, _registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &https_url(&collector)),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "3000"),
+    ]));
+
+    send_tree(&exporter);
+    let result = exporter.flush(Duration::from_secs(10));
+
+    assert!(
+        matches!(result, Err(ExportError::ExportFailed { .. })),
+        "{result:?}"
+    );
+    assert_eq!(collector.inbox.span_count(), 0);
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+fn tls_key_that_is_a_certificate_rejected() {
+    let pki = Pki::new();
+    let problem = one_problem(&[
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            &pki.path("client.pem"),
+        ),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &pki.path("client.pem")),
+    ]);
+    assert!(problem.starts_with("tracing.client_key = "), "{problem}");
+    assert!(problem.contains("no valid PEM private key"), "{problem}");
+}
+
+#[test]
+fn tls_files_load_into_config() {
+    let pki = Pki::new();
+    let tracing = load(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", &pki.path("ca.pem")),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            &pki.path("client.pem"),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+            &pki.path("client.key"),
+        ),
+    ]);
+    assert_eq!(
+        tracing.certificate.as_deref(),
+        Some(std::path::Path::new(&pki.path("ca.pem")))
+    );
+    assert_eq!(
+        tracing.client_certificate.as_deref(),
+        Some(std::path::Path::new(&pki.path("client.pem")))
+    );
+    assert_eq!(
+        tracing.client_key.as_deref(),
+        Some(std::path::Path::new(&pki.path("client.key")))
+    );
 }

@@ -42,7 +42,8 @@ const HTTP_TRACES_PATH: &str = "v1/traces";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TracingConfig {
-    /// Where spans go; unset means `otlp` when an endpoint is configured and `none` otherwise.
+    /// Destination of finished spans. Unset means `otlp` when an endpoint is configured and `none`
+    /// otherwise.
     pub exporter: Option<TraceExporter>,
     /// OTLP transport.
     pub protocol: OtlpProtocol,

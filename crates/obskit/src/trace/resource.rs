@@ -16,7 +16,7 @@ pub const TELEMETRY_SDK_NAME: &str = "obskit";
 /// 1. detected: `host.name` (from `/proc/sys/kernel/hostname`, else `HOSTNAME`; left out when
 ///    neither is readable), `process.pid`, `telemetry.sdk.name` (`obskit`),
 ///    `telemetry.sdk.language` (`rust`) and `telemetry.sdk.version` (the obskit version);
-/// 2. `service.resource_attributes`, which holds the `OTEL_RESOURCE_ATTRIBUTES` entries;
+/// 2. `service.resource_attributes`, which contains the `OTEL_RESOURCE_ATTRIBUTES` entries;
 /// 3. `service.name`, `service.version` and `deployment.environment.name` from the typed keys.
 ///
 /// # Example

@@ -233,7 +233,7 @@ impl BatchExporter {
     /// # Errors
     ///
     /// [`ExportError::Timeout`] when the exports did not finish in time, including when the
-    /// thread is still busy with an export to a collector that does not answer; the spans stay
+    /// thread is still busy with an export to a collector that does not respond; the spans stay
     /// queued. [`ExportError::ExportFailed`] when an export failed, and
     /// [`ExportError::ShutDown`] after [`shutdown`](Self::shutdown).
     pub fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
@@ -273,13 +273,13 @@ impl BatchExporter {
         let deadline = now
             .checked_add(timeout)
             .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let (reply, response) = std::sync::mpsc::sync_channel(1);
         self.inner
             .control
             .send(command(deadline, reply))
             .map_err(|_| ExportError::ShutDown)?;
 
-        match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        match response.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(Err(ExportError::Timeout(_))) | Err(RecvTimeoutError::Timeout) => {
                 Err(ExportError::Timeout(timeout))
             }

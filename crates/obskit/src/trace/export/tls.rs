@@ -17,7 +17,7 @@ const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
 ///
 /// # Errors
 ///
-/// A message naming the path when the file cannot be read, is not PEM or holds no certificate.
+/// A message naming the path when the file cannot be read, is not PEM or contains no certificate.
 pub(crate) fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = read_pem(path)?;
     let certificates = CertificateDer::pem_slice_iter(&pem)
@@ -25,7 +25,7 @@ pub(crate) fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'stati
         .map_err(|error| format!("{} is not a valid PEM file: {error}", path.display()))?;
     if certificates.is_empty() {
         return Err(format!(
-            "{} holds no \"BEGIN CERTIFICATE\" block",
+            "{} contains no \"BEGIN CERTIFICATE\" block",
             path.display()
         ));
     }
@@ -36,11 +36,15 @@ pub(crate) fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'stati
 ///
 /// # Errors
 ///
-/// A message naming the path when the file cannot be read or holds no private key.
+/// A message naming the path when the file cannot be read or contains no private key.
 pub(crate) fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     let pem = read_pem(path)?;
-    PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|error| format!("{} holds no valid PEM private key: {error}", path.display()))
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|error| {
+        format!(
+            "{} contains no valid PEM private key: {error}",
+            path.display()
+        )
+    })
 }
 
 fn read_pem(path: &Path) -> Result<Vec<u8>, String> {

@@ -64,7 +64,9 @@ pub(crate) fn build(config: &TracingConfig) -> Result<Option<Transport>, ExportE
             opentelemetry_stdout::SpanExporter::default(),
         ))),
         #[cfg(feature = "otlp")]
-        TraceExporter::Otlp => otlp::build(config).map(|exporter| Some(Transport::Otlp(Box::new(exporter)))),
+        TraceExporter::Otlp => {
+            otlp::build(config).map(|exporter| Some(Transport::Otlp(Box::new(exporter))))
+        }
         #[cfg(not(feature = "otlp"))]
         TraceExporter::Otlp => Err(ExportError::Build {
             exporter: "otlp",

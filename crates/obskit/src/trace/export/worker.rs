@@ -29,7 +29,7 @@ pub(crate) enum Command {
     },
 }
 
-/// What a drain's deadline limits.
+/// Scope of a drain's deadline.
 #[derive(Clone, Copy)]
 enum Bound {
     /// No new batch starts after the deadline, but a started export keeps its own timeout, so
@@ -163,7 +163,7 @@ impl<E: SpanExporter> Worker<E> {
         }
     }
 
-    /// Closes the queue, exports what it holds until `deadline`, drops and counts the rest, and
+    /// Closes the queue, exports its spans until `deadline`, drops and counts the rest, and
     /// shuts the exporter down.
     async fn shut_down(
         &mut self,
