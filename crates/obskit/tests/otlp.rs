@@ -1309,3 +1309,158 @@ fn tls_files_load_into_config() {
         Some(std::path::Path::new(&pki.path("client.key")))
     );
 }
+
+impl Pki {
+    /// Server settings for the HTTP receiver; with `require_client`, only clients signed by
+    /// the CA are accepted.
+    fn rustls_server(&self, require_client: bool) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if require_client {
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(self.ca.as_bytes()).unwrap())
+                .unwrap();
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let chain = vec![CertificateDer::from_pem_slice(self.server_cert.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(self.server_key.as_bytes()).unwrap();
+        let mut config = builder.with_single_cert(chain, key).unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+impl Collector {
+    /// An HTTP/protobuf receiver behind TLS.
+    fn https(tls: Arc<rustls::ServerConfig>) -> Self {
+        let runtime = Self::runtime();
+        let inbox = Inbox::default();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/v1/traces", post(http_export))
+            .with_state(inbox.clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        runtime.spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    // A rejected handshake is what some tests expect; it ends the connection.
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+        Self {
+            _runtime: runtime,
+            address,
+            inbox,
+        }
+    }
+}
+
+#[test]
+fn http_mutual_tls_sends_client_certificate() {
+    let pki = Pki::new();
+    let collector = Collector::https(pki.rustls_server(true));
+    let (exporter, _registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &https_url(&collector)),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.path("ca.pem")),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            &pki.path("client.pem"),
+        ),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &pki.path("client.key")),
+    ]));
+
+    send_tree(&exporter);
+    exporter.flush(Duration::from_secs(10)).unwrap();
+
+    assert_tree_arrived(&collector.inbox.requests());
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+fn http_tls_with_custom_ca() {
+    let pki = Pki::new();
+    let collector = Collector::https(pki.rustls_server(false));
+    let (exporter, _registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &https_url(&collector)),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.path("ca.pem")),
+    ]));
+
+    send_tree(&exporter);
+    exporter.flush(Duration::from_secs(10)).unwrap();
+
+    assert_eq!(collector.inbox.span_count(), 3);
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+fn http_mutual_tls_rejects_missing_client_certificate() {
+    let pki = Pki::new();
+    let collector = Collector::https(pki.rustls_server(true));
+    let (exporter, registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &https_url(&collector)),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", &pki.path("ca.pem")),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "3000"),
+    ]));
+
+    send_tree(&exporter);
+    let result = exporter.flush(Duration::from_secs(10));
+
+    assert!(
+        matches!(result, Err(ExportError::ExportFailed { spans: 3, .. })),
+        "{result:?}"
+    );
+    assert_eq!(collector.inbox.span_count(), 0);
+    assert_eq!(dropped(&registry, "export_failed"), 3.0);
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+fn http_tls_rejects_unknown_ca() {
+    let pki = Pki::new();
+    let collector = Collector::https(pki.rustls_server(false));
+    let (exporter, _registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &https_url(&collector)),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "3000"),
+    ]));
+
+    send_tree(&exporter);
+    let result = exporter.flush(Duration::from_secs(10));
+
+    assert!(
+        matches!(result, Err(ExportError::ExportFailed { .. })),
+        "{result:?}"
+    );
+    assert_eq!(collector.inbox.span_count(), 0);
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
