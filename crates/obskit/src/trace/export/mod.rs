@@ -3,12 +3,14 @@
 //! The `tracing` bridge hands finished spans to a [`BatchExporter`] through
 //! [`SpanSink`](super::SpanSink); applications that use the OpenTelemetry API can share the same
 //! exporter through [`BatchExporter::tracer_provider_builder`]. The transport follows the
-//! `tracing` configuration section: OTLP over gRPC (tonic) or HTTP/protobuf (reqwest), with
+//! `tracing` configuration section: OTLP over gRPC (tonic) or HTTP/protobuf (hyper), with
 //! gzip, headers and TLS, or standard output.
 
 mod batch;
 mod counters;
 mod error;
+#[cfg(feature = "otlp")]
+mod http_client;
 mod provider;
 #[cfg(feature = "otlp")]
 pub(crate) mod tls;

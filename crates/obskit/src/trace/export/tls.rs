@@ -67,7 +67,8 @@ fn tls_error(reason: impl Into<String>) -> ExportError {
     ExportError::Tls(reason.into())
 }
 
-/// Builds the rustls client configuration for the HTTP/protobuf transport.
+/// Builds the rustls client configuration for the HTTP/protobuf transport, without ALPN
+/// protocols, which the connector sets.
 ///
 /// The CA file replaces the system roots when set. The ring provider is passed explicitly, so
 /// no process-wide default provider is installed or needed.
@@ -100,7 +101,7 @@ pub(crate) fn rustls_client_config(
         .map_err(|error| tls_error(error.to_string()))?
         .with_root_certificates(roots);
 
-    let mut client_config = match (&config.client_certificate, &config.client_key) {
+    let client_config = match (&config.client_certificate, &config.client_key) {
         (Some(certificate), Some(key)) => {
             let chain = load_certificates(certificate).map_err(tls_error)?;
             let key = load_private_key(key).map_err(tls_error)?;
@@ -110,7 +111,6 @@ pub(crate) fn rustls_client_config(
         }
         _ => builder.with_no_client_auth(),
     };
-    client_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(client_config)
 }
 

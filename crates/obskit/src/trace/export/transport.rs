@@ -84,6 +84,7 @@ mod otlp {
         Compression, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
     };
 
+    use super::super::http_client::HyperClient;
     use super::super::tls;
     use super::ExportError;
     use crate::config::{OtlpCompression, OtlpProtocol, TracingConfig};
@@ -136,11 +137,7 @@ mod otlp {
             reason,
         };
 
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls::rustls_client_config(config)?)
-            .timeout(config.timeout)
-            .build()
-            .map_err(|error| failed(error.to_string()))?;
+        let client = HyperClient::new(tls::rustls_client_config(config)?, config.timeout);
         let headers: HashMap<String, String> = config
             .headers
             .iter()
