@@ -16,7 +16,7 @@ use tokio::sync::mpsc::{Sender, UnboundedSender};
 use super::ExportError;
 use super::counters::{Counters, WarnLimiter};
 use super::transport;
-use super::worker::{Command, Worker};
+use super::worker::{Command, Signal, Worker};
 use crate::config::{BatchConfig, ServiceConfig, TracingConfig};
 use crate::metrics::Registry;
 use crate::trace::{SpanSink, service_resource};
@@ -88,6 +88,8 @@ struct Inner {
     counters: Counters,
     resource: Resource,
     export_timeout: Duration,
+    batch_size: usize,
+    signal: Arc<Signal>,
     shut_down: AtomicBool,
 }
 
@@ -155,11 +157,14 @@ impl BatchExporter {
         E: SpanExporter + 'static,
         F: FnOnce() -> Result<E, ExportError> + Send + 'static,
     {
+        let batch = &usable(batch);
         let counters = Counters::register(registry)?;
-        let (spans, span_receiver) = tokio::sync::mpsc::channel(batch.max_queue_size.max(1));
+        let (spans, span_receiver) = tokio::sync::mpsc::channel(batch.max_queue_size);
         let (control, control_receiver) = tokio::sync::mpsc::unbounded_channel();
         let (ready, started) = std::sync::mpsc::sync_channel(1);
 
+        let signal = Arc::new(Signal::new());
+        let worker_signal = Arc::clone(&signal);
         let worker_batch = batch.clone();
         let worker_counters = counters.clone();
         let worker_resource = resource.clone();
@@ -193,6 +198,7 @@ impl BatchExporter {
 
                 let worker = Worker {
                     exporter,
+                    signal: worker_signal,
                     spans: span_receiver,
                     control: control_receiver,
                     batch: worker_batch,
@@ -217,6 +223,8 @@ impl BatchExporter {
                 counters,
                 resource,
                 export_timeout: batch.export_timeout,
+                batch_size: batch.max_export_batch_size,
+                signal,
                 shut_down: AtomicBool::new(false),
             }),
         })
@@ -291,10 +299,18 @@ impl BatchExporter {
 
 impl SpanSink for BatchExporter {
     fn send(&self, span: SpanData) {
+        let signal = &self.inner.signal;
+        let queued = signal.reserve();
         match self.inner.spans.try_send(span) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.inner.counters.dropped_queue_full.inc(),
-            Err(TrySendError::Closed(_)) => self.inner.counters.dropped_shutdown.inc(),
+            Ok(()) => signal.queued(queued, self.inner.batch_size),
+            Err(TrySendError::Full(_)) => {
+                signal.release();
+                self.inner.counters.dropped_queue_full.inc();
+            }
+            Err(TrySendError::Closed(_)) => {
+                signal.release();
+                self.inner.counters.dropped_shutdown.inc();
+            }
         }
     }
 }
@@ -319,6 +335,18 @@ impl SpanProcessor for BatchExporter {
     }
 
     fn set_resource(&mut self, _resource: &Resource) {}
+}
+
+/// Raises sizes and delays that would stall or spin the worker to their smallest usable values;
+/// configuration validation rejects them before they get here.
+fn usable(batch: &BatchConfig) -> BatchConfig {
+    let max_queue_size = batch.max_queue_size.max(1);
+    BatchConfig {
+        max_queue_size,
+        max_export_batch_size: batch.max_export_batch_size.clamp(1, max_queue_size),
+        schedule_delay: batch.schedule_delay.max(Duration::from_millis(1)),
+        export_timeout: batch.export_timeout.max(Duration::from_millis(1)),
+    }
 }
 
 fn sdk_error(error: ExportError) -> OTelSdkError {

@@ -1,9 +1,13 @@
 //! The export thread: a current-thread tokio runtime that batches queued spans and exports them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use tokio::sync::Notify;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
 use tokio::time::Instant;
 use tracing::dispatcher::{self, DefaultGuard, Dispatch};
@@ -58,8 +62,54 @@ impl Failures {
     }
 }
 
+/// State of the span queue after [`Worker::take`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Open,
+    /// Every handle is dropped and the queue is empty.
+    Disconnected,
+}
+
+/// Wakes the worker once per full batch instead of once per span.
+#[derive(Debug)]
+pub(crate) struct Signal {
+    /// Spans sent and not yet taken by the worker.
+    pub(crate) queued: AtomicUsize,
+    /// Notified when `queued` reaches the batch size.
+    pub(crate) batch_ready: Notify,
+}
+
+impl Signal {
+    pub(crate) fn new() -> Self {
+        Self {
+            queued: AtomicUsize::new(0),
+            batch_ready: Notify::new(),
+        }
+    }
+
+    /// Counts a span about to be sent, before it can reach the worker, so that the worker's
+    /// decrement never goes below zero. Returns the count including this span.
+    pub(crate) fn reserve(&self) -> usize {
+        self.queued.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Takes back a [`reserve`](Self::reserve) whose span was not queued.
+    pub(crate) fn release(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Wakes the worker when the span counted as `queued` completed a batch. Every increment
+    /// passes through each value once, so one sender sees the crossing.
+    pub(crate) fn queued(&self, queued: usize, batch_size: usize) {
+        if queued == batch_size {
+            self.batch_ready.notify_one();
+        }
+    }
+}
+
 pub(crate) struct Worker<E> {
     pub(crate) exporter: E,
+    pub(crate) signal: Arc<Signal>,
     pub(crate) spans: Receiver<SpanData>,
     pub(crate) control: UnboundedReceiver<Command>,
     pub(crate) batch: BatchConfig,
@@ -77,10 +127,29 @@ impl<E: SpanExporter> Worker<E> {
     }
 
     /// Runs until a shutdown command or until every handle is dropped.
+    ///
+    /// The worker takes spans with `try_recv` and never waits on the queue itself, so `send`
+    /// does not wake this thread for every span. It wakes on a full batch (see
+    /// [`Signal`]), on the schedule delay and on commands.
     pub(crate) async fn run(mut self) {
         let mut batch = Vec::with_capacity(self.batch.max_export_batch_size);
         let mut next_export = Instant::now() + self.batch.schedule_delay;
+        let signal = Arc::clone(&self.signal);
         loop {
+            let limit = self.batch.max_export_batch_size;
+            if self.take(&mut batch, limit) == Queue::Disconnected {
+                let deadline = Instant::now() + self.batch.export_timeout;
+                let _ = self.shut_down(&mut batch, deadline).await;
+                return;
+            }
+            if batch.len() >= self.batch.max_export_batch_size {
+                let deadline = Instant::now() + self.batch.export_timeout;
+                let _ = self.export(&mut batch, deadline).await;
+                next_export = Instant::now() + self.batch.schedule_delay;
+            }
+            // Commands go first even with a backlog, so a shutdown keeps its deadline.
+            let backlog = signal.queued.load(Ordering::Relaxed) >= self.batch.max_export_batch_size;
+
             tokio::select! {
                 biased;
                 command = self.control.recv() => match command {
@@ -100,20 +169,11 @@ impl<E: SpanExporter> Worker<E> {
                         return;
                     }
                 },
-                span = self.spans.recv(), if batch.len() < self.batch.max_export_batch_size => {
-                    let Some(span) = span else {
-                        let deadline = Instant::now() + self.batch.export_timeout;
-                        let _ = self.shut_down(&mut batch, deadline).await;
-                        return;
-                    };
-                    batch.push(span);
-                    if batch.len() >= self.batch.max_export_batch_size {
-                        let deadline = Instant::now() + self.batch.export_timeout;
-                        let _ = self.export(&mut batch, deadline).await;
-                        next_export = Instant::now() + self.batch.schedule_delay;
-                    }
-                },
+                () = std::future::ready(()), if backlog => {}
+                () = signal.batch_ready.notified() => {}
                 () = tokio::time::sleep_until(next_export) => {
+                    let limit = self.batch.max_export_batch_size;
+                    let _ = self.take(&mut batch, limit);
                     if !batch.is_empty() {
                         let deadline = Instant::now() + self.batch.export_timeout;
                         let _ = self.export(&mut batch, deadline).await;
@@ -137,14 +197,9 @@ impl<E: SpanExporter> Worker<E> {
         let mut remaining = self.spans.len();
         let mut failures = Failures::default();
         loop {
-            while remaining > 0 && batch.len() < self.batch.max_export_batch_size {
-                let Ok(span) = self.spans.try_recv() else {
-                    remaining = 0;
-                    break;
-                };
-                batch.push(span);
-                remaining -= 1;
-            }
+            let before = batch.len();
+            let _ = self.take(batch, remaining);
+            remaining = remaining.saturating_sub(batch.len() - before);
             if batch.is_empty() {
                 return failures.into_result();
             }
@@ -176,6 +231,7 @@ impl<E: SpanExporter> Worker<E> {
         let mut left = batch.len() as u64;
         batch.clear();
         while self.spans.try_recv().is_ok() {
+            self.signal.queued.fetch_sub(1, Ordering::Relaxed);
             left += 1;
         }
         self.counters.dropped_shutdown.inc_by(left);
@@ -186,6 +242,28 @@ impl<E: SpanExporter> Worker<E> {
             self.warn(format_args!("span exporter shutdown failed: {error}"));
         }
         result
+    }
+
+    /// Moves up to `limit` queued spans into `batch`, without going past the batch size.
+    fn take(&mut self, batch: &mut Vec<SpanData>, limit: usize) -> Queue {
+        let room = self.batch.max_export_batch_size.saturating_sub(batch.len());
+        let mut state = Queue::Open;
+        let mut taken = 0;
+        while taken < room.min(limit) {
+            match self.spans.try_recv() {
+                Ok(span) => {
+                    batch.push(span);
+                    taken += 1;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    state = Queue::Disconnected;
+                    break;
+                }
+            }
+        }
+        self.signal.queued.fetch_sub(taken, Ordering::Relaxed);
+        state
     }
 
     /// Exports `batch`, bounded by the export timeout and `deadline`, and counts the outcome.
