@@ -44,7 +44,7 @@ impl SpanExporter for Discard {
     }
 }
 
-/// A server span with four attributes, as the `tracing` bridge produces for a request.
+/// Builds a server span with four attributes, like the ones the `tracing` bridge produces.
 fn span() -> SpanData {
     let now = SystemTime::now();
     SpanData {

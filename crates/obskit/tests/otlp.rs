@@ -1350,7 +1350,7 @@ impl Pki {
 }
 
 impl Collector {
-    /// An HTTP/protobuf receiver behind TLS.
+    /// Starts an HTTP/protobuf receiver behind TLS.
     fn https(tls: Arc<rustls::ServerConfig>) -> Self {
         let runtime = Self::runtime();
         let inbox = Inbox::default();

@@ -240,9 +240,9 @@ impl BatchExporter {
     ///
     /// # Errors
     ///
-    /// [`ExportError::Timeout`] when the exports did not finish in time, including when the
-    /// thread is still busy with an export to a collector that does not respond; the spans stay
-    /// queued. [`ExportError::ExportFailed`] when an export failed, and
+    /// [`ExportError::Timeout`] when the exports did not finish in time. This includes the case
+    /// where the thread is still busy with an export to a collector that does not respond, and
+    /// the spans then stay queued. [`ExportError::ExportFailed`] when an export failed, and
     /// [`ExportError::ShutDown`] after [`shutdown`](Self::shutdown).
     pub fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
         self.request(timeout, |deadline, reply| Command::Flush {

@@ -99,7 +99,7 @@ impl Signal {
     }
 
     /// Wakes the worker when the span counted as `queued` completed a batch. Every increment
-    /// passes through each value once, so one sender sees the crossing.
+    /// passes through each value once, so exactly one sender gets `batch_size`.
     pub(crate) fn queued(&self, queued: usize, batch_size: usize) {
         if queued == batch_size {
             self.batch_ready.notify_one();
