@@ -1471,3 +1471,84 @@ fn http_tls_rejects_unknown_ca() {
     assert_eq!(collector.inbox.span_count(), 0);
     exporter.shutdown(Duration::from_secs(2)).unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Warnings
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs a global subscriber once for this test binary and returns what it wrote.
+fn global_log() -> Captured {
+    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .with_thread_names(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        captured
+    })
+    .clone()
+}
+
+#[test]
+fn export_failure_warns_once_per_interval() {
+    let log = global_log();
+    let url = format!("http://{}", closed_port());
+    let (exporter, registry) = start(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &url),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "2000"),
+    ]));
+
+    for id in 1..=3 {
+        exporter.send(span(id, 0, "lost"));
+        assert!(exporter.flush(Duration::from_secs(5)).is_err());
+    }
+
+    let text = String::from_utf8(log.0.lock().clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains(&format!("destination={url}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].contains("WARN"), "{}", lines[0]);
+    assert!(lines[0].contains("obskit::trace::export"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("span export failed, dropped 1 spans"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("suppressed_warnings=0"), "{}", lines[0]);
+    // The gRPC client's own TRACE and DEBUG events stay off on the export thread.
+    let foreign: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("obskit-span-export"))
+        .filter(|line| !line.contains("obskit::trace::export"))
+        .collect();
+    assert!(foreign.is_empty(), "{foreign:?}");
+    assert_eq!(
+        sample(
+            &registry,
+            "obskit_span_export_failures_total{reason=\"error\"}"
+        ),
+        3.0
+    );
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}

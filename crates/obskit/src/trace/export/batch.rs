@@ -17,7 +17,7 @@ use super::ExportError;
 use super::counters::{Counters, WarnLimiter};
 use super::transport;
 use super::worker::{Command, Signal, Worker};
-use crate::config::{BatchConfig, ServiceConfig, TracingConfig};
+use crate::config::{BatchConfig, ServiceConfig, TraceExporter, TracingConfig};
 use crate::metrics::Registry;
 use crate::trace::{SpanSink, service_resource};
 
@@ -46,7 +46,10 @@ const THREAD_NAME: &str = "obskit-span-export";
 /// | `obskit_span_export_failures_total` | `reason`: `error`, `timeout` | failed export requests |
 ///
 /// Failures are logged at WARN with target `obskit::trace::export`, at most once every 30
-/// seconds, with the number of warnings held back since the last one.
+/// seconds per exporter, with the endpoint in `destination` and the number of warnings held
+/// back since the last one in `suppressed_warnings`. The export thread's own `tracing`
+/// dispatcher is a no-op otherwise, so spans and events of the HTTP and gRPC clients are not
+/// exported in turn.
 ///
 /// # Example
 ///
@@ -129,7 +132,12 @@ impl BatchExporter {
                 reason: "tracing is disabled".to_owned(),
             })
         };
-        Self::spawn(build, service_resource(service), &tracing.batch, registry).map(Some)
+        let destination = match tracing.effective_exporter() {
+            TraceExporter::Otlp => tracing.effective_endpoint(),
+            TraceExporter::Stdout | TraceExporter::None => "stdout".to_owned(),
+        };
+        let resource = service_resource(service);
+        Self::spawn(build, destination, resource, &tracing.batch, registry).map(Some)
     }
 
     /// Starts a batch exporter around any OpenTelemetry `SpanExporter`, such as the in-memory
@@ -144,11 +152,13 @@ impl BatchExporter {
         batch: &BatchConfig,
         registry: &Registry,
     ) -> Result<Self, ExportError> {
-        Self::spawn(move || Ok(exporter), resource, batch, registry)
+        let destination = "custom exporter".to_owned();
+        Self::spawn(move || Ok(exporter), destination, resource, batch, registry)
     }
 
     fn spawn<E, F>(
         build: F,
+        destination: String,
         resource: Resource,
         batch: &BatchConfig,
         registry: &Registry,
@@ -198,6 +208,7 @@ impl BatchExporter {
 
                 let worker = Worker {
                     exporter,
+                    destination,
                     signal: worker_signal,
                     spans: span_receiver,
                     control: control_receiver,
@@ -206,7 +217,9 @@ impl BatchExporter {
                     warnings: WarnLimiter::default(),
                     silence: Some(silence),
                 };
-                runtime.block_on(worker.run());
+                let silence = runtime.block_on(worker.run());
+                drop(runtime);
+                drop(silence);
             })
             .map_err(ExportError::Spawn)?;
 

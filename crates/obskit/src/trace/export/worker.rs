@@ -109,6 +109,8 @@ impl Signal {
 
 pub(crate) struct Worker<E> {
     pub(crate) exporter: E,
+    /// Endpoint URL, `stdout`, or `custom exporter`, named in warnings.
+    pub(crate) destination: String,
     pub(crate) signal: Arc<Signal>,
     pub(crate) spans: Receiver<SpanData>,
     pub(crate) control: UnboundedReceiver<Command>,
@@ -131,7 +133,14 @@ impl<E: SpanExporter> Worker<E> {
     /// The worker takes spans with `try_recv` and never waits on the queue itself, so `send`
     /// does not wake this thread for every span. It wakes on a full batch (see
     /// [`Signal`]), on the schedule delay and on commands.
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(mut self) -> Option<DefaultGuard> {
+        self.run_loop().await;
+        // Handed back so that the thread stays silent while the exporter and the runtime,
+        // with their connections, are dropped.
+        self.silence.take()
+    }
+
+    async fn run_loop(&mut self) {
         let mut batch = Vec::with_capacity(self.batch.max_export_batch_size);
         let mut next_export = Instant::now() + self.batch.schedule_delay;
         let signal = Arc::clone(&self.signal);
@@ -306,6 +315,7 @@ impl<E: SpanExporter> Worker<E> {
         self.silence = None;
         tracing::warn!(
             target: LOG_TARGET,
+            destination = %self.destination,
             suppressed_warnings = suppressed,
             "{message}"
         );
