@@ -369,3 +369,44 @@ fn sdk_error(error: ExportError) -> OTelSdkError {
         other => OTelSdkError::InternalFailure(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usable_raises_zero_sizes_and_delays() {
+        let batch = usable(&BatchConfig {
+            max_queue_size: 0,
+            max_export_batch_size: 0,
+            schedule_delay: Duration::ZERO,
+            export_timeout: Duration::ZERO,
+        });
+        assert_eq!(batch.max_queue_size, 1);
+        assert_eq!(batch.max_export_batch_size, 1);
+        assert_eq!(batch.schedule_delay, Duration::from_millis(1));
+        assert_eq!(batch.export_timeout, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn usable_caps_batch_at_queue_size() {
+        let batch = usable(&BatchConfig {
+            max_queue_size: 8,
+            max_export_batch_size: 512,
+            ..BatchConfig::default()
+        });
+        assert_eq!(batch.max_export_batch_size, 8);
+    }
+
+    #[test]
+    fn sdk_error_maps_shutdown_and_timeout() {
+        assert!(matches!(
+            sdk_error(ExportError::ShutDown),
+            OTelSdkError::AlreadyShutdown
+        ));
+        assert!(matches!(
+            sdk_error(ExportError::Timeout(Duration::from_secs(1))),
+            OTelSdkError::Timeout(timeout) if timeout == Duration::from_secs(1)
+        ));
+    }
+}
