@@ -30,6 +30,16 @@ enum EnvKind {
     Float,
     /// `OTEL_RESOURCE_ATTRIBUTES`.
     ResourceAttributes,
+    /// A case-insensitive name, stored in lowercase.
+    Name,
+    /// `true` or `false`, case-insensitive.
+    Bool,
+    /// Integer milliseconds, as the OpenTelemetry variables write durations.
+    Millis,
+    /// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs with percent-encoded values.
+    Headers,
+    /// `OTEL_SDK_DISABLED`: `true` sets the key to `none`, `false` leaves it alone.
+    SdkDisabled,
 }
 
 const fn var(name: &'static str, key: Option<&'static str>, kind: EnvKind) -> EnvVar {
@@ -104,6 +114,141 @@ pub const ENV_VARS: &[EnvVar] = &[
     var(
         "OBSKIT_SHUTDOWN_PRE_STOP_DELAY",
         Some("shutdown.pre_stop_delay"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_TRACES_EXPORTER",
+        Some("tracing.exporter"),
+        EnvKind::Name,
+    ),
+    var(
+        "OTEL_SDK_DISABLED",
+        Some("tracing.exporter"),
+        EnvKind::SdkDisabled,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        Some("tracing.protocol"),
+        EnvKind::Name,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        Some("tracing.protocol"),
+        EnvKind::Name,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        Some("tracing.endpoint"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        Some("tracing.traces_endpoint"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        Some("tracing.headers"),
+        EnvKind::Headers,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        Some("tracing.headers"),
+        EnvKind::Headers,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        Some("tracing.compression"),
+        EnvKind::Name,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        Some("tracing.compression"),
+        EnvKind::Name,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        Some("tracing.timeout"),
+        EnvKind::Millis,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        Some("tracing.timeout"),
+        EnvKind::Millis,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        Some("tracing.certificate"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        Some("tracing.certificate"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        Some("tracing.client_certificate"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+        Some("tracing.client_certificate"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        Some("tracing.client_key"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+        Some("tracing.client_key"),
+        EnvKind::Text,
+    ),
+    var(
+        "OTEL_TRACES_SAMPLER",
+        Some("tracing.sampler"),
+        EnvKind::Name,
+    ),
+    var(
+        "OTEL_TRACES_SAMPLER_ARG",
+        Some("tracing.sampler_arg"),
+        EnvKind::Float,
+    ),
+    var(
+        "OBSKIT_TRACE_SAMPLE_RATE",
+        Some("tracing.sample_rate"),
+        EnvKind::Float,
+    ),
+    var(
+        "OBSKIT_TRACE_KEEP_ERRORS",
+        Some("tracing.keep_errors"),
+        EnvKind::Bool,
+    ),
+    var(
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        Some("tracing.batch.max_queue_size"),
+        EnvKind::Integer,
+    ),
+    var(
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        Some("tracing.batch.max_export_batch_size"),
+        EnvKind::Integer,
+    ),
+    var(
+        "OTEL_BSP_SCHEDULE_DELAY",
+        Some("tracing.batch.schedule_delay"),
+        EnvKind::Millis,
+    ),
+    var(
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        Some("tracing.batch.export_timeout"),
+        EnvKind::Millis,
+    ),
+    var(
+        "OBSKIT_TRACE_SHUTDOWN_TIMEOUT",
+        Some("tracing.shutdown_timeout"),
         EnvKind::Text,
     ),
 ];
@@ -231,6 +376,41 @@ fn parse_var(var: &EnvVar, raw: &str, problems: &mut Vec<ConfigProblem>) -> Opti
             }
         },
         EnvKind::ResourceAttributes => return resource_attributes_dict(raw, problems),
+        EnvKind::Name => Value::from(raw.trim().to_ascii_lowercase()),
+        EnvKind::Bool => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" => Value::from(true),
+            "false" => Value::from(false),
+            _ => {
+                problems.push(invalid(var, key, raw));
+                return None;
+            }
+        },
+        EnvKind::Millis => match raw.trim().parse::<u64>() {
+            Ok(millis) => Value::from(format!("{millis}ms")),
+            Err(_) => {
+                problems.push(ConfigProblem::InvalidValue {
+                    key: key.to_owned(),
+                    value: format!("{raw:?}"),
+                    origin: ValueSource::Env(var.name.to_owned()),
+                    expected: "an integer number of milliseconds, such as \"5000\"".to_owned(),
+                });
+                return None;
+            }
+        },
+        EnvKind::Headers => return headers_dict(var, key, raw, problems),
+        EnvKind::SdkDisabled => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" => Value::from("none"),
+            "false" => return None,
+            _ => {
+                problems.push(ConfigProblem::InvalidValue {
+                    key: key.to_owned(),
+                    value: format!("{raw:?}"),
+                    origin: ValueSource::Env(var.name.to_owned()),
+                    expected: "true (turns span export off) or false".to_owned(),
+                });
+                return None;
+            }
+        },
     };
     Some(nest(key, value))
 }
@@ -248,6 +428,41 @@ fn invalid(var: &EnvVar, key: &str, raw: &str) -> ConfigProblem {
         origin: ValueSource::Env(var.name.to_owned()),
         expected: expected.to_owned(),
     }
+}
+
+/// Builds the `tracing.headers` dict from `OTEL_EXPORTER_OTLP_HEADERS`. Values are secrets, so
+/// a rejected entry is quoted with its name only.
+fn headers_dict(
+    var: &EnvVar,
+    key: &str,
+    raw: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Dict> {
+    let mut headers = Dict::new();
+    let mut valid = true;
+    for (index, entry) in raw.split(',').enumerate() {
+        if entry.trim().is_empty() {
+            continue;
+        }
+        match parse_entry(entry) {
+            Ok((name, value)) => {
+                headers.insert(name.to_ascii_lowercase(), Value::from(value));
+            }
+            Err(reason) => {
+                valid = false;
+                let name = entry.split_once('=').map_or("", |(name, _)| name.trim());
+                problems.push(ConfigProblem::InvalidValue {
+                    key: key.to_owned(),
+                    value: format!("entry {} {:?}", index + 1, format!("{name}=****")),
+                    origin: ValueSource::Env(var.name.to_owned()),
+                    expected: format!(
+                        "comma-separated name=value pairs with percent-encoded values ({reason})"
+                    ),
+                });
+            }
+        }
+    }
+    valid.then(|| nest(key, Value::from(headers)))
 }
 
 /// Builds the `service` dict from `OTEL_RESOURCE_ATTRIBUTES`.

@@ -23,6 +23,9 @@ const fn key(key: &'static str, expected: &'static str) -> KeyInfo {
 const DURATION: &str = "a duration with a unit, such as \"5s\" or \"250ms\"";
 const POSITIVE_DURATION: &str = "a duration greater than zero, such as \"5s\" or \"250ms\"";
 const POSITIVE_INTEGER: &str = "an integer greater than 0";
+const RATIO: &str = "a number from 0.0 to 1.0";
+const URL: &str = "an http:// or https:// URL with a host, such as \"http://collector:4317\"";
+const PEM_CERTIFICATE: &str = "the path of a readable PEM file holding at least one certificate";
 
 /// Every leaf key of [`Config`](super::Config), in report order.
 ///
@@ -69,7 +72,44 @@ pub const KEYS: &[KeyInfo] = &[
     key("shutdown.timeout", POSITIVE_DURATION),
     key("shutdown.pre_stop_delay", DURATION),
     key("shutdown.hook_timeout", POSITIVE_DURATION),
+    key(
+        "tracing.exporter",
+        "one of \"otlp\", \"stdout\" (alias \"console\"), \"none\"",
+    ),
+    key("tracing.protocol", "one of \"grpc\", \"http/protobuf\""),
+    key("tracing.endpoint", URL),
+    key("tracing.traces_endpoint", URL),
+    key(
+        "tracing.headers",
+        "a table of HTTP header names to header values",
+    ),
+    key("tracing.compression", "one of \"gzip\", \"none\""),
+    key("tracing.timeout", POSITIVE_DURATION),
+    key("tracing.certificate", PEM_CERTIFICATE),
+    key("tracing.client_certificate", PEM_CERTIFICATE),
+    key(
+        "tracing.client_key",
+        "the path of a readable PEM file holding a private key",
+    ),
+    key(
+        "tracing.sampler",
+        "one of \"always_on\", \"always_off\", \"traceidratio\", \"parentbased_always_on\", \"parentbased_always_off\", \"parentbased_traceidratio\" (jaeger_remote and xray are not supported)",
+    ),
+    key("tracing.sampler_arg", RATIO),
+    key("tracing.sample_rate", RATIO),
+    key("tracing.keep_errors", "true or false"),
+    key("tracing.batch.max_queue_size", POSITIVE_INTEGER),
+    key(
+        "tracing.batch.max_export_batch_size",
+        "an integer greater than 0 and at most tracing.batch.max_queue_size",
+    ),
+    key("tracing.batch.schedule_delay", POSITIVE_DURATION),
+    key("tracing.batch.export_timeout", POSITIVE_DURATION),
+    key("tracing.shutdown_timeout", POSITIVE_DURATION),
 ];
+
+/// The key whose values are HTTP headers, which reports and errors mask.
+pub(crate) const HEADERS_KEY: &str = "tracing.headers";
 
 /// The key whose value is a table with free keys.
 pub(crate) const FREE_TABLE_KEY: &str = "service.resource_attributes";
@@ -91,8 +131,16 @@ pub(crate) fn is_section(key: &str) -> bool {
 /// Returns whether a key's value is masked because its last segment names a token, secret or
 /// password.
 ///
-/// Keys ending in `_file` contain a path to a secret, not the secret, and are shown.
+/// Keys ending in `_file` contain a path to a secret, not the secret, and are shown. Every
+/// value of `tracing.headers` is a secret, because headers carry credentials.
 pub(crate) fn is_secret_key(key: &str) -> bool {
+    if key == HEADERS_KEY
+        || key
+            .strip_prefix(HEADERS_KEY)
+            .is_some_and(|rest| rest.starts_with('.'))
+    {
+        return true;
+    }
     let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
     if name.ends_with("_file") {
         return false;
@@ -184,6 +232,9 @@ mod tests {
         assert!(is_secret_key("x.client_secret"));
         assert!(!is_secret_key("metrics.auth_token_file"));
         assert!(!is_secret_key("logging.level"));
+        assert!(is_secret_key("tracing.headers"));
+        assert!(is_secret_key("tracing.headers.x-api-key"));
+        assert!(!is_secret_key("tracing.headers_count"));
     }
 
     #[test]

@@ -16,8 +16,8 @@ use super::keys::{FREE_TABLE_KEY, find_key, is_secret_key, is_section, suggest_k
 use super::report::ConfigReport;
 use super::source::{Layer, ValueSource};
 use super::{
-    AdminConfig, Config, HealthConfig, HttpConfig, LoggingConfig, MetricsConfig, Secret,
-    ServiceConfig, ShutdownConfig, file, validate,
+    AdminConfig, BatchConfig, Config, HealthConfig, HttpConfig, LoggingConfig, MetricsConfig,
+    Secret, ServiceConfig, ShutdownConfig, TracingConfig, file, validate,
 };
 
 impl Config {
@@ -464,6 +464,7 @@ impl Merged {
                     .duration("shutdown.pre_stop_delay", defaults.shutdown.pre_stop_delay),
                 hook_timeout: get.duration("shutdown.hook_timeout", defaults.shutdown.hook_timeout),
             },
+            tracing: extract_tracing(&mut get, defaults.tracing),
         }
     }
 
@@ -523,6 +524,36 @@ fn read_token_file(path: &std::path::Path) -> std::io::Result<Option<String>> {
         .read_to_string(&mut text)?;
     let too_large = u64::try_from(text.len()).map_or(true, |len| len > MAX_TOKEN_FILE_BYTES);
     Ok((!too_large).then_some(text))
+}
+
+fn extract_tracing(get: &mut Extractor<'_>, defaults: TracingConfig) -> TracingConfig {
+    let batch = defaults.batch;
+    TracingConfig {
+        exporter: get.value("tracing.exporter", defaults.exporter),
+        protocol: get.value("tracing.protocol", defaults.protocol),
+        endpoint: get.value("tracing.endpoint", defaults.endpoint),
+        traces_endpoint: get.value("tracing.traces_endpoint", defaults.traces_endpoint),
+        headers: get.value("tracing.headers", defaults.headers),
+        compression: get.value("tracing.compression", defaults.compression),
+        timeout: get.duration("tracing.timeout", defaults.timeout),
+        certificate: get.value("tracing.certificate", defaults.certificate),
+        client_certificate: get.value("tracing.client_certificate", defaults.client_certificate),
+        client_key: get.value("tracing.client_key", defaults.client_key),
+        sampler: get.value("tracing.sampler", defaults.sampler),
+        sampler_arg: get.value("tracing.sampler_arg", defaults.sampler_arg),
+        sample_rate: get.value("tracing.sample_rate", defaults.sample_rate),
+        keep_errors: get.value("tracing.keep_errors", defaults.keep_errors),
+        batch: BatchConfig {
+            max_queue_size: get.value("tracing.batch.max_queue_size", batch.max_queue_size),
+            max_export_batch_size: get.value(
+                "tracing.batch.max_export_batch_size",
+                batch.max_export_batch_size,
+            ),
+            schedule_delay: get.duration("tracing.batch.schedule_delay", batch.schedule_delay),
+            export_timeout: get.duration("tracing.batch.export_timeout", batch.export_timeout),
+        },
+        shutdown_timeout: get.duration("tracing.shutdown_timeout", defaults.shutdown_timeout),
+    }
 }
 
 struct Extractor<'a> {

@@ -15,8 +15,14 @@ mod load;
 mod report;
 mod secret;
 mod source;
+mod tracing;
 mod validate;
+mod validate_tracing;
 
+pub use self::tracing::{
+    BatchConfig, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, OtlpCompression, OtlpProtocol,
+    SamplerName, TraceExporter, TracingConfig,
+};
 pub use env::{ENV_VARS, EnvVar};
 pub use error::{ConfigError, ConfigProblem};
 pub(crate) use keys::is_secret_key;
@@ -48,6 +54,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Span export, sampling and batching.
+    pub tracing: TracingConfig,
 }
 
 /// Identity of the service.

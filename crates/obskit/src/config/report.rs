@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::keys::{FREE_TABLE_KEY, KEYS, is_secret_key};
+use super::keys::{FREE_TABLE_KEY, HEADERS_KEY, KEYS, is_secret_key};
 use super::{Config, ValueSource};
 
 /// The effective value of every leaf key and the source that set it.
@@ -70,7 +70,16 @@ impl ConfigReport {
 }
 
 fn entry(key: String, value: Json, source: ValueSource) -> ReportEntry {
-    let value = if is_secret_key(&key) && !value.is_null() {
+    let value = if let Json::Object(headers) = &value
+        && key == HEADERS_KEY
+    {
+        // Header names are shown so that a missing header can be spotted; values are masked.
+        let masked = headers
+            .keys()
+            .map(|name| (name.clone(), Json::String("****".to_owned())))
+            .collect();
+        Json::Object(masked)
+    } else if is_secret_key(&key) && !value.is_null() {
         Json::String("****".to_owned())
     } else {
         value
@@ -148,6 +157,19 @@ mod tests {
             .map(|entry| entry.value.clone());
         assert_eq!(token, Some(Json::String("****".to_owned())));
         assert!(!report.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn report_masks_header_values() {
+        let mut config = Config::default();
+        config.tracing.headers =
+            BTreeMap::from([("authorization".to_owned(), Secret::new("Bearer abc"))]);
+        let report = ConfigReport::new(&config, |_| ValueSource::Code);
+        let headers = report
+            .get("tracing.headers")
+            .map(|entry| entry.value.clone());
+        assert_eq!(headers, Some(serde_json::json!({"authorization": "****"})));
+        assert!(!report.to_string().contains("Bearer abc"));
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub(crate) fn check(config: &Config) -> Vec<Invalid> {
         shutdown.hook_timeout == Duration::ZERO,
     );
 
+    super::validate_tracing::check(&config.tracing, &mut invalid);
+
     if let Err(reason) = check_level(&logging.level) {
         invalid.push(Invalid {
             key: "logging.level",

@@ -41,7 +41,9 @@
 
 mod baggage;
 mod bridge;
+pub mod export;
 mod propagation;
+mod resource;
 mod sampler;
 mod sink;
 mod traceparent;
@@ -55,9 +57,11 @@ pub use bridge::{
     MAX_EVENT_ATTRIBUTES, MAX_SPAN_ATTRIBUTES, MAX_SPAN_EVENTS, MAX_SPAN_LINKS, OtelLayer,
     SetParentError, current_traceparent, current_tracestate, set_parent, with_remote_parent,
 };
+pub use export::{BatchExporter, ExportError};
 pub use propagation::{
     BAGGAGE, Extracted, Injected, Rejection, TRACEPARENT, TRACESTATE, extract, inject,
 };
+pub use resource::{TELEMETRY_SDK_NAME, service_resource};
 pub use sampler::Sampler;
 pub use sink::SpanSink;
 pub(crate) use sink::sampled_span_ids;
