@@ -27,6 +27,9 @@ pub enum InitError {
     /// Setting up health checks failed.
     #[error("setting up health checks failed: {0}")]
     Health(#[from] crate::health::HealthError),
+    /// Setting up span export failed.
+    #[error("setting up span export failed: {0}")]
+    Tracing(#[from] crate::trace::ExportError),
     /// Setting up the admin endpoints failed.
     #[cfg(feature = "http")]
     #[error("setting up the admin endpoints failed: {0}")]
@@ -90,16 +93,37 @@ impl ObskitBuilder {
             .registry
             .unwrap_or_else(|| Registry::new(&config.metrics));
 
+        let spans =
+            crate::trace::BatchExporter::from_config(&config.tracing, &config.service, &registry)?;
+        let sampler = config.tracing.effective_sampler();
         let log_guard = if self.install_logging {
-            Some(crate::logging::install(
+            let otel = spans.as_ref().map(|spans| {
+                crate::trace::OtelLayer::new(
+                    sampler,
+                    Arc::new(spans.clone()),
+                    instrumentation_scope(),
+                )
+                .keep_errors(config.tracing.keep_errors)
+            });
+            Some(crate::logging::install_with(
                 &config.logging,
                 &config.service,
                 &registry,
                 self.log_output.unwrap_or_default(),
+                otel,
             )?)
         } else {
             None
         };
+        if let Some(spans) = &spans {
+            // Applications that use the OpenTelemetry API directly export through the same queue.
+            opentelemetry::global::set_tracer_provider(
+                spans.tracer_provider_builder(sampler).build(),
+            );
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
+        }
 
         // `Registry::new` already added the process metrics when they are enabled.
         registry.register_service_info(&config.service)?;
@@ -119,6 +143,26 @@ impl ObskitBuilder {
             let health = health.clone();
             move || health.set_shutting_down()
         });
+
+        // Spans are flushed before the logs, so a warning about a failed export is written too.
+        if let Some(spans) = spans.clone() {
+            let timeout = config.tracing.shutdown_timeout;
+            shutdown.add_finalizer(
+                "flush spans",
+                timeout + Duration::from_secs(1),
+                move || async move {
+                    let flushed =
+                        tokio::task::spawn_blocking(move || spans.shutdown(timeout)).await;
+                    if let Ok(Err(error)) = flushed {
+                        tracing::warn!(
+                            target: "obskit::trace",
+                            %error,
+                            "spans were not all exported at shutdown"
+                        );
+                    }
+                },
+            );
+        }
 
         // Logs are flushed, not closed, at the end of shutdown: the application may still log
         // after `serve` returns, and the guard writes those lines when the handle is dropped.
@@ -160,7 +204,8 @@ impl ObskitBuilder {
 
         #[cfg(feature = "http")]
         let http = {
-            let layer = crate::http::HttpLayer::new(&registry, &config.http)?;
+            let layer = crate::http::HttpLayer::new(&registry, &config.http)?
+                .with_trace_context(spans.is_some());
             let admin = crate::admin::AdminState::new(
                 registry.clone(),
                 health.clone(),
@@ -178,10 +223,12 @@ impl ObskitBuilder {
                 crate::config::LogFormat::Text => "text",
             },
             log_level = %config.logging.level,
+            trace_exporter = config.tracing.effective_exporter().as_str(),
             "obskit initialised"
         );
         Ok(Obskit {
             config: Arc::new(config),
+            spans,
             registry,
             health,
             shutdown,
@@ -225,6 +272,7 @@ pub struct Obskit {
     health: HealthRegistry,
     shutdown: Shutdown,
     log_guard: Arc<Mutex<Option<LogGuard>>>,
+    spans: Option<crate::trace::BatchExporter>,
     #[cfg(feature = "http")]
     http: HttpParts,
 }
@@ -267,6 +315,14 @@ impl Obskit {
     /// flushed as its last step.
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
+    }
+
+    /// Returns the span exporter when tracing is enabled.
+    ///
+    /// With [`ObskitBuilder::without_logging`], add an [`OtelLayer`](crate::trace::OtelLayer)
+    /// around it to your own subscriber to export `tracing` spans.
+    pub fn span_exporter(&self) -> Option<&crate::trace::BatchExporter> {
+        self.spans.as_ref()
     }
 
     /// Writes every queued log line now.
@@ -323,4 +379,11 @@ impl Obskit {
     ) -> Result<crate::shutdown::ShutdownReport, crate::shutdown::ShutdownError> {
         self.shutdown.serve(listener, self.router(app)).await
     }
+}
+
+/// The instrumentation scope of spans that the bridge exports: obskit and its version.
+fn instrumentation_scope() -> opentelemetry::InstrumentationScope {
+    opentelemetry::InstrumentationScope::builder("obskit")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
 }

@@ -176,6 +176,17 @@ pub enum TraceExporter {
     None,
 }
 
+impl TraceExporter {
+    /// The name as written in configuration: `otlp`, `stdout` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceExporter::Otlp => "otlp",
+            TraceExporter::Stdout => "stdout",
+            TraceExporter::None => "none",
+        }
+    }
+}
+
 /// OTLP transport (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OtlpProtocol {

@@ -50,9 +50,19 @@ impl Drop for Completion {
     fn drop(&mut self) {
         let seconds = self.start.elapsed().as_secs_f64();
         let route = self.route();
-        self.shared
-            .metrics
-            .record(self.method.as_str(), route, self.status, seconds);
+        let exemplar = if self.shared.trace {
+            let failed = self.status >= 500 || self.body_error;
+            super::server_span::finish(&self.span, self.method.as_str(), route, self.status, failed)
+        } else {
+            None
+        };
+        self.shared.metrics.record_explicit(
+            self.method.as_str(),
+            route,
+            self.status,
+            seconds,
+            exemplar,
+        );
 
         let _entered = self.span.enter();
         let method = self.method.as_str();

@@ -87,8 +87,23 @@ impl HttpLayer {
             shared: Arc::new(Shared {
                 metrics,
                 exclude: super::PathPatterns::new(&config.exclude_paths),
+                trace: false,
             }),
         }
+    }
+
+    /// Continues the caller's trace from `traceparent` and `tracestate`, makes `baggage`
+    /// available as a [`Baggage`](crate::trace::Baggage) request extension, and describes the
+    /// request span as an OpenTelemetry server span: named `{METHOD} {route}`, with the HTTP
+    /// semantic-convention attributes, and status Error for 5xx responses. The duration
+    /// histogram takes the request as exemplar when its trace is sampled.
+    ///
+    /// Needs an [`OtelLayer`](crate::trace::OtelLayer) in the subscriber; [`crate::init`] turns
+    /// this on when tracing is enabled. Off by default.
+    #[must_use]
+    pub fn with_trace_context(mut self, on: bool) -> Self {
+        Arc::make_mut(&mut self.shared).trace = on;
+        self
     }
 }
 
@@ -164,13 +179,22 @@ where
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
-        let span = tracing::info_span!(
-            target: "obskit::http",
-            "http_request",
-            request_id = request_id.as_str(),
-            http.request.method = method.as_str(),
-            http.route = route.as_ref().map_or("", MatchedPath::as_str),
-        );
+        let new_span = || {
+            tracing::info_span!(
+                target: "obskit::http",
+                "http_request",
+                request_id = request_id.as_str(),
+                http.request.method = method.as_str(),
+                http.route = route.as_ref().map_or("", MatchedPath::as_str),
+            )
+        };
+        let span = if self.shared.trace {
+            let span = super::server_span::start(&mut request, new_span);
+            super::server_span::describe(&span, &request, route.as_ref(), client);
+            span
+        } else {
+            new_span()
+        };
         let in_flight = self.shared.metrics.start(method.as_str());
         let path: Box<str> = request.uri().path().into();
 
@@ -276,6 +300,9 @@ where
                 this.span.in_scope(|| {
                     tracing::error!(target: "obskit::http", panic = message, "handler panicked");
                 });
+                if shared_traces(this.state.as_ref()) {
+                    super::server_span::record_panic(this.span, message);
+                }
                 let completion = this
                     .state
                     .take()
@@ -316,6 +343,10 @@ where
             }
         }
     }
+}
+
+fn shared_traces(state: Option<&RequestState>) -> bool {
+    state.is_some_and(|state| state.shared.trace)
 }
 
 /// Moves the request span out of the finished future, which no longer needs it, so the completion

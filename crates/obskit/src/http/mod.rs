@@ -10,6 +10,7 @@ mod completion;
 mod layer;
 mod request_id;
 mod route;
+mod server_span;
 
 pub use body::ResponseBody;
 pub use layer::{HttpLayer, HttpService, ResponseFuture};
@@ -17,9 +18,12 @@ pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId};
 pub use route::RouteTemplate;
 
 /// State shared by every clone of the layer and its services.
+#[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) metrics: crate::metrics::HttpServerMetrics,
     pub(crate) exclude: PathPatterns,
+    /// Continue incoming traces and describe the request span for the span bridge.
+    pub(crate) trace: bool,
 }
 
 /// Exact paths and `prefix*` patterns that the middleware leaves alone.

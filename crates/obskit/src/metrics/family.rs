@@ -863,6 +863,19 @@ impl<const N: usize> HistogramFamily<N> {
         });
     }
 
+    /// Records `value` with the exemplar `ids` when given, without looking up the current span,
+    /// for callers that know the span of the observation.
+    #[inline]
+    pub(crate) fn observe_explicit(
+        &self,
+        labels: &[&str; N],
+        value: f64,
+        ids: Option<super::exemplar::SpanIds>,
+    ) {
+        self.core
+            .with(labels, |series| series.observe_explicit(value, ids));
+    }
+
     /// Returns a handle bound to `labels`, or to the overflow series if the family is full.
     pub fn get(&self, labels: &[&str; N]) -> Histogram {
         Histogram {

@@ -144,6 +144,15 @@ impl HistogramCore {
         self.store_exemplar(index, value, ids);
     }
 
+    /// Records `value` with the exemplar `ids` when given, without looking up the current span.
+    #[inline]
+    pub(crate) fn observe_explicit(&self, value: f64, ids: Option<exemplar::SpanIds>) {
+        let index = self.record(value);
+        if let Some(ids) = ids {
+            self.store_exemplar(index, value, ids);
+        }
+    }
+
     #[cold]
     fn store_exemplar(&self, index: usize, value: f64, ids: exemplar::SpanIds) {
         if let Some(exemplar) = Exemplar::now(value, ids) {

@@ -153,6 +153,23 @@ impl HttpServerMetrics {
             .observe(&[normalize_method(method), route, status], seconds);
     }
 
+    /// Records a finished request with the exemplar `ids` when given, without looking up the
+    /// current span: the middleware records after the request span has ended.
+    #[inline]
+    pub(crate) fn record_explicit(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        seconds: f64,
+        ids: Option<([u8; 16], [u8; 8])>,
+    ) {
+        let mut buffer = [0_u8; 5];
+        let status = format_status(status, &mut buffer);
+        self.duration
+            .observe_explicit(&[normalize_method(method), route, status], seconds, ids);
+    }
+
     /// Records a finished request with an exemplar labelled `trace_id` and `span_id`, for
     /// callers that have the ids of the request's span at hand; see
     /// [`Histogram::observe_with_exemplar`](super::Histogram::observe_with_exemplar).

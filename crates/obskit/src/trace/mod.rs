@@ -40,7 +40,7 @@
 //! ```
 
 mod baggage;
-mod bridge;
+pub(crate) mod bridge;
 pub mod export;
 mod propagation;
 mod resource;

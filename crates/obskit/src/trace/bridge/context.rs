@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use tracing::Dispatch;
 
 use super::layer::{Inherited, OtelLayer, reparent};
+use super::recording::Recording;
 use super::state::{RemoteState, SpanState};
 use crate::trace::{TraceParent, TraceState};
 
@@ -217,6 +218,39 @@ pub fn current_tracestate() -> Option<TraceState> {
             .map(|remote| remote.w3c.clone())
             .unwrap_or_default()
     })
+}
+
+/// Runs `f` on the recording of `span` when its trace is sampled, and returns the span's trace
+/// and span ids then. Unsampled spans and spans the bridge did not see return `None` without
+/// calling `f`.
+pub(crate) fn update_sampled(
+    span: &tracing::Span,
+    f: impl FnOnce(&mut Recording),
+) -> Option<([u8; 16], [u8; 8])> {
+    let mut f = Some(f);
+    span.with_subscriber(|(id, dispatch)| {
+        let access = dispatch.downcast_ref::<OtelLayer>()?.access?;
+        let mut ids = None;
+        (access.write)(dispatch, id, &mut |_, extensions| {
+            let Some(state) = extensions.get_mut::<SpanState>() else {
+                return;
+            };
+            if !state.is_sampled() {
+                return;
+            }
+            let (trace_id, span_id) = (state.trace_id, state.span_id);
+            if let Some(recording) = state.recording.as_deref_mut()
+                && !recording.provisional
+            {
+                if let Some(f) = f.take() {
+                    f(recording);
+                }
+                ids = Some((trace_id, span_id));
+            }
+        });
+        ids
+    })
+    .flatten()
 }
 
 /// Trace and span ids of the current span when its trace is sampled.

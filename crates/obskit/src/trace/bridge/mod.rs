@@ -11,9 +11,10 @@ mod layer;
 mod recording;
 mod state;
 
-pub(crate) use context::sampled_span_ids;
 pub use context::{
     SetParentError, current_traceparent, current_tracestate, set_parent, with_remote_parent,
 };
+pub(crate) use context::{sampled_span_ids, update_sampled};
 pub use layer::OtelLayer;
+pub(crate) use recording::Recording;
 pub use recording::{MAX_EVENT_ATTRIBUTES, MAX_SPAN_ATTRIBUTES, MAX_SPAN_EVENTS, MAX_SPAN_LINKS};

@@ -88,7 +88,8 @@ impl Recording {
         attributes.record(&mut CreationVisitor(self));
     }
 
-    fn set_attribute(&mut self, name: &'static str, value: Value) {
+    /// Sets attribute `name`, replacing an earlier value.
+    pub(crate) fn set_attribute(&mut self, name: &'static str, value: Value) {
         if let Some(existing) = self
             .attributes
             .iter_mut()
@@ -125,6 +126,17 @@ impl Recording {
             },
             _ => self.status_message = Some(text),
         }
+    }
+
+    /// Removes attribute `name` if present.
+    pub(crate) fn remove_attribute(&mut self, name: &str) {
+        self.attributes
+            .retain(|attribute| attribute.key.as_str() != name);
+    }
+
+    /// Sets status Error, as `otel.status_code = "error"` does.
+    pub(crate) fn set_error_status(&mut self) {
+        self.status_code = Some(StatusCode::Error);
     }
 
     /// Adds an event, or counts it as dropped once [`MAX_SPAN_EVENTS`] are kept.

@@ -1,0 +1,176 @@
+//! The request span as an OpenTelemetry server span: remote parent, name and HTTP attributes.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
+use axum::extract::MatchedPath;
+use http::Request;
+use opentelemetry::Value;
+use opentelemetry::trace::SpanKind;
+
+use crate::metrics::normalize_method;
+use crate::trace::bridge::{Recording, update_sampled};
+
+/// Creates the request span with `new_span` under the caller's `traceparent`, when valid, and
+/// puts the caller's baggage into the request extensions.
+pub(crate) fn start<B>(
+    request: &mut Request<B>,
+    new_span: impl FnOnce() -> tracing::Span,
+) -> tracing::Span {
+    let extracted = crate::trace::extract(request.headers());
+    if !extracted.baggage.is_empty() {
+        request.extensions_mut().insert(extracted.baggage);
+    }
+    match extracted.parent {
+        Some(parent) => crate::trace::with_remote_parent(&parent, Some(extracted.state), new_span),
+        None => new_span(),
+    }
+}
+
+/// Sets the kind, name and request attributes of a sampled request span.
+pub(crate) fn describe<B>(
+    span: &tracing::Span,
+    request: &Request<B>,
+    route: Option<&MatchedPath>,
+    client: Option<SocketAddr>,
+) {
+    update_sampled(span, |recording| {
+        let method = request.method().as_str();
+        recording.kind = SpanKind::Server;
+        recording.name = span_name(method, route.map_or("", MatchedPath::as_str));
+        let known = normalize_method(method);
+        recording.set_attribute("http.request.method", Value::from(known));
+        if known != method {
+            recording.set_attribute(
+                "http.request.method_original",
+                Value::from(method.to_owned()),
+            );
+        }
+        let uri = request.uri();
+        recording.set_attribute("url.path", Value::from(uri.path().to_owned()));
+        recording.set_attribute(
+            "url.scheme",
+            Value::from(uri.scheme_str().unwrap_or("http").to_owned()),
+        );
+        if let Some(client) = client {
+            recording.set_attribute("client.address", Value::from(client.ip().to_string()));
+        }
+        if let Some(agent) = header(request, http::header::USER_AGENT) {
+            recording.set_attribute("user_agent.original", Value::from(agent.to_owned()));
+        }
+        set_server(recording, request);
+        recording.set_attribute(
+            "network.protocol.version",
+            Value::from(protocol_version(request.version())),
+        );
+    });
+}
+
+/// Sets the final name, route, status code and status of a sampled request span, and returns
+/// its ids for the duration exemplar.
+pub(crate) fn finish(
+    span: &tracing::Span,
+    method: &str,
+    route: &str,
+    status: u16,
+    failed: bool,
+) -> Option<([u8; 16], [u8; 8])> {
+    update_sampled(span, |recording| {
+        recording.name = span_name(method, route);
+        if route.is_empty() {
+            recording.remove_attribute("http.route");
+        } else {
+            recording.set_attribute("http.route", Value::from(route.to_owned()));
+        }
+        recording.set_attribute("http.response.status_code", Value::I64(i64::from(status)));
+        if failed {
+            // Server spans are errors for 5xx only; 4xx is the client's failure.
+            recording.set_error_status();
+            recording.set_attribute("error.type", Value::from(status.to_string()));
+        }
+    })
+}
+
+/// Records a handler panic on a sampled request span as an `exception` event.
+pub(crate) fn record_panic(span: &tracing::Span, message: &str) {
+    update_sampled(span, |recording| {
+        let attributes = vec![
+            opentelemetry::KeyValue::new("exception.type", "panic"),
+            opentelemetry::KeyValue::new("exception.message", message.to_owned()),
+        ];
+        recording.push_event(opentelemetry::trace::Event::new(
+            "exception",
+            std::time::SystemTime::now(),
+            attributes,
+            0,
+        ));
+        recording.set_error_status();
+    });
+}
+
+/// `{METHOD} {route}`, `{METHOD}` without a route, and `HTTP` for methods outside the known set,
+/// as the HTTP semantic conventions name server spans.
+fn span_name(method: &str, route: &str) -> Cow<'static, str> {
+    let known = normalize_method(method);
+    if known != method {
+        return Cow::Borrowed("HTTP");
+    }
+    if route.is_empty() {
+        Cow::Borrowed(known)
+    } else {
+        Cow::Owned(format!("{known} {route}"))
+    }
+}
+
+fn header<B>(request: &Request<B>, name: http::header::HeaderName) -> Option<&str> {
+    request.headers().get(name)?.to_str().ok()
+}
+
+/// `server.address` and `server.port` from the URI authority (HTTP/2) or the `Host` header.
+fn set_server<B>(recording: &mut Recording, request: &Request<B>) {
+    let authority = match request.uri().authority() {
+        Some(authority) => Some((authority.host().to_owned(), authority.port_u16())),
+        None => header(request, http::header::HOST)
+            .and_then(|host| host.parse::<http::uri::Authority>().ok())
+            .map(|authority| (authority.host().to_owned(), authority.port_u16())),
+    };
+    let Some((host, port)) = authority else {
+        return;
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|host| host.strip_suffix(']'))
+        .map_or(host.clone(), str::to_owned);
+    recording.set_attribute("server.address", Value::from(host));
+    let scheme_port = if request.uri().scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    recording.set_attribute(
+        "server.port",
+        Value::I64(i64::from(port.unwrap_or(scheme_port))),
+    );
+}
+
+fn protocol_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::span_name;
+
+    #[test]
+    fn span_names_follow_the_conventions() {
+        assert_eq!(span_name("GET", "/orders/{id}"), "GET /orders/{id}");
+        assert_eq!(span_name("POST", ""), "POST");
+        assert_eq!(span_name("PROPFIND", "/files"), "HTTP");
+    }
+}
