@@ -55,7 +55,8 @@ pub use baggage::{
 };
 pub use bridge::{
     MAX_EVENT_ATTRIBUTES, MAX_SPAN_ATTRIBUTES, MAX_SPAN_EVENTS, MAX_SPAN_LINKS, OtelLayer,
-    SetParentError, current_traceparent, current_tracestate, set_parent, with_remote_parent,
+    SetParentError, current_traceparent, current_tracestate, inject_current, set_parent,
+    with_remote_parent,
 };
 pub use export::{BatchExporter, ExportError};
 pub use propagation::{

@@ -207,6 +207,40 @@ pub fn current_traceparent() -> Option<TraceParent> {
     with_current_state(SpanState::traceparent).flatten()
 }
 
+/// Writes the current trace context into the headers of an outgoing request, with `baggage`.
+///
+/// The `traceparent` carries the current trace id and flags and a new random parent-id for each
+/// call, so the receiving service can tell calls apart; `tracestate` is the one the trace
+/// received. Works with any client that takes an [`http::HeaderMap`]: reqwest, hyper, and tonic
+/// through its metadata. Outside a span, or without an [`OtelLayer`], the headers are left
+/// unchanged and `None` is returned.
+///
+/// # Example
+///
+/// ```
+/// use obskit::trace::{Baggage, inject_current};
+///
+/// let mut headers = http::HeaderMap::new();
+/// // No span is current here, so nothing is written.
+/// assert!(inject_current(&Baggage::default(), &mut headers).is_none());
+/// assert!(headers.is_empty());
+/// ```
+pub fn inject_current(
+    baggage: &crate::trace::Baggage,
+    headers: &mut http::HeaderMap,
+) -> Option<crate::trace::Injected> {
+    let (parent, state) = with_current_state(|state| {
+        let state_list = state
+            .remote_state
+            .as_ref()
+            .map(|remote| remote.w3c.clone())
+            .unwrap_or_default();
+        (state.traceparent(), state_list)
+    })?;
+    let parent = parent?.child();
+    Some(crate::trace::inject(&parent, &state, baggage, headers))
+}
+
 /// Returns the `tracestate` received with the current span's trace, to send along with
 /// [`current_traceparent`]. Returns an empty list when the trace received none, and `None` where
 /// [`current_traceparent`] does.

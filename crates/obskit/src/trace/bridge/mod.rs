@@ -12,7 +12,8 @@ mod recording;
 mod state;
 
 pub use context::{
-    SetParentError, current_traceparent, current_tracestate, set_parent, with_remote_parent,
+    SetParentError, current_traceparent, current_tracestate, inject_current, set_parent,
+    with_remote_parent,
 };
 pub(crate) use context::{sampled_span_ids, update_sampled};
 pub use layer::OtelLayer;

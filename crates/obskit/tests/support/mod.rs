@@ -1,0 +1,3 @@
+//! Shared test servers.
+
+pub mod otlp;
