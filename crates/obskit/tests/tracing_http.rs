@@ -136,7 +136,7 @@ fn spans(collector: &Collector) -> Vec<(Resource, Span)> {
         .collect()
 }
 
-fn find<'a>(spans: &'a [(Resource, Span)], predicate: impl Fn(&Span) -> bool) -> &'a Span {
+fn find(spans: &[(Resource, Span)], predicate: impl Fn(&Span) -> bool) -> &Span {
     let names: Vec<&str> = spans.iter().map(|(_, span)| span.name.as_str()).collect();
     spans
         .iter()

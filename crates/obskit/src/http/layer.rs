@@ -189,7 +189,7 @@ where
             )
         };
         let span = if self.shared.trace {
-            let span = super::server_span::start(&mut request, new_span);
+            let span = super::server_span::start(&mut request, &self.shared.metrics, new_span);
             super::server_span::describe(&span, &request, route.as_ref(), client);
             span
         } else {

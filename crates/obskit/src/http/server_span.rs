@@ -11,13 +11,17 @@ use opentelemetry::trace::SpanKind;
 use crate::metrics::normalize_method;
 use crate::trace::bridge::{Recording, update_sampled};
 
-/// Creates the request span with `new_span` under the caller's `traceparent`, when valid, and
-/// puts the caller's baggage into the request extensions.
+/// Creates the request span with `new_span` under the caller's `traceparent`, when valid, puts
+/// the caller's baggage into the request extensions, and counts what was discarded.
 pub(crate) fn start<B>(
     request: &mut Request<B>,
+    metrics: &crate::metrics::HttpServerMetrics,
     new_span: impl FnOnce() -> tracing::Span,
 ) -> tracing::Span {
     let extracted = crate::trace::extract(request.headers());
+    if let Some(rejection) = &extracted.rejected {
+        metrics.count_rejected(rejection);
+    }
     if !extracted.baggage.is_empty() {
         request.extensions_mut().insert(extracted.baggage);
     }

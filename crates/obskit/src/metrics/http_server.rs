@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::{Buckets, Gauge, GaugeFamily, HistogramFamily, MetricsError, Registry};
+use super::{Buckets, CounterFamily, Gauge, GaugeFamily, HistogramFamily, MetricsError, Registry};
 
 /// Methods the OpenTelemetry HTTP semantic conventions call known: RFC 9110 plus `PATCH`.
 const KNOWN_METHODS: &[&str] = &[
@@ -77,6 +77,7 @@ pub struct HttpServerMetrics {
     /// so starting a request skips the label lookup. Filled on first use, so a method's series
     /// appears only once a request of that method was seen.
     active_by_method: Arc<[OnceLock<Gauge>; KNOWN_METHODS.len() + 1]>,
+    trace_context_rejected: CounterFamily<2>,
 }
 
 impl HttpServerMetrics {
@@ -113,10 +114,16 @@ impl HttpServerMetrics {
             "Number of HTTP server requests in flight",
             ["http_request_method"],
         )?;
+        let trace_context_rejected = registry.counter_family(
+            "obskit_trace_context_rejected",
+            "Incoming trace context discarded, by header (traceparent, tracestate, baggage) and the rule broken",
+            ["header", "reason"],
+        )?;
         Ok(Self {
             duration,
             active,
             active_by_method: Arc::new(std::array::from_fn(|_| OnceLock::new())),
+            trace_context_rejected,
         })
     }
 
@@ -151,6 +158,14 @@ impl HttpServerMetrics {
         let status = format_status(status, &mut buffer);
         self.duration
             .observe(&[normalize_method(method), route, status], seconds);
+    }
+
+    /// Counts the headers and members of an incoming trace context that were discarded.
+    pub(crate) fn count_rejected(&self, rejection: &crate::trace::Rejection) {
+        for (header, reason, count) in rejection.counts() {
+            self.trace_context_rejected
+                .inc_by(&[header, reason], u64::try_from(count).unwrap_or(u64::MAX));
+        }
     }
 
     /// Records a finished request with the exemplar `ids` when given, without looking up the
