@@ -1,5 +1,6 @@
 //! JSON string escaping and scalar encoding into a byte buffer.
 
+use std::cell::Cell;
 use std::fmt;
 
 /// Escape action per byte: 0 copies it, `u` writes `\u00XX`, any other value is the letter after
@@ -78,6 +79,40 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, value: &str) {
     if let Some(rest) = bytes.get(start..) {
         out.extend_from_slice(rest);
     }
+}
+
+/// Number of slots in the per-thread cache of static strings that need no escaping.
+const PLAIN_SLOTS: usize = 64;
+
+thread_local! {
+    /// Address and length of static strings (field names, targets) found to need no escaping,
+    /// in a direct-mapped cache indexed by address.
+    static PLAIN: [Cell<(usize, usize)>; PLAIN_SLOTS] =
+        const { [const { Cell::new((0, 0)) }; PLAIN_SLOTS] };
+}
+
+/// Appends a static string escaped, as [`escape_into`], remembering per thread which such
+/// strings need no escaping so that field names and targets are scanned once, not per event.
+pub(crate) fn escape_static_into(out: &mut Vec<u8>, value: &'static str) {
+    let key = (value.as_ptr().addr(), value.len());
+    let slot = (key.0 >> 3) % PLAIN_SLOTS;
+    let known_plain = PLAIN
+        .try_with(|slots| slots.get(slot).is_some_and(|cell| cell.get() == key))
+        .unwrap_or(false);
+    if known_plain {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    if needs_escape(value.as_bytes()) {
+        escape_into(out, value);
+        return;
+    }
+    out.extend_from_slice(value.as_bytes());
+    let _ = PLAIN.try_with(|slots| {
+        if let Some(cell) = slots.get(slot) {
+            cell.set(key);
+        }
+    });
 }
 
 /// Tells whether any byte of `bytes` needs escaping, eight bytes at a time.
@@ -183,6 +218,20 @@ mod tests {
         let mut out = Vec::new();
         write_string(&mut out, value);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn static_strings_escape_like_others_when_cached() {
+        const NAMES: [&str; 4] = ["request_id", "say \"hi\"", "line\nbreak", "http.route"];
+        for _ in 0..2 {
+            for name in NAMES {
+                let mut cached = Vec::new();
+                escape_static_into(&mut cached, name);
+                let mut plain = Vec::new();
+                escape_into(&mut plain, name);
+                assert_eq!(cached, plain, "{name:?}");
+            }
+        }
     }
 
     #[test]
