@@ -16,7 +16,7 @@ use tower::{Layer, Service};
 
 use super::Shared;
 use super::body::ResponseBody;
-use super::completion::Completion;
+use super::completion::{Completion, RequestPath};
 use super::request_id::{REQUEST_ID_HEADER_NAME, RequestId};
 use super::route::RouteTemplate;
 
@@ -172,7 +172,7 @@ where
             http.route = route.as_ref().map_or("", MatchedPath::as_str),
         );
         let in_flight = self.shared.metrics.start(method.as_str());
-        let path: Box<str> = request.uri().path().into();
+        let path = RequestPath::new(request.uri().path());
 
         let inner = {
             let _entered = span.enter();
@@ -200,7 +200,7 @@ struct RequestState {
     start: Instant,
     method: http::Method,
     route: Option<MatchedPath>,
-    path: Box<str>,
+    path: RequestPath,
     request_id: RequestId,
     client: Option<SocketAddr>,
     in_flight: crate::metrics::InFlightGuard,
@@ -304,7 +304,7 @@ where
                 completion.template = template;
                 response
                     .headers_mut()
-                    .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
+                    .insert(REQUEST_ID_HEADER_NAME, request_id.into_header_value());
                 Poll::Ready(Ok(
                     response.map(|body| ResponseBody::new(body, Some(completion)))
                 ))
@@ -334,7 +334,7 @@ fn internal_error<B>(completion: Option<(Completion, RequestId)>) -> Response<Re
     if let Some(request_id) = request_id {
         response
             .headers_mut()
-            .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
+            .insert(REQUEST_ID_HEADER_NAME, request_id.into_header_value());
     }
     response
         .headers_mut()
