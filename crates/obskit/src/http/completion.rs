@@ -48,7 +48,8 @@ impl Completion {
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        let seconds = self.start.elapsed().as_secs_f64();
+        let elapsed = self.start.elapsed();
+        let seconds = elapsed.as_secs_f64();
         let route = self.route();
         self.shared
             .metrics
@@ -56,7 +57,9 @@ impl Drop for Completion {
 
         let _entered = self.span.enter();
         let method = self.method.as_str();
-        let duration_ms = seconds * 1000.0;
+        // Microsecond resolution, which the JSON formatter writes without a float-to-text
+        // conversion; the histogram keeps the full resolution.
+        let duration_ms = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
         let client = self.client.map(|addr| addr.ip());
         let path = self.path.as_str();
         let status = self.status;
