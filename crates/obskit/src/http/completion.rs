@@ -57,8 +57,8 @@ impl Drop for Completion {
 
         let _entered = self.span.enter();
         let method = self.method.as_str();
-        // Microsecond resolution, which the JSON formatter writes without a float-to-text
-        // conversion; the histogram keeps the full resolution.
+        // The log gets microsecond resolution, which the JSON formatter writes without a
+        // float-to-text conversion. The histogram keeps the full resolution.
         let duration_ms = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
         let client = self.client.map(|addr| addr.ip());
         let path = self.path.as_str();

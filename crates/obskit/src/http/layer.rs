@@ -33,7 +33,8 @@ use super::route::RouteTemplate;
 ///   the matched route template (axum's [`MatchedPath`], or a [`RouteTemplate`] the handler put
 ///   in the response extensions) as `http_route`, never the raw path;
 /// - logs one access event (target `obskit::access`) when the response body ends: INFO for
-///   success, ERROR for 5xx so sampling never hides failures;
+///   success, ERROR for 5xx so sampling never hides failures. Its `duration_ms` has microsecond
+///   resolution;
 /// - turns a panicking handler into a recorded 500 response.
 ///
 /// Excluded paths (by default `/metrics` and `/health*`) pass through untouched.

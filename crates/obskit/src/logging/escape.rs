@@ -96,8 +96,8 @@ thread_local! {
 /// strings need no escaping so that field names and targets are scanned once, not per event.
 pub(crate) fn escape_static_into(out: &mut Vec<u8>, value: &'static str) {
     let key = (value.as_ptr().addr(), value.len());
-    // Fibonacci hashing: the top bits of the address times 2^64 / phi pick the set, so strings
-    // laid out next to each other spread over the cache.
+    // Fibonacci hashing picks the set from the top bits of the address times 2^64 / phi, so
+    // strings laid out next to each other spread over the cache.
     let set = (key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % PLAIN_SETS;
     let known_plain = PLAIN
         .try_with(|sets| {
@@ -200,11 +200,11 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
 /// the thousandths written by [`write_thousandths`] are exactly what `ryu` would write.
 fn exact_thousandths(value: f64) -> Option<u64> {
     let scaled = (value * 1000.0).abs();
-    if !(scaled < 1e15) {
+    if scaled.is_nan() || scaled >= 1e15 {
         return None;
     }
-    // Truncates; converting back tells whether `scaled` was whole, and below 10^15 both
-    // conversions are exact for whole numbers.
+    // The cast truncates, so converting back tells whether `scaled` was whole. Below 10^15
+    // both conversions are exact for whole numbers.
     let thousandths = scaled as u64;
     (thousandths as f64 == scaled && thousandths as f64 / 1000.0 == value.abs())
         .then_some(thousandths)
@@ -224,9 +224,9 @@ fn write_thousandths(out: &mut Vec<u8>, negative: bool, thousandths: u64) {
         b'0' + (fraction / 10 % 10) as u8,
         b'0' + (fraction % 10) as u8,
     ];
-    let kept = if fraction % 100 == 0 {
+    let kept = if fraction.is_multiple_of(100) {
         1
-    } else if fraction % 10 == 0 {
+    } else if fraction.is_multiple_of(10) {
         2
     } else {
         3

@@ -154,8 +154,8 @@ impl JsonLayer {
     }
 }
 
-/// Compares field names, first by address: the same name from one callsite, or a literal the
-/// compiler merged, is found without comparing bytes.
+/// Compares field names by address first, so the same name from one callsite, or a literal that
+/// the compiler merged, matches without a byte comparison.
 fn same_name(a: &str, b: &str) -> bool {
     std::ptr::eq(a, b) || a == b
 }
