@@ -19,7 +19,7 @@ pub(crate) struct Completion {
     pub(crate) method: Method,
     pub(crate) route: Option<MatchedPath>,
     pub(crate) template: Option<RouteTemplate>,
-    pub(crate) path: Box<str>,
+    pub(crate) path: RequestPath,
     pub(crate) status: u16,
     pub(crate) client: Option<SocketAddr>,
     pub(crate) span: tracing::Span,
@@ -48,7 +48,8 @@ impl Completion {
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        let seconds = self.start.elapsed().as_secs_f64();
+        let elapsed = self.start.elapsed();
+        let seconds = elapsed.as_secs_f64();
         let route = self.route();
         let exemplar = if self.shared.trace {
             let failed = self.status >= 500 || self.body_error;
@@ -66,9 +67,11 @@ impl Drop for Completion {
 
         let _entered = self.span.enter();
         let method = self.method.as_str();
-        let duration_ms = seconds * 1000.0;
+        // The log gets microsecond resolution, which the JSON formatter writes without a
+        // float-to-text conversion. The histogram keeps the full resolution.
+        let duration_ms = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
         let client = self.client.map(|addr| addr.ip());
-        let path = &*self.path;
+        let path = self.path.as_str();
         let status = self.status;
         // One access event per request, with the same fields at each level. `tracing` needs the
         // level at compile time, hence one macro call per level.
@@ -88,12 +91,76 @@ impl Drop for Completion {
         }
         // 5xx responses are logged at ERROR because log sampling applies only below WARN, so it
         // never drops them. Other responses are INFO and sampled at the configured rate.
+        // The message is a `&str` field rather than the macros' format string, so formatters
+        // receive it through `record_str` instead of formatting `fmt::Arguments`.
         if self.cancelled {
-            access_event!(warn, "request cancelled before a response");
+            access_event!(warn, message = "request cancelled before a response");
         } else if self.status >= 500 || self.body_error {
-            access_event!(error, body_error = self.body_error, "request failed");
+            access_event!(
+                error,
+                body_error = self.body_error,
+                message = "request failed"
+            );
         } else {
-            access_event!(info, "request completed");
+            access_event!(info, message = "request completed");
         }
+    }
+}
+
+/// Longest path kept inline in [`RequestPath`]; longer paths are copied to the heap.
+const INLINE_PATH_LEN: usize = 62;
+
+/// The request path, kept for the access log after the request has moved into the handler.
+///
+/// Typical paths fit inline, which saves an allocation per request.
+pub(crate) enum RequestPath {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_PATH_LEN],
+    },
+    Heap(Box<str>),
+}
+
+impl RequestPath {
+    pub(crate) fn new(path: &str) -> Self {
+        let mut bytes = [0; INLINE_PATH_LEN];
+        match (bytes.get_mut(..path.len()), u8::try_from(path.len())) {
+            (Some(slot), Ok(len)) => {
+                slot.copy_from_slice(path.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(path.into()),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // The bytes were copied from a `&str` whole, so they are valid UTF-8.
+            Self::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+            Self::Heap(path) => path,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestPath;
+
+    #[test]
+    fn request_path_keeps_short_and_long_paths() {
+        for path in ["", "/", "/orders/42", &"/a".repeat(31), &"/ü".repeat(40)] {
+            assert_eq!(RequestPath::new(path).as_str(), path);
+        }
+        assert!(matches!(
+            RequestPath::new(&"/a".repeat(31)),
+            RequestPath::Inline { .. }
+        ));
+        assert!(matches!(
+            RequestPath::new(&"/a".repeat(32)),
+            RequestPath::Heap(_)
+        ));
     }
 }

@@ -16,7 +16,7 @@ use tower::{Layer, Service};
 
 use super::Shared;
 use super::body::ResponseBody;
-use super::completion::Completion;
+use super::completion::{Completion, RequestPath};
 use super::request_id::{REQUEST_ID_HEADER_NAME, RequestId};
 use super::route::RouteTemplate;
 
@@ -33,7 +33,8 @@ use super::route::RouteTemplate;
 ///   the matched route template (axum's [`MatchedPath`], or a [`RouteTemplate`] the handler put
 ///   in the response extensions) as `http_route`, never the raw path;
 /// - logs one access event (target `obskit::access`) when the response body ends: INFO for
-///   success, ERROR for 5xx so sampling never hides failures;
+///   success, ERROR for 5xx so sampling never hides failures. Its `duration_ms` has microsecond
+///   resolution;
 /// - turns a panicking handler into a recorded 500 response.
 ///
 /// Excluded paths (by default `/metrics` and `/health*`) pass through untouched.
@@ -196,7 +197,7 @@ where
             new_span()
         };
         let in_flight = self.shared.metrics.start(method.as_str());
-        let path: Box<str> = request.uri().path().into();
+        let path = RequestPath::new(request.uri().path());
 
         let inner = {
             let _entered = span.enter();
@@ -224,7 +225,7 @@ struct RequestState {
     start: Instant,
     method: http::Method,
     route: Option<MatchedPath>,
-    path: Box<str>,
+    path: RequestPath,
     request_id: RequestId,
     client: Option<SocketAddr>,
     in_flight: crate::metrics::InFlightGuard,
@@ -331,7 +332,7 @@ where
                 completion.template = template;
                 response
                     .headers_mut()
-                    .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
+                    .insert(REQUEST_ID_HEADER_NAME, request_id.into_header_value());
                 Poll::Ready(Ok(
                     response.map(|body| ResponseBody::new(body, Some(completion)))
                 ))
@@ -365,7 +366,7 @@ fn internal_error<B>(completion: Option<(Completion, RequestId)>) -> Response<Re
     if let Some(request_id) = request_id {
         response
             .headers_mut()
-            .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
+            .insert(REQUEST_ID_HEADER_NAME, request_id.into_header_value());
     }
     response
         .headers_mut()

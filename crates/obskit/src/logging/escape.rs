@@ -1,5 +1,6 @@
 //! JSON string escaping and scalar encoding into a byte buffer.
 
+use std::cell::Cell;
 use std::fmt;
 
 /// Escape action per byte: 0 copies it, `u` writes `\u00XX`, any other value is the letter after
@@ -80,6 +81,47 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, value: &str) {
     }
 }
 
+/// Number of sets in the per-thread cache of static strings that need no escaping; each set
+/// holds two strings.
+const PLAIN_SETS: usize = 64;
+
+thread_local! {
+    /// Address and length of static strings (field names, targets) found to need no escaping,
+    /// in a two-way set-associative cache indexed by address.
+    static PLAIN: [[Cell<(usize, usize)>; 2]; PLAIN_SETS] =
+        const { [const { [const { Cell::new((0, 0)) }; 2] }; PLAIN_SETS] };
+}
+
+/// Appends a static string escaped, as [`escape_into`], remembering per thread which such
+/// strings need no escaping so that field names and targets are scanned once, not per event.
+pub(crate) fn escape_static_into(out: &mut Vec<u8>, value: &'static str) {
+    let key = (value.as_ptr().addr(), value.len());
+    // Fibonacci hashing picks the set from the top bits of the address times 2^64 / phi, so
+    // strings laid out next to each other spread over the cache.
+    let set = (key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % PLAIN_SETS;
+    let known_plain = PLAIN
+        .try_with(|sets| {
+            sets.get(set)
+                .is_some_and(|[first, second]| first.get() == key || second.get() == key)
+        })
+        .unwrap_or(false);
+    if known_plain {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    if needs_escape(value.as_bytes()) {
+        escape_into(out, value);
+        return;
+    }
+    out.extend_from_slice(value.as_bytes());
+    // The newest string goes first and the older one moves to the second way.
+    let _ = PLAIN.try_with(|sets| {
+        if let Some([first, second]) = sets.get(set) {
+            second.set(first.replace(key));
+        }
+    });
+}
+
 /// Tells whether any byte of `bytes` needs escaping, eight bytes at a time.
 fn needs_escape(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
@@ -138,7 +180,9 @@ pub(crate) fn write_escaped_fmt(out: &mut Vec<u8>, value: fmt::Arguments<'_>) {
 /// Appends a float; NaN and infinities are not JSON numbers and become the strings
 /// `"NaN"`, `"inf"` and `"-inf"`.
 pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
-    if value.is_finite() {
+    if let Some(thousandths) = exact_thousandths(value) {
+        write_thousandths(out, value.is_sign_negative(), thousandths);
+    } else if value.is_finite() {
         out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
     } else if value.is_nan() {
         out.extend_from_slice(b"\"NaN\"");
@@ -147,6 +191,47 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
     } else {
         out.extend_from_slice(b"\"-inf\"");
     }
+}
+
+/// Returns `|value| * 1000` when `value` is exactly the nearest `f64` to a multiple of 0.001 below
+/// 10^12, such as a duration in milliseconds with microsecond resolution.
+///
+/// Below 10^12 the `f64` spacing is under 0.001, so no shorter decimal maps to the same `f64`, and
+/// the thousandths written by [`write_thousandths`] are exactly what `ryu` would write.
+fn exact_thousandths(value: f64) -> Option<u64> {
+    let scaled = (value * 1000.0).abs();
+    if scaled.is_nan() || scaled >= 1e15 {
+        return None;
+    }
+    // The cast truncates, so converting back tells whether `scaled` was whole. Below 10^15
+    // both conversions are exact for whole numbers.
+    let thousandths = scaled as u64;
+    (thousandths as f64 == scaled && thousandths as f64 / 1000.0 == value.abs())
+        .then_some(thousandths)
+}
+
+/// Writes `thousandths / 1000` as `ryu` does: at least one fractional digit, trailing zeros
+/// removed.
+fn write_thousandths(out: &mut Vec<u8>, negative: bool, thousandths: u64) {
+    if negative {
+        out.push(b'-');
+    }
+    write_integer(out, thousandths / 1000);
+    out.push(b'.');
+    let fraction = thousandths % 1000;
+    let digits = [
+        b'0' + (fraction / 100) as u8,
+        b'0' + (fraction / 10 % 10) as u8,
+        b'0' + (fraction % 10) as u8,
+    ];
+    let kept = if fraction.is_multiple_of(100) {
+        1
+    } else if fraction.is_multiple_of(10) {
+        2
+    } else {
+        3
+    };
+    out.extend_from_slice(digits.get(..kept).unwrap_or(&digits));
 }
 
 /// Appends an integer.
@@ -183,6 +268,63 @@ mod tests {
         let mut out = Vec::new();
         write_string(&mut out, value);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn static_strings_escape_like_others_when_cached() {
+        const NAMES: [&str; 4] = ["request_id", "say \"hi\"", "line\nbreak", "http.route"];
+        for _ in 0..2 {
+            for name in NAMES {
+                let mut cached = Vec::new();
+                escape_static_into(&mut cached, name);
+                let mut plain = Vec::new();
+                escape_into(&mut plain, name);
+                assert_eq!(cached, plain, "{name:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn floats_match_ryu() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.001,
+            0.01,
+            0.1,
+            1.0,
+            12.5,
+            99.5,
+            0.012,
+            1.234,
+            -3.25,
+            1e11,
+            999_999_999_999.999,
+            1e12,
+            1e15,
+            1e16,
+            1e-7,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let micros = state >> 24;
+            values.push(micros as f64 / 1000.0);
+            values.push((micros % 10_000_000) as f64 / 1000.0);
+            values.push(f64::from_bits(state));
+        }
+        for value in values.into_iter().filter(|value| value.is_finite()) {
+            let mut out = Vec::new();
+            write_f64(&mut out, value);
+            let expected = ryu::Buffer::new().format_finite(value).to_owned();
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{value:e}");
+        }
     }
 
     #[test]

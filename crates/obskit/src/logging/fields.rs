@@ -2,7 +2,6 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::ops::Range;
 
 use tracing::field::{Field, Visit};
 
@@ -48,11 +47,13 @@ impl FieldWriter<'_> {
             return false;
         }
         self.entries.push((name, self.out.len()));
+        // `,"fields.` + name + `":` and a short value, so most fields grow the buffer at most once.
+        self.out.reserve(name.len() + 32);
         self.out.extend_from_slice(b",\"");
         if is_reserved(name) {
             self.out.extend_from_slice(b"fields.");
         }
-        escape::escape_into(self.out, name);
+        escape::escape_static_into(self.out, name);
         self.out.extend_from_slice(b"\":");
         true
     }
@@ -133,33 +134,16 @@ impl Visit for FieldWriter<'_> {
     }
 }
 
-/// Buffers that span fields are rendered into before they are copied to their [`SpanFields`].
-#[derive(Default)]
-struct RenderScratch {
-    json: Vec<u8>,
-    starts: Vec<(&'static str, usize)>,
-}
-
-/// Render buffers that grew above this size for one large span are released afterwards.
-const MAX_RETAINED_RENDER_BYTES: usize = 64 * 1024;
-
-thread_local! {
-    static RENDER_SCRATCH: RefCell<RenderScratch> = const {
-        RefCell::new(RenderScratch {
-            json: Vec::new(),
-            starts: Vec::new(),
-        })
-    };
-}
-
 /// Fields of one span, rendered once as JSON entries when the span is created or recorded.
 ///
 /// Stored in the span's extensions by the JSON layer. Each entry is `,"name":value`, so an
-/// event copies the bytes of every entry whose name it has not written yet.
+/// event copies the bytes of every entry whose name it has not written yet. The entries lie
+/// back to back in `json`; `starts` holds each one's name and start offset, and an entry ends
+/// where the next one starts.
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields {
     json: Vec<u8>,
-    entries: Vec<(&'static str, Range<usize>)>,
+    starts: Vec<(&'static str, usize)>,
 }
 
 impl SpanFields {
@@ -177,25 +161,25 @@ impl SpanFields {
             .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
             .ok()
             .flatten()
-            .map_or_else(Self::default, |(json, entries)| Self { json, entries })
+            .map_or_else(Self::default, |(json, starts)| Self { json, starts })
     }
 
     /// Records new values; a field recorded again replaces its earlier value.
     pub(crate) fn update(&mut self, values: &dyn RecordFields) {
         let update = Self::render(values);
-        if update.entries.is_empty() {
+        if update.starts.is_empty() {
             return;
         }
-        let replaced = |name: &str| update.entries.iter().any(|(new, _)| *new == name);
-        if !self.entries.iter().any(|(name, _)| replaced(name)) {
+        let replaced = |name: &str| update.starts.iter().any(|(new, _)| *new == name);
+        if !self.starts.iter().any(|(name, _)| replaced(name)) {
             self.extend_from(&update);
             return;
         }
 
         let mut merged = Self::default();
-        for (name, range) in &self.entries {
+        for (name, bytes) in self.entries() {
             if !replaced(name) {
-                merged.push_entry(name, self.json.get(range.clone()).unwrap_or_default());
+                merged.push_entry(name, bytes);
             }
         }
         merged.extend_from(&update);
@@ -204,54 +188,26 @@ impl SpanFields {
 
     /// Returns the entries as (field name, `,"name":value` bytes).
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&'static str, &[u8])> + '_ {
-        self.entries
+        let ends = self
+            .starts
             .iter()
-            .map(|(name, range)| (*name, self.json.get(range.clone()).unwrap_or_default()))
+            .skip(1)
+            .map(|(_, start)| *start)
+            .chain(std::iter::once(self.json.len()));
+        self.starts
+            .iter()
+            .zip(ends)
+            .map(|((name, start), end)| (*name, self.json.get(*start..end).unwrap_or_default()))
     }
 
+    /// Renders `values` straight into this span's buffers.
     fn append(&mut self, values: &dyn RecordFields) {
-        let rendered = RENDER_SCRATCH
-            .try_with(|cell| {
-                // A `Debug` impl that opens a span while this thread renders fields finds the
-                // scratch borrowed, so that nested span falls back to fresh buffers below.
-                let Ok(mut scratch) = cell.try_borrow_mut() else {
-                    return false;
-                };
-                self.append_via(values, &mut scratch);
-                if scratch.json.capacity() > MAX_RETAINED_RENDER_BYTES {
-                    *scratch = RenderScratch::default();
-                }
-                true
-            })
-            .unwrap_or(false);
-
-        if !rendered {
-            self.append_via(values, &mut RenderScratch::default());
-        }
-    }
-
-    /// Renders `values` into `scratch`, then copies them with one reservation per buffer, which
-    /// avoids growing `json` and `entries` field by field.
-    fn append_via(&mut self, values: &dyn RecordFields, scratch: &mut RenderScratch) {
-        let RenderScratch { json, starts } = scratch;
-        json.clear();
-        starts.clear();
         values.record_into(&mut FieldWriter {
-            out: json,
+            out: &mut self.json,
             message: None,
-            entries: starts,
+            entries: &mut self.starts,
             skip_log_fields: false,
         });
-
-        let base = self.json.len();
-        self.json.reserve_exact(json.len());
-        self.json.extend_from_slice(json);
-        self.entries.reserve_exact(starts.len());
-        let mut ends = starts.iter().skip(1).map(|(_, start)| *start);
-        for (name, start) in starts.iter() {
-            let stop = ends.next().unwrap_or(json.len());
-            self.entries.push((name, base + start..base + stop));
-        }
     }
 
     fn extend_from(&mut self, other: &Self) {
@@ -261,9 +217,8 @@ impl SpanFields {
     }
 
     fn push_entry(&mut self, name: &'static str, bytes: &[u8]) {
-        let start = self.json.len();
+        self.starts.push((name, self.json.len()));
         self.json.extend_from_slice(bytes);
-        self.entries.push((name, start..self.json.len()));
     }
 }
 
@@ -275,21 +230,21 @@ impl Drop for SpanFields {
             return;
         }
         let mut json = std::mem::take(&mut self.json);
-        let mut entries = std::mem::take(&mut self.entries);
+        let mut starts = std::mem::take(&mut self.starts);
         json.clear();
-        entries.clear();
+        starts.clear();
         let _ = SPARE_BUFFERS.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut()
                 && spare.len() < MAX_SPARE_BUFFERS
             {
-                spare.push((json, entries));
+                spare.push((json, starts));
             }
         });
     }
 }
 
 /// Buffers of dropped [`SpanFields`], kept per thread for reuse.
-type SpareBuffers = Vec<(Vec<u8>, Vec<(&'static str, Range<usize>)>)>;
+type SpareBuffers = Vec<(Vec<u8>, Vec<(&'static str, usize)>)>;
 
 /// Number of dropped [`SpanFields`] buffer pairs each thread keeps for reuse.
 const MAX_SPARE_BUFFERS: usize = 64;

@@ -111,7 +111,15 @@ impl JsonLayer {
         line.extend_from_slice(b"\",\"level\":\"");
         line.extend_from_slice(level_name(metadata.level()));
         line.extend_from_slice(b"\",\"target\":");
-        escape::write_string(line, metadata.target());
+        match &normalized {
+            // A `log` record's target lives only as long as the record.
+            Some(normalized) => escape::write_string(line, normalized.target()),
+            None => {
+                line.push(b'"');
+                escape::escape_static_into(line, event.metadata().target());
+                line.push(b'"');
+            }
+        }
         line.extend_from_slice(b",\"message\":\"");
         line.extend_from_slice(message);
         line.push(b'"');
@@ -124,7 +132,7 @@ impl JsonLayer {
                 let extensions = span.extensions();
                 if let Some(span_fields) = extensions.get::<SpanFields>() {
                     for (name, entry) in span_fields.entries() {
-                        if !names.iter().any(|(seen, _)| *seen == name) {
+                        if !names.iter().any(|(seen, _)| same_name(seen, name)) {
                             names.push((name, 0));
                             line.extend_from_slice(entry);
                         }
@@ -144,6 +152,12 @@ impl JsonLayer {
         }
         line.extend_from_slice(b"}\n");
     }
+}
+
+/// Compares field names by address first, so the same name from one callsite, or a literal that
+/// the compiler merged, matches without a byte comparison.
+fn same_name(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 fn level_name(level: &Level) -> &'static [u8] {
