@@ -1,3 +1,4 @@
-//! Shared test servers.
+//! Shared test servers and scenarios.
 
 pub mod otlp;
+pub mod traced;
