@@ -85,7 +85,7 @@ impl Recording {
 
     /// Records the values a span was created with.
     pub(crate) fn record_attributes(&mut self, attributes: &tracing::span::Attributes<'_>) {
-        attributes.record(&mut CreationVisitor(self));
+        attributes.record(&mut Typed(&mut CreationVisitor(self)));
     }
 
     /// Sets attribute `name`, replacing an earlier value.
@@ -227,7 +227,7 @@ enum FieldValue {
 #[derive(Debug, Default)]
 pub(crate) struct FieldValues(Vec<(&'static str, FieldValue)>);
 
-impl FieldValues {
+impl FieldSink for FieldValues {
     fn push(&mut self, field: &Field, value: Value) {
         self.0.push((field.name(), FieldValue::Attribute(value)));
     }
@@ -253,7 +253,11 @@ fn is_special(name: &str) -> bool {
 /// Records creation values straight into the recording, which no lock guards yet.
 struct CreationVisitor<'a>(&'a mut Recording);
 
-impl CreationVisitor<'_> {
+impl FieldSink for CreationVisitor<'_> {
+    fn push(&mut self, field: &Field, value: Value) {
+        self.0.push_attribute(field.name(), value);
+    }
+
     fn push_text(&mut self, field: &Field, text: String) {
         if is_special(field.name()) {
             self.0.set_special(field.name(), text);
@@ -263,63 +267,44 @@ impl CreationVisitor<'_> {
     }
 }
 
-impl Visit for CreationVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.push_attribute(field.name(), Value::F64(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.push_attribute(field.name(), Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.push_attribute(field.name(), u64_value(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.push_attribute(field.name(), Value::Bool(value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.push_text(field, value.to_owned());
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push_text(field, value.to_string());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push_text(field, format!("{value:?}"));
-    }
+/// Takes field values converted to OpenTelemetry types; [`Typed`] feeds it from `tracing`.
+trait FieldSink {
+    /// Takes a typed value.
+    fn push(&mut self, field: &Field, value: Value);
+    /// Takes a string value, which may be a special `otel.*` field or the message.
+    fn push_text(&mut self, field: &Field, text: String);
 }
 
-impl Visit for FieldValues {
+/// Converts each `tracing` value to its OpenTelemetry type and passes it to a [`FieldSink`].
+struct Typed<'a, T>(&'a mut T);
+
+impl<T: FieldSink> Visit for Typed<'_, T> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, Value::F64(value));
+        self.0.push(field, Value::F64(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, Value::I64(value));
+        self.0.push(field, Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field, u64_value(value));
+        self.0.push(field, u64_value(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, Value::Bool(value));
+        self.0.push(field, Value::Bool(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push_text(field, value.to_owned());
+        self.0.push_text(field, value.to_owned());
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push_text(field, value.to_string());
+        self.0.push_text(field, value.to_string());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push_text(field, format!("{value:?}"));
+        self.0.push_text(field, format!("{value:?}"));
     }
 }
 
@@ -346,7 +331,7 @@ pub(crate) struct EventRecord {
 /// with `level` and `target` added; the `log.*` fields that `tracing-log` adds are skipped.
 pub(crate) fn event_record(event: &tracing::Event<'_>) -> EventRecord {
     let mut visitor = EventVisitor::default();
-    event.record(&mut visitor);
+    event.record(&mut Typed(&mut visitor));
 
     let normalized = event.normalized_metadata();
     let level = *event.metadata().level();
@@ -407,7 +392,7 @@ struct EventVisitor {
     exception: bool,
 }
 
-impl EventVisitor {
+impl FieldSink for EventVisitor {
     fn push(&mut self, field: &Field, value: Value) {
         let name = field.name();
         if name.starts_with("log.") {
@@ -436,40 +421,10 @@ impl EventVisitor {
     }
 }
 
-impl Visit for EventVisitor {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, Value::F64(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field, u64_value(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, Value::Bool(value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.push_text(field, value.to_owned());
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push_text(field, value.to_string());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push_text(field, format!("{value:?}"));
-    }
-}
-
 /// Collects the values of a span's fields.
 pub(crate) fn field_values(values: &tracing::span::Record<'_>) -> FieldValues {
     let mut collected = FieldValues::default();
-    values.record(&mut collected);
+    values.record(&mut Typed(&mut collected));
     collected
 }
 
