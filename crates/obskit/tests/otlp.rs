@@ -172,6 +172,20 @@ fn send_tree(exporter: &BatchExporter) {
     exporter.send(span(3, 2, "SELECT orders"));
 }
 
+/// Sends the span tree and checks that the collector rejected it and that it was counted.
+fn assert_tree_rejected(exporter: &BatchExporter, registry: &Registry, collector: &Collector) {
+    send_tree(exporter);
+    let result = exporter.flush(Duration::from_secs(10));
+
+    assert!(
+        matches!(result, Err(ExportError::ExportFailed { spans: 3, .. })),
+        "{result:?}"
+    );
+    assert_eq!(collector.inbox.span_count(), 0);
+    assert_eq!(dropped(registry, "export_failed"), 3.0);
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // gRPC
 // ---------------------------------------------------------------------------------------------
@@ -1048,16 +1062,7 @@ fn grpc_mutual_tls_rejects_missing_client_certificate() {
         ("OTEL_BSP_EXPORT_TIMEOUT", "3000"),
     ]));
 
-    send_tree(&exporter);
-    let result = exporter.flush(Duration::from_secs(10));
-
-    assert!(
-        matches!(result, Err(ExportError::ExportFailed { spans: 3, .. })),
-        "{result:?}"
-    );
-    assert_eq!(collector.inbox.span_count(), 0);
-    assert_eq!(dropped(&registry, "export_failed"), 3.0);
-    exporter.shutdown(Duration::from_secs(2)).unwrap();
+    assert_tree_rejected(&exporter, &registry, &collector);
 }
 
 #[test]
@@ -1246,16 +1251,7 @@ fn http_mutual_tls_rejects_missing_client_certificate() {
         ("OTEL_BSP_EXPORT_TIMEOUT", "3000"),
     ]));
 
-    send_tree(&exporter);
-    let result = exporter.flush(Duration::from_secs(10));
-
-    assert!(
-        matches!(result, Err(ExportError::ExportFailed { spans: 3, .. })),
-        "{result:?}"
-    );
-    assert_eq!(collector.inbox.span_count(), 0);
-    assert_eq!(dropped(&registry, "export_failed"), 3.0);
-    exporter.shutdown(Duration::from_secs(2)).unwrap();
+    assert_tree_rejected(&exporter, &registry, &collector);
 }
 
 #[test]
