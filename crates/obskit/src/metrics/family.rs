@@ -866,6 +866,7 @@ impl<const N: usize> HistogramFamily<N> {
     /// Records `value` with the exemplar `ids` when given, without looking up the current span,
     /// for callers that know the span of the observation.
     #[inline]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn observe_explicit(
         &self,
         labels: &[&str; N],

@@ -146,6 +146,7 @@ impl HistogramCore {
 
     /// Records `value` with the exemplar `ids` when given, without looking up the current span.
     #[inline]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn observe_explicit(&self, value: f64, ids: Option<exemplar::SpanIds>) {
         let index = self.record(value);
         if let Some(ids) = ids {

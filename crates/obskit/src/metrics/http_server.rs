@@ -77,6 +77,7 @@ pub struct HttpServerMetrics {
     /// so starting a request skips the label lookup. Filled on first use, so a method's series
     /// appears only once a request of that method was seen.
     active_by_method: Arc<[OnceLock<Gauge>; KNOWN_METHODS.len() + 1]>,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     trace_context_rejected: CounterFamily<2>,
 }
 
@@ -161,6 +162,7 @@ impl HttpServerMetrics {
     }
 
     /// Counts the headers and members of an incoming trace context that were discarded.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn count_rejected(&self, rejection: &crate::trace::Rejection) {
         for (header, reason, count) in rejection.counts() {
             self.trace_context_rejected
@@ -171,6 +173,7 @@ impl HttpServerMetrics {
     /// Records a finished request with the exemplar `ids` when given, without looking up the
     /// current span: the middleware records after the request span has ended.
     #[inline]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn record_explicit(
         &self,
         method: &str,

@@ -257,6 +257,7 @@ pub fn current_tracestate() -> Option<TraceState> {
 /// Runs `f` on the recording of `span` when its trace is sampled, and returns the span's trace
 /// and span ids then. Unsampled spans and spans the bridge did not see return `None` without
 /// calling `f`.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn update_sampled(
     span: &tracing::Span,
     f: impl FnOnce(&mut Recording),

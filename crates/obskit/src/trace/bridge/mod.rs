@@ -11,11 +11,14 @@ mod layer;
 mod recording;
 mod state;
 
+pub(crate) use context::sampled_span_ids;
+#[cfg(feature = "http")]
+pub(crate) use context::update_sampled;
 pub use context::{
     SetParentError, current_traceparent, current_tracestate, inject_current, set_parent,
     with_remote_parent,
 };
-pub(crate) use context::{sampled_span_ids, update_sampled};
 pub use layer::OtelLayer;
+#[cfg(feature = "http")]
 pub(crate) use recording::Recording;
 pub use recording::{MAX_EVENT_ATTRIBUTES, MAX_SPAN_ATTRIBUTES, MAX_SPAN_EVENTS, MAX_SPAN_LINKS};

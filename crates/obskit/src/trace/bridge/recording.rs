@@ -129,12 +129,14 @@ impl Recording {
     }
 
     /// Removes attribute `name` if present.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn remove_attribute(&mut self, name: &str) {
         self.attributes
             .retain(|attribute| attribute.key.as_str() != name);
     }
 
     /// Sets status Error, as `otel.status_code = "error"` does.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn set_error_status(&mut self) {
         self.status_code = Some(StatusCode::Error);
     }
