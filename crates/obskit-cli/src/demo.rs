@@ -4,8 +4,9 @@
 //! `GET /fail?status=N` (responds with that 4xx or 5xx status), plus the admin routes
 //! `/metrics`, `/health`, `/health/live`, `/health/ready` and `/health/startup` on the same
 //! listener. The demo starts a real dependency on another loopback port, an inventory service:
-//! readiness checks it, and `GET /orders/{id}` looks up the order's stock there over HTTP with
-//! the request's trace context, so one trace contains both server spans.
+//! readiness checks it, and `GET /orders/{id}` looks up the order's stock there over HTTP. One
+//! trace then contains the order request's server span, the lookup's client span and the
+//! inventory's server span.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +17,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use obskit::health::{CheckOptions, DiskSpaceCheck, HttpCheck, MemoryCheck};
 use obskit::metrics::{GoldenSignals, UseMetrics};
+use obskit::trace::Baggage;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
@@ -183,7 +185,11 @@ struct NewOrder {
     quantity: u32,
 }
 
-async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    baggage: Option<Extension<Baggage>>,
+) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -200,7 +206,11 @@ async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Res
         return problem(StatusCode::NOT_FOUND, "order not found");
     };
 
-    match state.inventory.stock(&order.item).await {
+    // The middleware stores the caller's baggage in the request, and the lookup forwards it.
+    let baggage = baggage
+        .map(|Extension(baggage)| baggage)
+        .unwrap_or_default();
+    match state.inventory.stock(&order.item, &baggage).await {
         Ok(stock) => Json(OrderWithStock {
             order,
             in_stock: stock.in_stock,
@@ -346,7 +356,7 @@ mod tests {
         };
         state.orders.write().await.insert(1, order);
 
-        let response = get_order(State(state), Path("1".to_owned())).await;
+        let response = get_order(State(state), Path("1".to_owned()), None).await;
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         let body = axum::body::to_bytes(response.into_body(), 4096)
             .await
@@ -378,7 +388,7 @@ mod tests {
         };
         state.orders.write().await.insert(1, order);
 
-        let response = get_order(State(state), Path("1".to_owned())).await;
+        let response = get_order(State(state), Path("1".to_owned()), None).await;
         accepting.abort();
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         let body = axum::body::to_bytes(response.into_body(), 4096)

@@ -14,7 +14,9 @@ use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use obskit::trace::Baggage;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
 /// Maximum time of one stock lookup, connection and response body included.
 pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -110,9 +112,31 @@ impl InventoryClient {
         }
     }
 
-    /// Looks up the stock of `item`, sending the current span's `traceparent` and `tracestate`.
-    pub(crate) async fn stock(&self, item: &str) -> Result<Stock, LookupError> {
+    /// Looks up the stock of `item` inside a client span, sending that span's `traceparent`, the
+    /// trace's `tracestate` and `baggage`.
+    pub(crate) async fn stock(&self, item: &str, baggage: &Baggage) -> Result<Stock, LookupError> {
         let url = format!("{}/inventory/{}", self.base, percent_encode(item));
+        let span = tracing::info_span!(
+            "inventory lookup",
+            otel.kind = "client",
+            otel.name = "GET /inventory/{item}",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = "GET",
+            url.full = %url,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let result = self.lookup(url, baggage).instrument(span.clone()).await;
+        match &result {
+            Ok(_) => span.record("http.response.status_code", 200),
+            Err(LookupError::Status { status, .. }) => span
+                .record("http.response.status_code", status.as_u16())
+                .record("otel.status_code", "error"),
+            Err(_) => span.record("otel.status_code", "error"),
+        };
+        result
+    }
+
+    async fn lookup(&self, url: String, baggage: &Baggage) -> Result<Stock, LookupError> {
         let uri = url
             .parse::<axum::http::Uri>()
             .map_err(|source| LookupError::InvalidUrl {
@@ -121,8 +145,12 @@ impl InventoryClient {
             })?;
         let mut request = axum::http::Request::new(Empty::new());
         *request.uri_mut() = uri;
-        // With tracing off there is no current span, so no headers are written.
-        obskit::trace::inject_current(&obskit::trace::Baggage::default(), request.headers_mut());
+        // The client span is current here, so the callee's parent is this span. With tracing
+        // off there is no span context and no header is written.
+        if let Some(parent) = obskit::trace::current_traceparent() {
+            let state = obskit::trace::current_tracestate().unwrap_or_default();
+            obskit::trace::inject(&parent, &state, baggage, request.headers_mut());
+        }
 
         match tokio::time::timeout(LOOKUP_TIMEOUT, self.send(&url, request)).await {
             Ok(result) => result,
@@ -208,10 +236,10 @@ mod tests {
         let address = start(layer).await.unwrap();
         let client = InventoryClient::new(address);
 
-        let book = client.stock("book").await.unwrap();
+        let book = client.stock("book", &Baggage::default()).await.unwrap();
         assert_eq!(book.item, "book");
         assert_eq!(book.in_stock, 12);
-        let odd = client.stock("a b/c").await.unwrap();
+        let odd = client.stock("a b/c", &Baggage::default()).await.unwrap();
         assert_eq!(odd.item, "a b/c");
         assert_eq!(odd.in_stock, 0);
     }
@@ -223,7 +251,7 @@ mod tests {
         drop(listener);
 
         let error = InventoryClient::new(address)
-            .stock("book")
+            .stock("book", &Baggage::default())
             .await
             .unwrap_err();
         assert!(matches!(error, LookupError::Request { .. }), "{error}");

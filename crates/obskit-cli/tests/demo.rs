@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 #[path = "support/otlp.rs"]
 mod otlp;
 
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use otlp::{Collector, hex};
 
 /// A running demo process and the JSON log lines it has written so far.
@@ -405,6 +407,7 @@ fn demo_exports_trace_of_inner_call() {
     );
 
     // SIGTERM: the process exits 0 within its deadline and flushes the spans on the way out.
+    // The trace is server span, client span of the lookup, and the inventory's server span.
     let started = Instant::now();
     demo.terminate();
     let status = demo.child.wait().unwrap();
@@ -419,13 +422,23 @@ fn demo_exports_trace_of_inner_call() {
         span.name == "GET /orders/{id}" && hex(&span.trace_id) == TRACE_ID
     });
     assert_eq!(hex(&outer.parent_span_id), PARENT_ID);
+    let client_span = collector.wait_for_span(Duration::from_secs(5), |span| {
+        span.name == "GET /inventory/{item}" && span.kind == SpanKind::Client as i32
+    });
+    assert_eq!(hex(&client_span.trace_id), TRACE_ID);
+    assert_eq!(client_span.parent_span_id, outer.span_id);
+    let status_code = client_span
+        .attributes
+        .iter()
+        .find(|attribute| attribute.key == "http.response.status_code")
+        .and_then(|attribute| attribute.value.clone())
+        .and_then(|value| value.value);
+    assert_eq!(status_code, Some(Value::IntValue(200)), "{client_span:?}");
     let inner = collector.wait_for_span(Duration::from_secs(5), |span| {
-        span.name == "GET /inventory/{item}"
+        span.name == "GET /inventory/{item}" && span.kind == SpanKind::Server as i32
     });
     assert_eq!(hex(&inner.trace_id), TRACE_ID);
-    assert_eq!(inner.parent_span_id.len(), 8, "{inner:?}");
-    assert_ne!(hex(&inner.parent_span_id), PARENT_ID);
-    assert_ne!(inner.span_id, outer.span_id);
+    assert_eq!(inner.parent_span_id, client_span.span_id);
     assert!(
         collector
             .spans()
