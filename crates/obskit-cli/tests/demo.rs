@@ -447,3 +447,46 @@ fn demo_exports_trace_of_inner_call() {
         "readiness probes of the inventory service were traced"
     );
 }
+
+#[test]
+fn demo_shuts_down_with_collector_down() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = listener.local_addr().unwrap();
+    drop(listener);
+    let endpoint = format!("http://{closed}");
+    let mut demo = Demo::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ("OBSKIT_TRACE_SHUTDOWN_TIMEOUT", "2s"),
+    ]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        wait_ready(&client, &demo).await;
+        let response = client.get(demo.url("/slow?ms=1")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    });
+
+    let started = Instant::now();
+    demo.terminate();
+    let status = demo.child.wait().unwrap();
+    assert!(status.success(), "demo exited with {status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    demo.drain_lines();
+    let failure = demo
+        .seen
+        .iter()
+        .find(|line| line["target"] == "obskit::trace::export")
+        .unwrap_or_else(|| panic!("no export failure logged: {:#?}", demo.seen));
+    assert_eq!(failure["level"], "WARN", "{failure}");
+    assert_eq!(
+        demo.seen.last().unwrap()["message"],
+        "demo service stopped",
+        "{:#?}",
+        demo.seen
+    );
+}
