@@ -3,8 +3,10 @@
 //! Routes: `GET /orders/{id}`, `POST /orders`, `GET /slow?ms=N` (sleeps, at most 10 s) and
 //! `GET /fail?status=N` (responds with that 4xx or 5xx status), plus the admin routes
 //! `/metrics`, `/health`, `/health/live`, `/health/ready` and `/health/startup` on the same
-//! listener. Readiness checks a real dependency: an inventory service that the demo starts on
-//! another loopback port.
+//! listener. The demo starts a real dependency on another loopback port, an inventory service:
+//! readiness checks it, and `GET /orders/{id}` looks up the order's stock there over HTTP. One
+//! trace then contains the order request's server span, the lookup's client span and the
+//! inventory's server span.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,13 +17,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use obskit::health::{CheckOptions, DiskSpaceCheck, HttpCheck, MemoryCheck};
 use obskit::metrics::{GoldenSignals, UseMetrics};
+use obskit::trace::Baggage;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
 use crate::DemoArgs;
+use crate::inventory::{InventoryClient, LookupError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -52,7 +56,7 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
     let shutdown = obskit.shutdown().clone();
     shutdown.listen_for_signals()?;
 
-    let inventory = start_inventory().await?;
+    let inventory = crate::inventory::start(obskit.http_layer()).await?;
     let health = obskit.health();
     health.add_readiness(
         "inventory",
@@ -80,6 +84,7 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
         pending_writes: Arc::new(AtomicU64::new(0)),
         golden: GoldenSignals::register(obskit.registry(), "demo_orders", ["operation"])?,
         usage: UseMetrics::register(obskit.registry(), "demo_resource")?,
+        inventory: InventoryClient::new(inventory),
     };
     let app = Router::new()
         .route("/orders", axum::routing::post(create_order))
@@ -94,25 +99,36 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
         %address,
         metrics = %format!("http://{address}/metrics"),
         ready = %format!("http://{address}/health/ready"),
+        %inventory,
         "demo service listening"
     );
+    log_trace_destination(&obskit.config().tracing);
     health.mark_started();
     let report = obskit.serve(listener, app).await?;
     tracing::info!(drained = report.drained, "demo service stopped");
     Ok(())
 }
 
-/// Starts the inventory dependency on an ephemeral loopback port and returns its address.
-async fn start_inventory() -> Result<std::net::SocketAddr, BoxError> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let app = Router::new().route("/healthz", get(|| async { "ok" }));
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "inventory service stopped");
-        }
-    });
-    Ok(address)
+/// Logs where finished spans go, so an operator can see at start whether tracing is on.
+fn log_trace_destination(tracing_config: &obskit::config::TracingConfig) {
+    use obskit::config::TraceExporter;
+
+    let exporter = tracing_config.effective_exporter();
+    match exporter {
+        TraceExporter::Otlp => tracing::info!(
+            trace_exporter = exporter.as_str(),
+            trace_endpoint = %tracing_config.effective_endpoint(),
+            "exporting spans over OTLP"
+        ),
+        TraceExporter::Stdout => tracing::info!(
+            trace_exporter = exporter.as_str(),
+            "writing spans to standard output"
+        ),
+        TraceExporter::None => tracing::info!(
+            trace_exporter = exporter.as_str(),
+            "tracing is off; set OTEL_EXPORTER_OTLP_ENDPOINT to export spans"
+        ),
+    }
 }
 
 /// Shared state of the demo handlers.
@@ -127,6 +143,7 @@ struct AppState {
     pending_writes: Arc<AtomicU64>,
     golden: GoldenSignals<1>,
     usage: UseMetrics,
+    inventory: InventoryClient,
 }
 
 impl AppState {
@@ -154,13 +171,25 @@ struct Order {
     quantity: u32,
 }
 
+/// Response of `GET /orders/{id}`: the order and the units of its item in stock.
+#[derive(Debug, Serialize)]
+struct OrderWithStock {
+    #[serde(flatten)]
+    order: Order,
+    in_stock: u64,
+}
+
 #[derive(Debug, Deserialize)]
 struct NewOrder {
     item: String,
     quantity: u32,
 }
 
-async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    baggage: Option<Extension<Baggage>>,
+) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -172,12 +201,35 @@ async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Res
     state
         .golden
         .observe(&["get"], started.elapsed().as_secs_f64(), false);
-    match order {
-        Some(order) => Json(order).into_response(),
-        None => {
-            tracing::info!(order_id = id, "order not found");
-            problem(StatusCode::NOT_FOUND, "order not found")
+    let Some(order) = order else {
+        tracing::info!(order_id = id, "order not found");
+        return problem(StatusCode::NOT_FOUND, "order not found");
+    };
+
+    // The middleware stores the caller's baggage in the request, and the lookup forwards it.
+    let baggage = baggage
+        .map(|Extension(baggage)| baggage)
+        .unwrap_or_default();
+    match state.inventory.stock(&order.item, &baggage).await {
+        Ok(stock) => Json(OrderWithStock {
+            order,
+            in_stock: stock.in_stock,
+        })
+        .into_response(),
+        Err(error) => {
+            tracing::warn!(order_id = id, %error, "inventory lookup failed");
+            problem(StatusCode::BAD_GATEWAY, &inventory_failure(&error))
         }
+    }
+}
+
+/// Returns the detail of the 502 response: what failed, without the internal URL.
+fn inventory_failure(error: &LookupError) -> String {
+    match error {
+        LookupError::TimedOut { timeout, .. } => {
+            format!("inventory service did not respond within {timeout:?}")
+        }
+        _ => "inventory service is unavailable".to_owned(),
     }
 }
 
@@ -268,4 +320,87 @@ fn problem(status: StatusCode, detail: &str) -> Response {
         Json(serde_json::json!({ "status": status.as_u16(), "detail": detail })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
+mod tests {
+    use super::*;
+
+    fn state_with_inventory(address: std::net::SocketAddr) -> AppState {
+        let registry = obskit::metrics::Registry::default();
+        AppState {
+            orders: Arc::new(RwLock::new(HashMap::new())),
+            next_id: Arc::new(AtomicU64::new(1)),
+            pending_writes: Arc::new(AtomicU64::new(0)),
+            golden: GoldenSignals::register(&registry, "demo_orders", ["operation"]).unwrap(),
+            usage: UseMetrics::register(&registry, "demo_resource").unwrap(),
+            inventory: InventoryClient::new(address),
+        }
+    }
+
+    #[tokio::test]
+    async fn get_order_responds_502_without_inventory() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = listener.local_addr().unwrap();
+        drop(listener);
+        let state = state_with_inventory(closed);
+        let order = Order {
+            id: 1,
+            item: "book".to_owned(),
+            quantity: 1,
+        };
+        state.orders.write().await.insert(1, order);
+
+        let response = get_order(State(state), Path("1".to_owned()), None).await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["detail"], "inventory service is unavailable");
+        assert!(
+            !problem["detail"].as_str().unwrap().contains("127.0.0.1"),
+            "internal address leaked: {problem}"
+        );
+    }
+
+    #[tokio::test]
+    async fn get_order_responds_502_on_inventory_timeout() {
+        // A listener that accepts and never responds.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = listener.local_addr().unwrap();
+        let accepting = tokio::spawn(async move {
+            let mut streams = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                streams.push(stream);
+            }
+        });
+        let state = state_with_inventory(silent);
+        let order = Order {
+            id: 1,
+            item: "book".to_owned(),
+            quantity: 1,
+        };
+        state.orders.write().await.insert(1, order);
+
+        let response = get_order(State(state), Path("1".to_owned()), None).await;
+        accepting.abort();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            problem["detail"],
+            format!(
+                "inventory service did not respond within {:?}",
+                crate::inventory::LOOKUP_TIMEOUT
+            )
+        );
+    }
 }

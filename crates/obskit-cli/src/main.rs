@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod config_check;
 mod demo;
+mod inventory;
 
 /// Observability toolkit for Rust services.
 #[derive(Debug, Parser)]
@@ -24,7 +25,7 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Run a demo service with logs, metrics, health probes and graceful shutdown.
+    /// Run a demo service with logs, metrics, traces, health probes and graceful shutdown.
     Demo(DemoArgs),
 }
 

@@ -1,5 +1,5 @@
 //! The demo service run as a process: real HTTP traffic, a scrape checked by `promtool`, health
-//! probes and graceful shutdown on SIGTERM.
+//! probes, span export to an OTLP receiver and graceful shutdown on SIGTERM.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -13,6 +13,13 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+#[path = "support/otlp.rs"]
+mod otlp;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use otlp::{Collector, hex};
 
 /// A running demo process and the JSON log lines it has written so far.
 struct Demo {
@@ -346,6 +353,140 @@ async fn second_signal_keeps_log_line() {
             .iter()
             .any(|line| line["message"] == "second signal received, exiting now"),
         "the line logged on the second signal was lost: {:#?}",
+        demo.seen
+    );
+}
+
+#[test]
+fn demo_exports_trace_of_inner_call() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT_ID: &str = "00f067aa0ba902b7";
+
+    let collector = Collector::grpc();
+    let endpoint = collector.url();
+    // A schedule delay longer than the test leaves the shutdown flush as the only export.
+    let mut demo = Demo::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+    ]);
+    let destination = demo.wait_for_message("exporting spans over OTLP");
+    assert_eq!(destination["trace_exporter"], "otlp");
+    assert_eq!(destination["trace_endpoint"], endpoint.as_str());
+    // The collector's runtime must not be dropped inside another runtime, so the test is
+    // synchronous and runs the client on a runtime of its own.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let order = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        wait_ready(&client, &demo).await;
+
+        let created = client
+            .post(demo.url("/orders"))
+            .json(&serde_json::json!({ "item": "book", "quantity": 1 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let id = created.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_u64()
+            .unwrap();
+        let found = client
+            .get(demo.url(&format!("/orders/{id}")))
+            .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(found.status(), 200);
+        found.json::<serde_json::Value>().await.unwrap()
+    });
+    assert_eq!(order["item"], "book");
+    assert_eq!(order["in_stock"], 12, "{order}");
+    assert!(
+        collector.spans().is_empty(),
+        "spans were exported before shutdown: {:?}",
+        collector.spans()
+    );
+
+    // SIGTERM: the process exits 0 within its deadline and flushes the spans on the way out.
+    // The trace is server span, client span of the lookup, and the inventory's server span.
+    let started = Instant::now();
+    demo.terminate();
+    let status = demo.child.wait().unwrap();
+    assert!(status.success(), "demo exited with {status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+
+    let outer = collector.wait_for_span(Duration::from_secs(5), |span| {
+        span.name == "GET /orders/{id}" && hex(&span.trace_id) == TRACE_ID
+    });
+    assert_eq!(hex(&outer.parent_span_id), PARENT_ID);
+    let client_span = collector.wait_for_span(Duration::from_secs(5), |span| {
+        span.name == "GET /inventory/{item}" && span.kind == SpanKind::Client as i32
+    });
+    assert_eq!(hex(&client_span.trace_id), TRACE_ID);
+    assert_eq!(client_span.parent_span_id, outer.span_id);
+    let status_code = client_span
+        .attributes
+        .iter()
+        .find(|attribute| attribute.key == "http.response.status_code")
+        .and_then(|attribute| attribute.value.clone())
+        .and_then(|value| value.value);
+    assert_eq!(status_code, Some(Value::IntValue(200)), "{client_span:?}");
+    let inner = collector.wait_for_span(Duration::from_secs(5), |span| {
+        span.name == "GET /inventory/{item}" && span.kind == SpanKind::Server as i32
+    });
+    assert_eq!(hex(&inner.trace_id), TRACE_ID);
+    assert_eq!(inner.parent_span_id, client_span.span_id);
+    assert!(
+        collector
+            .spans()
+            .iter()
+            .all(|span| span.name != "GET /healthz"),
+        "readiness probes of the inventory service were traced"
+    );
+}
+
+#[test]
+fn demo_shuts_down_with_collector_down() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = listener.local_addr().unwrap();
+    drop(listener);
+    let endpoint = format!("http://{closed}");
+    let mut demo = Demo::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ("OBSKIT_TRACE_SHUTDOWN_TIMEOUT", "2s"),
+    ]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        wait_ready(&client, &demo).await;
+        let response = client.get(demo.url("/slow?ms=1")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    });
+
+    let started = Instant::now();
+    demo.terminate();
+    let status = demo.child.wait().unwrap();
+    assert!(status.success(), "demo exited with {status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    demo.drain_lines();
+    let failure = demo
+        .seen
+        .iter()
+        .find(|line| line["target"] == "obskit::trace::export")
+        .unwrap_or_else(|| panic!("no export failure logged: {:#?}", demo.seen));
+    assert_eq!(failure["level"], "WARN", "{failure}");
+    assert_eq!(
+        demo.seen.last().unwrap()["message"],
+        "demo service stopped",
+        "{:#?}",
         demo.seen
     );
 }

@@ -7,6 +7,8 @@
 //! - Kubernetes health probes;
 //! - a `/metrics` endpoint with bearer authentication and per-client rate limiting;
 //! - HTTP middleware for axum, tower and hyper;
+//! - distributed tracing: `tracing` spans exported as OpenTelemetry spans over OTLP, with W3C
+//!   Trace Context propagation;
 //! - graceful shutdown.
 //!
 //! # Quick start
@@ -30,7 +32,9 @@
 //!
 //! The service then logs JSON lines to standard output, serves `/metrics`, `/health/live`,
 //! `/health/ready` and `/health/startup` next to its own routes, records every request, and on
-//! SIGTERM fails readiness, drains and flushes its logs before returning.
+//! SIGTERM fails readiness, drains and flushes its logs before returning. With
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set, every request is also a server span that continues the
+//! caller's trace, and sampled spans are exported to that collector and flushed at shutdown.
 //!
 //! # Modules
 //!
@@ -43,13 +47,14 @@
 //! | [`admin`] | The `/metrics` and health routes with their security |
 //! | [`http`] | Tower middleware: request metrics, access log, request ids, panics |
 //! | [`shutdown`] | Graceful shutdown coordinator |
-//! | [`trace`] | W3C Trace Context and Baggage: parse, validate, extract and inject headers |
+//! | [`trace`] | Tracing: the [`trace::OtelLayer`] bridge from `tracing` spans with head sampling, the [`trace::BatchExporter`] (OTLP or stdout), and W3C Trace Context and Baggage propagation |
 //!
 //! # Feature flags
 //!
 //! | Feature | Default | Enables |
 //! |---|---|---|
 //! | `http` | yes | [`http`], [`admin`], the health HTTP routes and [`Obskit::serve`] (axum, tower, hyper) |
+//! | `otlp` | yes | OTLP span export over gRPC (tonic) and HTTP/protobuf (hyper), with TLS (rustls); without it only the `stdout` span exporter exists |
 
 #[cfg(feature = "http")]
 pub mod admin;
