@@ -317,6 +317,7 @@ fn with_current_state<R>(f: impl FnOnce(&SpanState) -> R) -> Option<R> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::Arc;
 
@@ -367,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn sampled_span_ids_after_set_parent_samples() {
+    fn sampled_span_ids_after_set_parent() {
         with_layer(Sampler::ParentBasedAlwaysOff, || {
             let span = tracing::info_span!("work");
             let _entered = span.enter();
@@ -383,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn sampled_span_ids_none_after_sampled_span_closes() {
+    fn sampled_span_ids_after_close() {
         with_layer(Sampler::AlwaysOn, || {
             let span = tracing::info_span!("work");
             {
