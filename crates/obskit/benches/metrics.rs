@@ -196,6 +196,76 @@ mod red_observe {
     }
 }
 
+/// RED observation with obskit's `OtelLayer` in the subscriber, so every histogram observation
+/// looks for a sampled current span to take as exemplar.
+mod red_observe_with_bridge {
+    use std::sync::Arc;
+
+    use obskit::trace::{OtelLayer, Sampler, SpanSink};
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry_sdk::trace::SpanData;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    struct Discard;
+
+    impl SpanSink for Discard {
+        fn send(&self, span: SpanData) {
+            black_box(span);
+        }
+    }
+
+    fn bridge(sampler: Sampler) -> tracing::Dispatch {
+        let layer = OtelLayer::new(
+            sampler,
+            Arc::new(Discard),
+            InstrumentationScope::builder("bench").build(),
+        );
+        tracing::Dispatch::new(tracing_subscriber::registry().with(layer))
+    }
+
+    /// Runs `observe` in a loop under a bridge with `sampler`, inside an entered span or not.
+    fn bench_red(bencher: Bencher<'_, '_>, sampler: Sampler, in_span: bool) {
+        let red = super::obskit_red();
+        tracing::dispatcher::with_default(&bridge(sampler), || {
+            let _span = in_span.then(|| tracing::info_span!("request").entered());
+            bencher.bench_local(|| {
+                red.observe(black_box(&LABELS), black_box(0.042), black_box(false));
+            });
+        });
+    }
+
+    /// Measures an observation outside any span while no sampled span is open.
+    #[divan::bench(sample_count = 1000, sample_size = 1000)]
+    fn outside_span(bencher: Bencher<'_, '_>) {
+        bench_red(bencher, Sampler::AlwaysOn, false);
+    }
+
+    /// Measures an observation inside an unsampled span while no sampled span is open.
+    #[divan::bench(sample_count = 1000, sample_size = 1000)]
+    fn unsampled_span(bencher: Bencher<'_, '_>) {
+        bench_red(bencher, Sampler::ParentBasedAlwaysOff, true);
+    }
+
+    /// Measures the same while a sampled span is open elsewhere, as on a server that samples
+    /// some of its concurrent requests.
+    #[divan::bench(sample_count = 1000, sample_size = 1000)]
+    fn unsampled_span_with_sampled_elsewhere(bencher: Bencher<'_, '_>) {
+        let elsewhere = tracing::dispatcher::with_default(&bridge(Sampler::AlwaysOn), || {
+            tracing::info_span!("elsewhere")
+        });
+        bench_red(bencher, Sampler::ParentBasedAlwaysOff, true);
+        drop(elsewhere);
+    }
+
+    /// Measures an observation inside a sampled span, which stores it as its bucket's exemplar.
+    #[divan::bench(sample_count = 1000, sample_size = 1000)]
+    fn sampled_span(bencher: Bencher<'_, '_>) {
+        bench_red(bencher, Sampler::AlwaysOn, true);
+    }
+}
+
 mod encode_10k_series {
     use super::*;
 

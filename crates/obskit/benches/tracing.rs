@@ -6,8 +6,16 @@
 //! - obskit `noop_sink`: a sink that drops each span;
 //! - obskit `channel_sink`: a bounded channel to a thread that drops the spans, the shape of a
 //!   batching exporter;
+//! - obskit `batch_exporter`: obskit's `BatchExporter` with an exporter that drops the batch;
 //! - tracing-opentelemetry `batch`: the SDK's `BatchSpanProcessor` with an exporter that drops
 //!   the batch.
+//!
+//! Every benchmark runs 1000 samples of 400 iterations: with divan's automatic sample size the
+//! first calibration samples, which grow the registry's span slab, made it pick 100 iterations
+//! and inflated the medians.
+//!
+//! Both batch variants use a queue of 65 536 spans, batches of 512 and a 200 ms delay, so the
+//! figures measure the hand-off to the export thread and not the drop path.
 //!
 //! The tracing-opentelemetry benchmarks take `lean`: `false` keeps its defaults, `true` turns off
 //! the code location, thread and busy/idle time attributes, which obskit does not record.
@@ -16,13 +24,19 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Duration;
 
 use divan::Bencher;
-use obskit::trace::{OtelLayer, Sampler, SpanSink, current_traceparent};
+use obskit::config::BatchConfig;
+use obskit::metrics::Registry;
+use obskit::trace::{BatchExporter, OtelLayer, Sampler, SpanSink, current_traceparent};
 use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
+};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn main() {
@@ -82,6 +96,28 @@ impl SpanExporter for NoopExporter {
     }
 }
 
+const QUEUE: usize = 1 << 16;
+const BATCH: usize = 512;
+const DELAY: Duration = Duration::from_millis(200);
+
+/// Starts obskit's batch exporter around [`NoopExporter`].
+fn batch_exporter() -> Arc<BatchExporter> {
+    let batch = BatchConfig {
+        max_queue_size: QUEUE,
+        max_export_batch_size: BATCH,
+        schedule_delay: DELAY,
+        export_timeout: Duration::from_secs(30),
+    };
+    let exporter = BatchExporter::with_exporter(
+        NoopExporter,
+        Resource::builder_empty().build(),
+        &batch,
+        &Registry::default(),
+    )
+    .expect("exporter starts");
+    Arc::new(exporter)
+}
+
 fn obskit_layer(sampler: Sampler, sink: Arc<dyn SpanSink>) -> OtelLayer {
     OtelLayer::new(
         sampler,
@@ -110,7 +146,7 @@ fn bench_peer(bencher: Bencher<'_, '_>, provider: &SdkTracerProvider, lean: bool
 mod unsampled {
     use super::*;
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
     fn registry_only(bencher: Bencher<'_, '_>) {
         tracing::subscriber::with_default(tracing_subscriber::registry(), || {
             bencher.bench_local(lifecycle);
@@ -118,7 +154,7 @@ mod unsampled {
     }
 
     /// Measures the registry alone, with the lifecycle as a child of an entered span.
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
     fn registry_only_child(bencher: Bencher<'_, '_>) {
         tracing::subscriber::with_default(tracing_subscriber::registry(), || {
             let _root = tracing::info_span!("root").entered();
@@ -126,7 +162,7 @@ mod unsampled {
         });
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
     fn obskit_always_off(bencher: Bencher<'_, '_>) {
         bench_obskit(
             bencher,
@@ -134,23 +170,31 @@ mod unsampled {
         );
     }
 
-    /// Measures an unsampled root under a parent-based sampler, which keeps its fields in case
-    /// `set_parent` makes it sampled.
-    #[divan::bench]
+    /// Measures an unsampled root under a parent-based sampler, with the defaults.
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
     fn obskit_parent_based_root(bencher: Bencher<'_, '_>) {
         let layer = obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink));
         bench_obskit(bencher, layer);
     }
 
-    #[divan::bench]
-    fn obskit_parent_based_root_without_fields(bencher: Bencher<'_, '_>) {
+    /// Measures an unsampled root under a parent-based ratio sampler that keeps one root in a
+    /// billion, so the ratio check runs and practically every root is unsampled.
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
+    fn obskit_parent_based_ratio_root(bencher: Bencher<'_, '_>) {
+        let layer = obskit_layer(Sampler::ParentBasedTraceIdRatio(1e-9), Arc::new(NoopSink));
+        bench_obskit(bencher, layer);
+    }
+
+    /// Measures an unsampled root that keeps its fields in case `set_parent` makes it sampled.
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
+    fn obskit_parent_based_root_keep_fields(bencher: Bencher<'_, '_>) {
         let layer =
-            obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink)).keep_root_fields(false);
+            obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink)).keep_root_fields(true);
         bench_obskit(bencher, layer);
     }
 
     /// Measures the lifecycle as a child of an unsampled, entered span.
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
     fn obskit_parent_based_child(bencher: Bencher<'_, '_>) {
         let layer = obskit_layer(Sampler::ParentBasedAlwaysOff, Arc::new(NoopSink));
         let subscriber = tracing_subscriber::registry().with(layer);
@@ -160,7 +204,7 @@ mod unsampled {
         });
     }
 
-    #[divan::bench(args = [false, true])]
+    #[divan::bench(args = [false, true], sample_count = 1000, sample_size = 400)]
     fn tracing_opentelemetry_always_off(bencher: Bencher<'_, '_>, lean: bool) {
         let provider = SdkTracerProvider::builder()
             .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
@@ -172,21 +216,38 @@ mod unsampled {
 mod sampled {
     use super::*;
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
     fn obskit_noop_sink(bencher: Bencher<'_, '_>) {
         bench_obskit(bencher, obskit_layer(Sampler::AlwaysOn, Arc::new(NoopSink)));
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
     fn obskit_channel_sink(bencher: Bencher<'_, '_>) {
         bench_obskit(bencher, obskit_layer(Sampler::AlwaysOn, channel_sink()));
     }
 
-    #[divan::bench(args = [false, true])]
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
+    fn obskit_batch_exporter(bencher: Bencher<'_, '_>) {
+        let exporter = batch_exporter();
+        bench_obskit(bencher, obskit_layer(Sampler::AlwaysOn, exporter.clone()));
+        exporter
+            .shutdown(Duration::from_secs(5))
+            .expect("exporter stops");
+    }
+
+    #[divan::bench(args = [false, true], sample_count = 1000, sample_size = 400)]
     fn tracing_opentelemetry_batch(bencher: Bencher<'_, '_>, lean: bool) {
+        let config = BatchConfigBuilder::default()
+            .with_max_queue_size(QUEUE)
+            .with_max_export_batch_size(BATCH)
+            .with_scheduled_delay(DELAY)
+            .build();
+        let processor = BatchSpanProcessor::builder(NoopExporter)
+            .with_batch_config(config)
+            .build();
         let provider = SdkTracerProvider::builder()
             .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
-            .with_batch_exporter(NoopExporter)
+            .with_span_processor(processor)
             .build();
         bench_peer(bencher, &provider, lean);
         let _ = provider.shutdown();
@@ -197,7 +258,7 @@ mod context {
     use super::*;
 
     /// Measures reading the current span's ids for an outgoing request.
-    #[divan::bench]
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
     fn obskit_current_traceparent(bencher: Bencher<'_, '_>) {
         let layer = obskit_layer(Sampler::AlwaysOn, Arc::new(NoopSink));
         let subscriber = tracing_subscriber::registry().with(layer);

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use tracing::Dispatch;
 
-use super::layer::{Inherited, OtelLayer, reparent};
+use super::layer::{Inherited, OtelLayer, any_span_recording, reparent};
 use super::recording::Recording;
 use super::state::{RemoteState, SpanState};
 use crate::trace::{TraceParent, TraceState};
@@ -289,7 +289,14 @@ pub(crate) fn update_sampled(
 }
 
 /// Trace and span ids of the current span when its trace is sampled.
+///
+/// Every histogram observation calls this, so it returns `None` without looking up the current
+/// span while no span records.
+#[inline]
 pub(crate) fn sampled_span_ids() -> Option<([u8; 16], [u8; 8])> {
+    if !any_span_recording() {
+        return None;
+    }
     with_current_state(|state| {
         state
             .is_sampled()
@@ -311,6 +318,7 @@ fn with_current_state<R>(f: impl FnOnce(&SpanState) -> R) -> Option<R> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::Arc;
 
@@ -357,6 +365,37 @@ mod tests {
             let _span = tracing::info_span!("work").entered();
             assert!(current_traceparent().is_some());
             assert_eq!(sampled_span_ids(), None);
+        });
+    }
+
+    #[test]
+    fn sampled_span_ids_after_set_parent() {
+        with_layer(Sampler::ParentBasedAlwaysOff, || {
+            let span = tracing::info_span!("work");
+            let _entered = span.enter();
+            assert_eq!(sampled_span_ids(), None);
+
+            let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap();
+            set_parent(&span, &parent, None).unwrap();
+            let ids = sampled_span_ids();
+            assert_eq!(ids.map(|(trace_id, _)| trace_id), Some(parent.trace_id()));
+        });
+    }
+
+    #[test]
+    fn sampled_span_ids_after_close() {
+        with_layer(Sampler::AlwaysOn, || {
+            let span = tracing::info_span!("work");
+            {
+                let _entered = span.enter();
+                assert!(sampled_span_ids().is_some());
+            }
+            drop(span);
+            assert_eq!(sampled_span_ids(), None);
+            let _next = tracing::info_span!("next").entered();
+            assert!(sampled_span_ids().is_some());
         });
     }
 

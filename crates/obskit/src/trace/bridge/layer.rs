@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use opentelemetry::InstrumentationScope;
@@ -25,6 +25,33 @@ type WriteFn =
     fn(&Dispatch, &Id, &mut dyn FnMut(&'static Metadata<'static>, &mut ExtensionsMut<'_>)) -> bool;
 /// Runs a closure on the state of the current span or its nearest parent that has one.
 type CurrentFn = fn(&Dispatch, &mut dyn FnMut(&SpanState)) -> bool;
+
+/// Spans in any subscriber that hold a [`Recording`]: every sampled span, and unsampled ones
+/// under `keep_errors` or `keep_root_fields`.
+///
+/// While it is zero, the hooks after creation and [`sampled_span_ids`](super::sampled_span_ids)
+/// return without looking the span up. A span is counted from before its state is stored until
+/// its recording is taken at close, so the count is never zero while such a span is open. It
+/// stays above zero when a subscriber is dropped with recording spans open, which only costs
+/// the lookups again.
+static RECORDING_SPANS: AtomicUsize = AtomicUsize::new(0);
+
+/// Returns whether any span in any subscriber may hold a recording.
+#[inline]
+pub(crate) fn any_span_recording() -> bool {
+    RECORDING_SPANS.load(Ordering::Relaxed) != 0
+}
+
+fn count_recording_added() {
+    RECORDING_SPANS.fetch_add(1, Ordering::Relaxed);
+}
+
+fn count_recording_removed() {
+    // Saturates at zero, so a removal without its addition cannot wrap the count.
+    let _ = RECORDING_SPANS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
+        count.checked_sub(1)
+    });
+}
 
 /// Span access monomorphized for the subscriber the layer was added to, so code that holds only
 /// a [`Dispatch`] can reach span extensions without knowing the subscriber type.
@@ -149,7 +176,8 @@ where
 ///
 /// - An unsampled span costs an id, a sampling decision and one extension insert, plus a second
 ///   insert when its first child is created. Its fields and events are not read. Under
-///   [`Sampler::AlwaysOff`] the hooks after creation return at once.
+///   [`Sampler::AlwaysOff`], and while no span in the process records, the hooks after
+///   creation return at once; otherwise each looks the span up once.
 /// - With [`OtelLayer::keep_errors`] every span records as if sampled, which costs as much as
 ///   sampling everything, and only spans that end with status Error are exported.
 /// - A span that [`set_parent`](super::set_parent) makes sampled after its creation has no
@@ -222,9 +250,11 @@ impl OtelLayer {
         self.keep_errors
     }
 
-    /// Returns whether no span can record, so the hooks after creation have nothing to do.
+    /// Returns whether no span can record, so the hooks after creation have nothing to do:
+    /// the sampler keeps nothing, or no span in any subscriber holds a recording now.
+    #[inline]
     fn never_records(&self) -> bool {
-        self.sampler == Sampler::AlwaysOff && !self.keep_errors
+        (self.sampler == Sampler::AlwaysOff && !self.keep_errors) || !any_span_recording()
     }
 
     fn new_state<S>(&self, attrs: &Attributes<'_>, parent: Option<&SpanRef<'_, S>>) -> SpanState
@@ -269,6 +299,7 @@ impl OtelLayer {
                 provisional,
             );
             recording.record_attributes(attrs);
+            count_recording_added();
             Box::new(recording)
         });
 
@@ -494,6 +525,7 @@ where
             let Some(recording) = state.recording.take() else {
                 return;
             };
+            count_recording_removed();
             self.span_data(state, *recording)
         };
         // The lock is released first: a sink that logs must not find this span locked.
@@ -535,10 +567,13 @@ pub(crate) fn reparent(
     if sampled || layer.records_unsampled() {
         match state.recording.as_deref_mut() {
             Some(recording) => recording.provisional = false,
-            None => state.recording = Some(Box::new(Recording::new(metadata.name(), 0, false))),
+            None => {
+                count_recording_added();
+                state.recording = Some(Box::new(Recording::new(metadata.name(), 0, false)));
+            }
         }
-    } else {
-        state.recording = None;
+    } else if state.recording.take().is_some() {
+        count_recording_removed();
     }
 
     let context = TraceContext {
