@@ -168,7 +168,7 @@ fn obskit_layer_composed(bencher: Bencher<'_, '_>) {
 }
 
 /// Measures obskit's layer with trace context, a sampled span exported in batches, metrics with
-/// the exemplar and the access log, in an application-composed subscriber.
+/// the exemplar and the access log, in the subscriber that `init` installs with tracing on.
 #[divan::bench(sample_count = 500, sample_size = 50)]
 fn obskit_layer_sampled_span(bencher: Bencher<'_, '_>) {
     let registry = Registry::default();
@@ -197,19 +197,20 @@ impl SpanSink for DropSink {
 
 fn bench_sampled(bencher: Bencher<'_, '_>, registry: &Registry, sink: Arc<dyn SpanSink>) {
     let runtime = runtime();
-    let (log_layer, guard) = logging::layer(
-        &logging_config(),
-        &ServiceConfig::default(),
-        registry,
-        LogOutput::Writer(Box::new(io::sink())),
-    )
-    .expect("valid logging configuration");
     let otel = OtelLayer::new(
         Sampler::AlwaysOn,
         sink,
         InstrumentationScope::builder("bench").build(),
     );
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(log_layer).with(otel));
+    // The subscriber that init installs with tracing on.
+    let (dispatch, guard) = logging::subscriber_with_spans(
+        &logging_config(),
+        &ServiceConfig::default(),
+        registry,
+        LogOutput::Writer(Box::new(io::sink())),
+        otel,
+    )
+    .expect("valid logging configuration");
     let layer = obskit::http::HttpLayer::new(registry, &HttpConfig::default())
         .expect("metrics register")
         .with_trace_context(true);

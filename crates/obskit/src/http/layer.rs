@@ -191,7 +191,7 @@ where
         };
         let span = if self.shared.trace {
             let span = super::server_span::start(&mut request, &self.shared.metrics, new_span);
-            super::server_span::describe(&span, &request, route.as_ref(), client);
+            super::server_span::describe(&span, &request, client);
             span
         } else {
             new_span()

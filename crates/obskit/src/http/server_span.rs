@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use axum::extract::MatchedPath;
 use http::Request;
 use opentelemetry::Value;
 use opentelemetry::trace::SpanKind;
@@ -31,17 +30,14 @@ pub(crate) fn start<B>(
     }
 }
 
-/// Sets the kind, name and request attributes of a sampled request span.
-pub(crate) fn describe<B>(
-    span: &tracing::Span,
-    request: &Request<B>,
-    route: Option<&MatchedPath>,
-    client: Option<SocketAddr>,
-) {
+/// Sets the kind and request attributes of a sampled request span; [`finish`] names it once the
+/// route is known.
+pub(crate) fn describe<B>(span: &tracing::Span, request: &Request<B>, client: Option<SocketAddr>) {
     update_sampled(span, |recording| {
         let method = request.method().as_str();
         recording.kind = SpanKind::Server;
-        recording.name = span_name(method, route.map_or("", MatchedPath::as_str));
+        // The attributes below and the three that finish adds, in one allocation.
+        recording.attributes.reserve(12);
         let known = normalize_method(method);
         recording.set_attribute("http.request.method", Value::from(known));
         if known != method {
@@ -52,10 +48,13 @@ pub(crate) fn describe<B>(
         }
         let uri = request.uri();
         recording.set_attribute("url.path", Value::from(uri.path().to_owned()));
-        recording.set_attribute(
-            "url.scheme",
-            Value::from(uri.scheme_str().unwrap_or("http").to_owned()),
-        );
+        // A server sees a scheme only in absolute-form request targets; plain HTTP otherwise.
+        let scheme = match uri.scheme_str() {
+            None | Some("http") => Value::from("http"),
+            Some("https") => Value::from("https"),
+            Some(other) => Value::from(other.to_owned()),
+        };
+        recording.set_attribute("url.scheme", scheme);
         if let Some(client) = client {
             recording.set_attribute("client.address", Value::from(client.ip().to_string()));
         }

@@ -300,6 +300,25 @@ pub fn subscriber(
     build_dispatch(logging, service, registry, output, None)
 }
 
+/// Builds the subscriber that [`crate::init`] installs when tracing is on: the one of
+/// [`subscriber`] with the span bridge `otel` after the log layer.
+///
+/// Spans at INFO and above are enabled whatever the log level, so a service that logs only
+/// warnings still traces its requests; events still follow the log level.
+///
+/// # Errors
+///
+/// As [`subscriber`].
+pub fn subscriber_with_spans(
+    logging: &LoggingConfig,
+    service: &ServiceConfig,
+    registry: &Registry,
+    output: LogOutput,
+    otel: crate::trace::OtelLayer,
+) -> Result<(tracing::Dispatch, LogGuard), LoggingError> {
+    build_dispatch(logging, service, registry, output, Some(otel))
+}
+
 /// Builds the subscriber of [`subscriber`], with `otel` after the log layer when given.
 ///
 /// With `otel`, spans at INFO and above are enabled whatever the log level, so a service that
