@@ -17,12 +17,14 @@ use obskit::{Config, Obskit};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use tracing::Instrument as _;
 
 use super::otlp::Collector;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
 const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
 const STATUS_ERROR: i32 = 2;
 
 #[derive(Clone, Default)]
@@ -70,6 +72,18 @@ async fn get_order(
         .await
         .unwrap()
         .text()
+        .await
+        .unwrap();
+
+    // Inside a client span, the callee's parent is that span.
+    let client_span = tracing::info_span!("reserve stock", otel.kind = "client");
+    let mut headers = HeaderMap::new();
+    client_span.in_scope(|| inject_current(&Baggage::default(), &mut headers).unwrap());
+    reqwest::Client::new()
+        .get(format!("http://{addr}/reserve"))
+        .headers(headers)
+        .send()
+        .instrument(client_span)
         .await
         .unwrap();
     format!("order {id}; inventory saw {received}")
@@ -172,6 +186,7 @@ pub fn check_traced_requests(collector: &Collector, protocol: &str) {
         let app = Router::new()
             .route("/orders/{id}", get(get_order))
             .route("/inventory", get(inventory))
+            .route("/reserve", get(|| async { "reserved" }))
             .route(
                 "/baggage",
                 get(|baggage: Option<axum::Extension<Baggage>>| async move {
@@ -252,9 +267,9 @@ pub fn check_traced_requests(collector: &Collector, protocol: &str) {
     assert_eq!(panic_status, 500);
     assert!(!invalid_response.headers().contains_key("traceparent"));
 
-    // orders, load_order, the inner inventory call, fail, panic, the invalid-parent call and
-    // the baggage call.
-    collector.inbox.wait_for_spans(7);
+    // orders, load_order, the inner inventory call, the client span and the reserve call, fail,
+    // panic, the invalid-parent call and the baggage call.
+    collector.inbox.wait_for_spans(9);
     let spans = spans(collector);
 
     let orders = find(&spans, |span| span.name == "GET /orders/{id}");
@@ -309,6 +324,13 @@ pub fn check_traced_requests(collector: &Collector, protocol: &str) {
     assert_ne!(inner.parent_span_id, orders.span_id);
     assert_ne!(hex(&inner.parent_span_id), PARENT_ID);
     assert_eq!(sent_tracestate, "congo=t61rcWkgMzE");
+
+    let client_span = find(&spans, |span| span.name == "reserve stock");
+    assert_eq!(client_span.kind, CLIENT);
+    assert_eq!(client_span.parent_span_id, orders.span_id);
+    let reserve = find(&spans, |span| span.name == "GET /reserve");
+    assert_eq!(reserve.trace_id, orders.trace_id);
+    assert_eq!(reserve.parent_span_id, client_span.span_id);
 
     let fail = find(&spans, |span| span.name == "GET /fail");
     assert_eq!(fail.status.as_ref().unwrap().code, STATUS_ERROR);

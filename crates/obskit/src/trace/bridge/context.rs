@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 
+use opentelemetry::trace::SpanKind;
 use tracing::Dispatch;
 
 use super::layer::{Inherited, OtelLayer, any_span_recording, reparent};
@@ -209,11 +210,13 @@ pub fn current_traceparent() -> Option<TraceParent> {
 
 /// Writes the current trace context into the headers of an outgoing request, with `baggage`.
 ///
-/// The `traceparent` carries the current trace id and flags and a new random parent-id for each
-/// call, so the receiving service can tell calls apart; `tracestate` is the one the trace
-/// received. Works with any client that takes an [`http::HeaderMap`]: reqwest, hyper, and tonic
-/// through its metadata. Outside a span, or without an [`OtelLayer`], the headers are left
-/// unchanged and `None` is returned.
+/// The `traceparent` carries the current trace id and flags. Its parent-id is the current span's
+/// id when that span is a sampled client span (`otel.kind = "client"`), so the callee's server
+/// span hangs under it in trace views; make one client span per call. Otherwise it is a new
+/// random parent-id for each call, which tells calls apart but belongs to no exported span.
+/// `tracestate` is the one the trace received. Works with any client that takes an
+/// [`http::HeaderMap`]: reqwest, hyper, and tonic through its metadata. Outside a span, or
+/// without an [`OtelLayer`], the headers are left unchanged and `None` is returned.
 ///
 /// # Example
 ///
@@ -229,15 +232,21 @@ pub fn inject_current(
     baggage: &crate::trace::Baggage,
     headers: &mut http::HeaderMap,
 ) -> Option<crate::trace::Injected> {
-    let (parent, state) = with_current_state(|state| {
+    let (parent, is_client, state) = with_current_state(|state| {
         let state_list = state
             .remote_state
             .as_ref()
             .map(|remote| remote.w3c.clone())
             .unwrap_or_default();
-        (state.traceparent(), state_list)
+        let is_client = state.is_sampled()
+            && state
+                .recording
+                .as_deref()
+                .is_some_and(|recording| recording.kind == SpanKind::Client);
+        (state.traceparent(), is_client, state_list)
     })?;
-    let parent = parent?.child();
+    let parent = parent?;
+    let parent = if is_client { parent } else { parent.child() };
     Some(crate::trace::inject(&parent, &state, baggage, headers))
 }
 
