@@ -30,8 +30,8 @@ pub(crate) fn start<B>(
     }
 }
 
-/// Sets the kind and request attributes of a sampled request span; [`finish`] names it once the
-/// route is known.
+/// Sets the kind and request attributes of a sampled request span. [`finish`] names the span
+/// once the route is known.
 pub(crate) fn describe<B>(span: &tracing::Span, request: &Request<B>, client: Option<SocketAddr>) {
     update_sampled(span, |recording| {
         let method = request.method().as_str();
@@ -48,7 +48,7 @@ pub(crate) fn describe<B>(span: &tracing::Span, request: &Request<B>, client: Op
         }
         let uri = request.uri();
         recording.set_attribute("url.path", Value::from(uri.path().to_owned()));
-        // A server sees a scheme only in absolute-form request targets; plain HTTP otherwise.
+        // Only absolute-form request targets carry a scheme, so other requests count as HTTP.
         let scheme = match uri.scheme_str() {
             None | Some("http") => Value::from("http"),
             Some("https") => Value::from("https"),
@@ -87,7 +87,7 @@ pub(crate) fn finish(
         }
         recording.set_attribute("http.response.status_code", Value::I64(i64::from(status)));
         if failed {
-            // Server spans are errors for 5xx only; 4xx is the client's failure.
+            // Only 5xx makes a server span an error, because a 4xx is the client's failure.
             recording.set_error_status();
             recording.set_attribute("error.type", Value::from(status.to_string()));
         }

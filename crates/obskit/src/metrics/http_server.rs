@@ -170,8 +170,8 @@ impl HttpServerMetrics {
         }
     }
 
-    /// Records a finished request with the exemplar `ids` when given, without looking up the
-    /// current span: the middleware records after the request span has ended.
+    /// Records a finished request with the exemplar `ids` when given. It skips the lookup of the
+    /// current span, because the middleware records after the request span has ended.
     #[inline]
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn record_explicit(

@@ -212,8 +212,8 @@ pub fn current_traceparent() -> Option<TraceParent> {
 ///
 /// The `traceparent` carries the current trace id and flags. Its parent-id is the current span's
 /// id when that span is a sampled client span (`otel.kind = "client"`), so the callee's server
-/// span hangs under it in trace views; make one client span per call. Otherwise it is a new
-/// random parent-id for each call, which tells calls apart but belongs to no exported span.
+/// span hangs under it in trace views. Make one client span per call. Elsewhere the parent-id is
+/// new and random for each call, which tells calls apart but belongs to no exported span.
 /// `tracestate` is the one the trace received. Works with any client that takes an
 /// [`http::HeaderMap`]: reqwest, hyper, and tonic through its metadata. Outside a span, or
 /// without an [`OtelLayer`], the headers are left unchanged and `None` is returned.
