@@ -8,7 +8,7 @@ use opentelemetry::Value;
 use opentelemetry::trace::SpanKind;
 
 use crate::metrics::normalize_method;
-use crate::trace::bridge::{Recording, update_sampled};
+use crate::trace::bridge::{Recording, update_recording};
 
 /// Creates the request span with `new_span` under the caller's `traceparent`, when valid, puts
 /// the caller's baggage into the request extensions, and counts what was discarded.
@@ -33,7 +33,7 @@ pub(crate) fn start<B>(
 /// Sets the kind and request attributes of a sampled request span. [`finish`] names the span
 /// once the route is known.
 pub(crate) fn describe<B>(span: &tracing::Span, request: &Request<B>, client: Option<SocketAddr>) {
-    update_sampled(span, |recording| {
+    update_recording(span, |recording| {
         let method = request.method().as_str();
         recording.kind = SpanKind::Server;
         // The attributes below and the three that finish adds, in one allocation.
@@ -78,7 +78,7 @@ pub(crate) fn finish(
     status: u16,
     failed: bool,
 ) -> Option<([u8; 16], [u8; 8])> {
-    update_sampled(span, |recording| {
+    update_recording(span, |recording| {
         recording.name = span_name(method, route);
         if route.is_empty() {
             recording.remove_attribute("http.route");
@@ -96,7 +96,7 @@ pub(crate) fn finish(
 
 /// Records a handler panic on a sampled request span as an `exception` event.
 pub(crate) fn record_panic(span: &tracing::Span, message: &str) {
-    update_sampled(span, |recording| {
+    update_recording(span, |recording| {
         let attributes = vec![
             opentelemetry::KeyValue::new("exception.type", "panic"),
             opentelemetry::KeyValue::new("exception.message", message.to_owned()),

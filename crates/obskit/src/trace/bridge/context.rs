@@ -263,11 +263,13 @@ pub fn current_tracestate() -> Option<TraceState> {
     })
 }
 
-/// Runs `f` on the recording of `span` when its trace is sampled, and returns the span's trace
-/// and span ids then. Unsampled spans and spans the bridge did not see return `None` without
+/// Runs `f` on the recording of `span` when the span records: its trace is sampled, or it is
+/// kept in case it ends with an error ([`OtelLayer::keep_errors`]). Returns the span's trace and
+/// span ids only when its trace is sampled, so an exemplar never points at a trace that may not
+/// be exported. Spans without a recording and spans the bridge did not see return `None` without
 /// calling `f`.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
-pub(crate) fn update_sampled(
+pub(crate) fn update_recording(
     span: &tracing::Span,
     f: impl FnOnce(&mut Recording),
 ) -> Option<([u8; 16], [u8; 8])> {
@@ -279,9 +281,7 @@ pub(crate) fn update_sampled(
             let Some(state) = extensions.get_mut::<SpanState>() else {
                 return;
             };
-            if !state.is_sampled() {
-                return;
-            }
+            let sampled = state.is_sampled();
             let (trace_id, span_id) = (state.trace_id, state.span_id);
             if let Some(recording) = state.recording.as_deref_mut()
                 && !recording.provisional
@@ -289,7 +289,9 @@ pub(crate) fn update_sampled(
                 if let Some(f) = f.take() {
                     f(recording);
                 }
-                ids = Some((trace_id, span_id));
+                if sampled {
+                    ids = Some((trace_id, span_id));
+                }
             }
         });
         ids

@@ -13,7 +13,7 @@ mod state;
 
 pub(crate) use context::sampled_span_ids;
 #[cfg(feature = "http")]
-pub(crate) use context::update_sampled;
+pub(crate) use context::update_recording;
 pub use context::{
     SetParentError, current_traceparent, current_tracestate, inject_current, set_parent,
     with_remote_parent,
