@@ -117,7 +117,7 @@ fn log_trace_destination(tracing_config: &obskit::config::TracingConfig) {
     match exporter {
         TraceExporter::Otlp => tracing::info!(
             trace_exporter = exporter.as_str(),
-            trace_endpoint = %tracing_config.effective_endpoint(),
+            trace_endpoint = %obskit::config::mask_url(&tracing_config.effective_endpoint()),
             "exporting spans over OTLP"
         ),
         TraceExporter::Stdout => tracing::info!(

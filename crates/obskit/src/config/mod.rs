@@ -29,7 +29,7 @@ pub(crate) use keys::is_secret_key;
 pub use keys::{KEYS, KeyInfo};
 pub use load::ConfigBuilder;
 pub use report::{ConfigReport, ReportEntry};
-pub use secret::Secret;
+pub use secret::{Secret, mask_url};
 pub use source::ValueSource;
 
 /// The whole obskit configuration.

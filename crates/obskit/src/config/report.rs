@@ -81,6 +81,11 @@ fn entry(key: String, value: Json, source: ValueSource) -> ReportEntry {
         Json::Object(masked)
     } else if is_secret_key(&key) && !value.is_null() {
         Json::String("****".to_owned())
+    } else if let Json::String(text) = &value
+        && key.ends_with("endpoint")
+    {
+        // Endpoints may carry credentials in their user information or query.
+        Json::String(super::mask_url(text))
     } else {
         value
     };
@@ -179,6 +184,25 @@ mod tests {
             .get("metrics.auth_token")
             .map(|entry| entry.value.clone());
         assert_eq!(token, Some(Json::Null));
+    }
+
+    #[test]
+    fn report_masks_endpoint_credentials() {
+        let mut config = Config::default();
+        config.tracing.endpoint = Some("http://user:hunter2@127.0.0.1:4317/?token=abc".to_owned());
+        config.tracing.traces_endpoint = Some("https://collector/v1/traces".to_owned());
+        let report = ConfigReport::new(&config, |_| ValueSource::Default);
+        let endpoint = report
+            .get("tracing.endpoint")
+            .map(|entry| entry.value.clone());
+        assert_eq!(
+            endpoint,
+            Some(Json::from("http://****@127.0.0.1:4317/?token=****"))
+        );
+        let traces = report
+            .get("tracing.traces_endpoint")
+            .map(|entry| entry.value.clone());
+        assert_eq!(traces, Some(Json::from("https://collector/v1/traces")));
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl BatchExporter {
             })
         };
         let destination = match tracing.effective_exporter() {
-            TraceExporter::Otlp => tracing.effective_endpoint(),
+            TraceExporter::Otlp => crate::config::mask_url(&tracing.effective_endpoint()),
             TraceExporter::Stdout | TraceExporter::None => "stdout".to_owned(),
         };
         let resource = service_resource(service);

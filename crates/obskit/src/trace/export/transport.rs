@@ -70,7 +70,7 @@ pub(crate) fn build(config: &TracingConfig) -> Result<Option<Transport>, ExportE
         #[cfg(not(feature = "otlp"))]
         TraceExporter::Otlp => Err(ExportError::Build {
             exporter: "otlp",
-            endpoint: config.effective_endpoint(),
+            endpoint: crate::config::mask_url(&config.effective_endpoint()),
             reason: "obskit was built without its `otlp` feature".to_owned(),
         }),
     }
@@ -100,7 +100,7 @@ mod otlp {
         let endpoint = config.effective_endpoint();
         let failed = |reason: String| ExportError::Build {
             exporter: "otlp grpc",
-            endpoint: endpoint.clone(),
+            endpoint: crate::config::mask_url(&endpoint),
             reason,
         };
 
@@ -133,7 +133,7 @@ mod otlp {
         let endpoint = config.effective_endpoint();
         let failed = |reason: String| ExportError::Build {
             exporter: "otlp http/protobuf",
-            endpoint: endpoint.clone(),
+            endpoint: crate::config::mask_url(&endpoint),
             reason,
         };
 
