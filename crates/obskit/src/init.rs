@@ -104,6 +104,7 @@ impl ObskitBuilder {
                     instrumentation_scope(),
                 )
                 .keep_errors(config.tracing.keep_errors)
+                .attribute_value_length_limit(config.tracing.attribute_value_length_limit)
             });
             Some(crate::logging::install_with(
                 &config.logging,

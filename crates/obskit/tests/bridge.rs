@@ -729,3 +729,28 @@ fn with_remote_parent_follows_an_unsampled_caller() {
     assert_eq!(current.trace_id(), parent.trace_id());
     assert!(!current.is_sampled());
 }
+
+#[test]
+fn long_string_values_are_cut_at_char_boundary() {
+    let (otel, sink) = layer(Sampler::AlwaysOn);
+    let subscriber = tracing_subscriber::registry().with(otel.attribute_value_length_limit(10));
+    // "é" is two bytes, so ten bytes end in the middle of the fifth one.
+    let long = "ééééééééé";
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("upload", body = long, short = "ok");
+        let _entered = span.enter();
+        tracing::info!(payload = long, "received");
+    });
+
+    let spans = sink.take();
+    let upload = by_name(&spans, "upload");
+    assert_eq!(attribute(upload, "body"), Some(&Value::from("ééééé")));
+    assert_eq!(attribute(upload, "short"), Some(&Value::from("ok")));
+    let event = &upload.events.events[0];
+    let payload = event
+        .attributes
+        .iter()
+        .find(|attribute| attribute.key.as_str() == "payload")
+        .map(|attribute| &attribute.value);
+    assert_eq!(payload, Some(&Value::from("ééééé")));
+}

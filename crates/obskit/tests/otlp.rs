@@ -864,6 +864,29 @@ fn env_batch_settings() {
 }
 
 #[test]
+fn env_attribute_value_length_limit() {
+    assert_eq!(
+        load(&[]).attribute_value_length_limit,
+        obskit::config::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT
+    );
+    assert_eq!(
+        load(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100")]).attribute_value_length_limit,
+        100
+    );
+    // The span-specific variable wins over the general one.
+    let both = load(&[
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+        ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "200"),
+    ]);
+    assert_eq!(both.attribute_value_length_limit, 200);
+    let problem = one_problem(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "0")]);
+    assert!(
+        problem.contains("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
+        "{problem}"
+    );
+}
+
+#[test]
 fn env_batch_larger_than_queue_rejected() {
     let problem = one_problem(&[
         ("OTEL_BSP_MAX_QUEUE_SIZE", "10"),

@@ -227,6 +227,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         EnvKind::Bool,
     ),
     var(
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        Some("tracing.attribute_value_length_limit"),
+        EnvKind::Integer,
+    ),
+    var(
+        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        Some("tracing.attribute_value_length_limit"),
+        EnvKind::Integer,
+    ),
+    var(
         "OTEL_BSP_MAX_QUEUE_SIZE",
         Some("tracing.batch.max_queue_size"),
         EnvKind::Integer,

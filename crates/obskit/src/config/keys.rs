@@ -98,6 +98,7 @@ pub const KEYS: &[KeyInfo] = &[
     key("tracing.sampler_arg", RATIO),
     key("tracing.sample_rate", RATIO),
     key("tracing.keep_errors", "true or false"),
+    key("tracing.attribute_value_length_limit", POSITIVE_INTEGER),
     key("tracing.batch.max_queue_size", POSITIVE_INTEGER),
     key(
         "tracing.batch.max_export_batch_size",

@@ -543,6 +543,10 @@ fn extract_tracing(get: &mut Extractor<'_>, defaults: TracingConfig) -> TracingC
         sampler_arg: get.value("tracing.sampler_arg", defaults.sampler_arg),
         sample_rate: get.value("tracing.sample_rate", defaults.sample_rate),
         keep_errors: get.value("tracing.keep_errors", defaults.keep_errors),
+        attribute_value_length_limit: get.value(
+            "tracing.attribute_value_length_limit",
+            defaults.attribute_value_length_limit,
+        ),
         batch: BatchConfig {
             max_queue_size: get.value("tracing.batch.max_queue_size", batch.max_queue_size),
             max_export_batch_size: get.value(

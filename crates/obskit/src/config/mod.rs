@@ -20,8 +20,9 @@ mod validate;
 mod validate_tracing;
 
 pub use self::tracing::{
-    BatchConfig, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, OtlpCompression, OtlpProtocol,
-    SamplerName, TraceExporter, TracingConfig,
+    BatchConfig, DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, DEFAULT_GRPC_ENDPOINT,
+    DEFAULT_HTTP_ENDPOINT, OtlpCompression, OtlpProtocol, SamplerName, TraceExporter,
+    TracingConfig,
 };
 pub use env::{ENV_VARS, EnvVar};
 pub use error::{ConfigError, ConfigProblem};

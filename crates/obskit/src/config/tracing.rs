@@ -15,6 +15,11 @@ pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 /// Default HTTP/protobuf traces endpoint of an OTLP collector.
 pub const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
 
+/// Default of [`TracingConfig::attribute_value_length_limit`], in bytes: 16 KiB. The
+/// OpenTelemetry default is no limit; obskit sets one so that a request or response body logged
+/// into a span cannot push an export request over gRPC's default 4 MiB message size.
+pub const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 16 * 1024;
+
 /// Path that the OTLP exporter specification appends to a base endpoint for HTTP/protobuf.
 const HTTP_TRACES_PATH: &str = "v1/traces";
 
@@ -72,6 +77,10 @@ pub struct TracingConfig {
     pub sample_rate: Option<f64>,
     /// Export spans that end with an error even when their trace is not sampled.
     pub keep_errors: bool,
+    /// Longest string attribute value, in bytes, that a span or span event exports; longer
+    /// values are cut at a character boundary. One huge value would otherwise make a whole
+    /// export request too large for the collector.
+    pub attribute_value_length_limit: usize,
     /// Batching of spans between the application and the exporter.
     pub batch: BatchConfig,
     /// Maximum time to export the queued spans at shutdown.
@@ -96,6 +105,7 @@ impl Default for TracingConfig {
             sampler_arg: None,
             sample_rate: None,
             keep_errors: false,
+            attribute_value_length_limit: DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT,
             batch: BatchConfig::default(),
             shutdown_timeout: Duration::from_secs(5),
         }

@@ -57,6 +57,12 @@ pub(crate) fn check(config: &TracingConfig, invalid: &mut Vec<Invalid>) {
         reject(key, outside.then(|| expected(key)));
     }
 
+    reject(
+        "tracing.attribute_value_length_limit",
+        (config.attribute_value_length_limit == 0)
+            .then(|| expected("tracing.attribute_value_length_limit")),
+    );
+
     let batch = &config.batch;
     reject(
         "tracing.batch.max_queue_size",

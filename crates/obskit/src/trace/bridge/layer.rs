@@ -192,6 +192,7 @@ pub struct OtelLayer {
     scope: InstrumentationScope,
     keep_errors: bool,
     keep_root_fields: bool,
+    attribute_value_length_limit: usize,
     pub(crate) access: Option<Access>,
 }
 
@@ -202,6 +203,10 @@ impl fmt::Debug for OtelLayer {
             .field("scope", &self.scope)
             .field("keep_errors", &self.keep_errors)
             .field("keep_root_fields", &self.keep_root_fields)
+            .field(
+                "attribute_value_length_limit",
+                &self.attribute_value_length_limit,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -216,6 +221,7 @@ impl OtelLayer {
             scope,
             keep_errors: false,
             keep_root_fields: false,
+            attribute_value_length_limit: crate::config::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT,
             access: None,
         }
     }
@@ -239,6 +245,15 @@ impl OtelLayer {
     #[must_use]
     pub fn keep_root_fields(mut self, keep_root_fields: bool) -> Self {
         self.keep_root_fields = keep_root_fields;
+        self
+    }
+
+    /// Cuts string attribute values of spans and span events to `limit` bytes, at a character
+    /// boundary, when the span is exported. The default is
+    /// [`DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT`](crate::config::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT).
+    #[must_use]
+    pub fn attribute_value_length_limit(mut self, limit: usize) -> Self {
+        self.attribute_value_length_limit = limit;
         self
     }
 
@@ -333,8 +348,17 @@ impl OtelLayer {
             false,
             trace_state,
         );
+        let limit = self.attribute_value_length_limit;
+        let mut attributes = recording.attributes;
+        let mut recorded_events = recording.events;
+        let event_attributes = recorded_events
+            .iter_mut()
+            .flat_map(|event| event.attributes.iter_mut());
+        for attribute in attributes.iter_mut().chain(event_attributes) {
+            truncate_value(&mut attribute.value, limit);
+        }
         let mut events = SpanEvents::default();
-        events.events = recording.events;
+        events.events = recorded_events;
         events.dropped_count = recording.dropped_events;
         let mut links = SpanLinks::default();
         links.links = recording.links;
@@ -348,7 +372,7 @@ impl OtelLayer {
             name: recording.name,
             start_time: recording.start,
             end_time: SystemTime::now(),
-            attributes: recording.attributes,
+            attributes,
             dropped_attributes_count: recording.dropped_attributes,
             events,
             links,
@@ -356,6 +380,23 @@ impl OtelLayer {
             instrumentation_scope: self.scope.clone(),
         })
     }
+}
+
+/// Cuts a string value longer than `limit` bytes at the last character boundary within it.
+fn truncate_value(value: &mut opentelemetry::Value, limit: usize) {
+    let opentelemetry::Value::String(text) = value else {
+        return;
+    };
+    let text = text.as_str();
+    if text.len() <= limit {
+        return;
+    }
+    let end = (0..=limit)
+        .rev()
+        .find(|&end| text.is_char_boundary(end))
+        .unwrap_or(0);
+    let kept = text.get(..end).unwrap_or_default().to_owned();
+    *value = opentelemetry::Value::from(kept);
 }
 
 /// The context a new span takes from its parent.
