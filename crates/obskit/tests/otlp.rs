@@ -94,6 +94,16 @@ fn sample(registry: &Registry, series: &str) -> f64 {
         .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
+/// Waits up to 10 seconds for `series` to reach `value`: a receiver stores the spans before the
+/// exporter reads its answer and counts them.
+fn wait_for_sample(registry: &Registry, series: &str, value: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sample(registry, series) < value && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(sample(registry, series), value, "{series}");
+}
+
 fn dropped(registry: &Registry, reason: &str) -> f64 {
     sample(
         registry,
@@ -272,7 +282,7 @@ fn full_batch_is_exported_without_flush() {
         })
         .collect();
     assert_eq!(sizes, [2, 2]);
-    assert_eq!(sample(&registry, "obskit_spans_exported_total"), 4.0);
+    wait_for_sample(&registry, "obskit_spans_exported_total", 4.0);
     exporter.shutdown(Duration::from_secs(2)).unwrap();
 }
 
@@ -861,6 +871,19 @@ fn env_batch_settings() {
         }
     );
     assert_eq!(load(&[]).batch, BatchConfig::default());
+}
+
+#[test]
+fn grpc_partial_success_counts_rejected_spans() {
+    let collector = Collector::grpc_rejecting(2);
+    let (exporter, registry) = start(config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url())]));
+    send_tree(&exporter);
+    exporter.flush(Duration::from_secs(10)).unwrap();
+
+    assert_eq!(collector.inbox.span_count(), 3);
+    assert_eq!(dropped(&registry, "rejected"), 2.0);
+    assert_eq!(sample(&registry, "obskit_spans_exported_total"), 1.0);
+    exporter.shutdown(Duration::from_secs(2)).unwrap();
 }
 
 #[test]

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use parking_lot::Mutex;
 use prost::Message as _;
@@ -85,13 +85,26 @@ impl Collector {
     pub fn grpc_with(
         configure: impl FnOnce(tonic::transport::Server) -> tonic::transport::Server,
     ) -> Self {
+        Self::grpc_serving(configure, 0)
+    }
+
+    /// A gRPC receiver that answers each export with a partial success rejecting
+    /// `rejected_spans` spans.
+    pub fn grpc_rejecting(rejected_spans: i64) -> Self {
+        Self::grpc_serving(|builder| builder, rejected_spans)
+    }
+
+    fn grpc_serving(
+        configure: impl FnOnce(tonic::transport::Server) -> tonic::transport::Server,
+        rejected_spans: i64,
+    ) -> Self {
         let runtime = Self::runtime();
         let inbox = Inbox::default();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let address = listener.local_addr().unwrap();
-        let service = TraceServiceServer::new(GrpcReceiver(inbox.clone()))
+        let service = TraceServiceServer::new(GrpcReceiver(inbox.clone(), rejected_spans))
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
         let server = configure(tonic::transport::Server::builder());
         runtime.spawn(async move {
@@ -130,7 +143,8 @@ impl Collector {
     }
 }
 
-pub struct GrpcReceiver(pub Inbox);
+/// Stores each request, and rejects the given number of spans of each in a partial success.
+pub struct GrpcReceiver(pub Inbox, pub i64);
 
 #[tonic::async_trait]
 impl TraceService for GrpcReceiver {
@@ -145,8 +159,12 @@ impl TraceService for GrpcReceiver {
             raw_body: Vec::new(),
             request,
         });
+        let partial_success = (self.1 > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: self.1,
+            error_message: "span quota exceeded".to_owned(),
+        });
         Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
+            partial_success,
         }))
     }
 }

@@ -181,7 +181,8 @@ impl BatchExporter {
         std::thread::Builder::new()
             .name(THREAD_NAME.to_owned())
             .spawn(move || {
-                let silence = Worker::<E>::silence();
+                let rejections = Arc::new(super::rejections::Rejections::default());
+                let silence = Worker::<E>::silence(&rejections);
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -216,6 +217,7 @@ impl BatchExporter {
                     counters: worker_counters,
                     warnings: WarnLimiter::default(),
                     silence: Some(silence),
+                    rejections,
                 };
                 let silence = runtime.block_on(worker.run());
                 drop(runtime);

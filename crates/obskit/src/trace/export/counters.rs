@@ -15,6 +15,8 @@ pub const SPAN_EXPORT_FAILURES: &str = "obskit_span_export_failures";
 const QUEUE_FULL: &str = "queue_full";
 /// `reason` of spans whose export failed or timed out.
 const EXPORT_FAILED: &str = "export_failed";
+/// `reason` of spans that the collector reported as rejected in a partial success.
+const REJECTED: &str = "rejected";
 /// `reason` of spans sent after shutdown or still queued when its deadline passed.
 const SHUTDOWN: &str = "shutdown";
 
@@ -26,6 +28,7 @@ pub(crate) const WARN_INTERVAL: Duration = Duration::from_secs(30);
 pub(crate) struct Counters {
     pub(crate) dropped_queue_full: Counter,
     pub(crate) dropped_export_failed: Counter,
+    pub(crate) dropped_rejected: Counter,
     pub(crate) dropped_shutdown: Counter,
     pub(crate) exported: Counter,
     pub(crate) failed_error: Counter,
@@ -37,7 +40,7 @@ impl Counters {
     pub(crate) fn register(registry: &Registry) -> Result<Self, MetricsError> {
         let dropped = registry.get_or_register_counter_family(
             SPANS_DROPPED,
-            "Spans dropped before export, by reason: queue_full, export_failed or shutdown.",
+            "Spans not delivered, by reason: queue_full, export_failed, rejected or shutdown.",
             ["reason"],
         )?;
         let exported = registry
@@ -55,6 +58,7 @@ impl Counters {
         Ok(Self {
             dropped_queue_full: dropped.get(&[QUEUE_FULL]),
             dropped_export_failed: dropped.get(&[EXPORT_FAILED]),
+            dropped_rejected: dropped.get(&[REJECTED]),
             dropped_shutdown: dropped.get(&[SHUTDOWN]),
             exported,
             failed_error: failures.get(&["error"]),

@@ -12,6 +12,7 @@ mod error;
 #[cfg(feature = "otlp")]
 mod http_client;
 mod provider;
+mod rejections;
 #[cfg(feature = "otlp")]
 pub(crate) mod tls;
 mod transport;

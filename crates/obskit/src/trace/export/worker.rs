@@ -120,12 +120,17 @@ pub(crate) struct Worker<E> {
     /// Keeps this thread's own dispatcher a no-op while it is set, so that spans and events of
     /// the HTTP and gRPC stacks are not exported in turn.
     pub(crate) silence: Option<DefaultGuard>,
+    /// Spans the collector rejected in partial successes, collected from the exporter's events.
+    pub(crate) rejections: Arc<super::rejections::Rejections>,
 }
 
 impl<E: SpanExporter> Worker<E> {
-    /// Silences the `tracing` dispatcher of the current thread for the worker's lifetime.
-    pub(crate) fn silence() -> DefaultGuard {
-        dispatcher::set_default(&Dispatch::none())
+    /// Silences the `tracing` dispatcher of the current thread for the worker's lifetime, except
+    /// for the exporter's partial-success warnings, which `rejections` collects.
+    pub(crate) fn silence(rejections: &Arc<super::rejections::Rejections>) -> DefaultGuard {
+        dispatcher::set_default(&Dispatch::new(super::rejections::Watch(Arc::clone(
+            rejections,
+        ))))
     }
 
     /// Runs until a shutdown command or until every handle is dropped.
@@ -286,7 +291,15 @@ impl<E: SpanExporter> Worker<E> {
         let outcome = tokio::time::timeout_at(limit, self.exporter.export(spans)).await;
         let reason = match outcome {
             Ok(Ok(())) => {
-                self.counters.exported.inc_by(count);
+                let (rejected, message) = self.rejections.take();
+                let rejected = rejected.min(count);
+                self.counters.exported.inc_by(count - rejected);
+                if rejected > 0 || !message.is_empty() {
+                    self.counters.dropped_rejected.inc_by(rejected);
+                    self.warn(format_args!(
+                        "collector rejected {rejected} of {count} spans: {message}"
+                    ));
+                }
                 return Ok(());
             }
             Ok(Err(error)) => {
@@ -319,6 +332,6 @@ impl<E: SpanExporter> Worker<E> {
             suppressed_warnings = suppressed,
             "{message}"
         );
-        self.silence = Some(Self::silence());
+        self.silence = Some(Self::silence(&self.rejections));
     }
 }
