@@ -124,6 +124,12 @@ fn log_trace_destination(tracing_config: &obskit::config::TracingConfig) {
             trace_exporter = exporter.as_str(),
             "writing spans to standard output"
         ),
+        // An explicit `none` comes from OTEL_TRACES_EXPORTER, OTEL_SDK_DISABLED or the file,
+        // where setting an endpoint would not turn tracing on.
+        TraceExporter::None if tracing_config.exporter.is_some() => tracing::info!(
+            trace_exporter = exporter.as_str(),
+            "tracing is off because tracing.exporter is none (OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true)"
+        ),
         TraceExporter::None => tracing::info!(
             trace_exporter = exporter.as_str(),
             "tracing is off; set OTEL_EXPORTER_OTLP_ENDPOINT to export spans"

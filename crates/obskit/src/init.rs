@@ -116,6 +116,7 @@ impl ObskitBuilder {
         } else {
             None
         };
+        warn_plain_text_tls(&config.tracing);
         if let Some(spans) = &spans {
             // Applications that use the OpenTelemetry API directly export through the same queue.
             opentelemetry::global::set_tracer_provider(
@@ -387,4 +388,50 @@ fn instrumentation_scope() -> opentelemetry::InstrumentationScope {
     opentelemetry::InstrumentationScope::builder("obskit")
         .with_version(env!("CARGO_PKG_VERSION"))
         .build()
+}
+
+/// Warns when TLS files are configured for a plain `http` OTLP endpoint, which does not use them.
+fn warn_plain_text_tls(tracing_config: &crate::config::TracingConfig) {
+    if let Some(endpoint) = plain_text_tls_endpoint(tracing_config) {
+        tracing::warn!(
+            target: "obskit::init",
+            endpoint = %crate::config::mask_url(&endpoint),
+            "the OTLP certificate settings are ignored because the endpoint uses http://; use https:// to export over TLS"
+        );
+    }
+}
+
+/// Returns the OTLP endpoint when it is plain `http` although TLS files are configured.
+fn plain_text_tls_endpoint(tracing_config: &crate::config::TracingConfig) -> Option<String> {
+    let tls_files =
+        tracing_config.certificate.is_some() || tracing_config.client_certificate.is_some();
+    if tracing_config.effective_exporter() != crate::config::TraceExporter::Otlp || !tls_files {
+        return None;
+    }
+    let endpoint = tracing_config.effective_endpoint();
+    endpoint.starts_with("http://").then_some(endpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_text_tls_endpoint;
+    use crate::config::TracingConfig;
+
+    #[test]
+    fn tls_files_with_http_endpoint_are_flagged() {
+        let mut config = TracingConfig {
+            endpoint: Some("http://collector:4317".to_owned()),
+            ..TracingConfig::default()
+        };
+        assert_eq!(plain_text_tls_endpoint(&config), None);
+
+        config.certificate = Some("ca.pem".into());
+        assert_eq!(
+            plain_text_tls_endpoint(&config).as_deref(),
+            Some("http://collector:4317")
+        );
+
+        config.endpoint = Some("https://collector:4317".to_owned());
+        assert_eq!(plain_text_tls_endpoint(&config), None);
+    }
 }
