@@ -349,12 +349,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn get_order_responds_502_without_inventory() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed = listener.local_addr().unwrap();
-        drop(listener);
-        let state = state_with_inventory(closed);
+    /// Gets order 1 with the inventory service at `inventory`, expects 502 and returns the
+    /// problem body.
+    async fn bad_gateway_problem(inventory: std::net::SocketAddr) -> serde_json::Value {
+        let state = state_with_inventory(inventory);
         let order = Order {
             id: 1,
             item: "book".to_owned(),
@@ -367,7 +365,16 @@ mod tests {
         let body = axum::body::to_bytes(response.into_body(), 4096)
             .await
             .unwrap();
-        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn get_order_responds_502_without_inventory() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = listener.local_addr().unwrap();
+        drop(listener);
+
+        let problem = bad_gateway_problem(closed).await;
         assert_eq!(problem["detail"], "inventory service is unavailable");
         assert!(
             !problem["detail"].as_str().unwrap().contains("127.0.0.1"),
@@ -386,21 +393,9 @@ mod tests {
                 streams.push(stream);
             }
         });
-        let state = state_with_inventory(silent);
-        let order = Order {
-            id: 1,
-            item: "book".to_owned(),
-            quantity: 1,
-        };
-        state.orders.write().await.insert(1, order);
 
-        let response = get_order(State(state), Path("1".to_owned()), None).await;
+        let problem = bad_gateway_problem(silent).await;
         accepting.abort();
-        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-        let body = axum::body::to_bytes(response.into_body(), 4096)
-            .await
-            .unwrap();
-        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             problem["detail"],
             format!(
