@@ -720,8 +720,11 @@ fn env_bad_header_hides_value() {
     );
     assert!(problem.contains("x-key=****"), "{problem}");
     assert!(!problem.contains("abc"), "{problem}");
-    let problem = one_problem(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]);
+    // An entry without `=` may be a pasted token, so it is not quoted.
+    let problem = one_problem(&[("OTEL_EXPORTER_OTLP_HEADERS", "Bearer%20s3cret")]);
     assert!(problem.contains("missing `=`"), "{problem}");
+    assert!(problem.contains("entry 1 (no \"=\" in it)"), "{problem}");
+    assert!(!problem.contains("s3cret"), "{problem}");
 }
 
 #[test]

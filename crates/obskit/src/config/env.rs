@@ -460,10 +460,16 @@ fn headers_dict(
             }
             Err(reason) => {
                 valid = false;
-                let name = entry.split_once('=').map_or("", |(name, _)| name.trim());
+                // An entry without `=` may be a pasted secret, so it is not quoted at all.
+                let value = match entry.split_once('=') {
+                    Some((name, _)) => {
+                        format!("entry {} {:?}", index + 1, format!("{}=****", name.trim()))
+                    }
+                    None => format!("entry {} (no \"=\" in it)", index + 1),
+                };
                 problems.push(ConfigProblem::InvalidValue {
                     key: key.to_owned(),
-                    value: format!("entry {} {:?}", index + 1, format!("{name}=****")),
+                    value,
                     origin: ValueSource::Env(var.name.to_owned()),
                     expected: format!(
                         "comma-separated name=value pairs with percent-encoded values ({reason})"
