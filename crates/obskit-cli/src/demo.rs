@@ -49,8 +49,13 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), BoxError> {
 
 async fn serve(args: DemoArgs) -> Result<(), BoxError> {
     let mut config = obskit::Config::load()?;
-    if config.service.name == obskit::config::ServiceConfig::default().name {
+    // The demo names itself and reports the obskit version unless configured otherwise.
+    let defaults = obskit::config::ServiceConfig::default();
+    if config.service.name == defaults.name {
         "obskit-demo".clone_into(&mut config.service.name);
+    }
+    if config.service.version == defaults.version {
+        env!("CARGO_PKG_VERSION").clone_into(&mut config.service.version);
     }
     let obskit = obskit::init(config)?;
     let shutdown = obskit.shutdown().clone();

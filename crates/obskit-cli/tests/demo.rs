@@ -273,6 +273,7 @@ async fn demo_serves_scrapes_and_shuts_down() {
     // Log lines of the request carry its id and route.
     let access = demo.wait_for_message("request completed");
     assert_eq!(access["service"], "obskit-demo");
+    assert_eq!(access["version"], env!("CARGO_PKG_VERSION"));
     let access_of_request = demo
         .seen
         .iter()
