@@ -117,6 +117,7 @@ impl ObskitBuilder {
             None
         };
         warn_plain_text_tls(&config.tracing);
+        warn_sampler_override(&config.tracing);
         if let Some(spans) = &spans {
             // Applications that use the OpenTelemetry API directly export through the same queue.
             opentelemetry::global::set_tracer_provider(
@@ -401,6 +402,31 @@ fn warn_plain_text_tls(tracing_config: &crate::config::TracingConfig) {
     }
 }
 
+/// Warns when `tracing.sample_rate` replaces a sampler that was set to something else, such as
+/// `OTEL_TRACES_SAMPLER=always_off` used to switch tracing off.
+fn warn_sampler_override(tracing_config: &crate::config::TracingConfig) {
+    if let (Some(rate), true) = (tracing_config.sample_rate, sampler_replaced(tracing_config)) {
+        tracing::warn!(
+            target: "obskit::init",
+            sample_rate = rate,
+            sampler = ?tracing_config.sampler,
+            "tracing.sample_rate (OBSKIT_TRACE_SAMPLE_RATE) replaces the configured sampler with parentbased_traceidratio; unset it to use the sampler"
+        );
+    }
+}
+
+/// Returns whether `tracing.sample_rate` overrides a sampler other than the default or the
+/// parent-based ratio sampler it stands for.
+fn sampler_replaced(tracing_config: &crate::config::TracingConfig) -> bool {
+    use crate::config::SamplerName;
+
+    tracing_config.sample_rate.is_some()
+        && !matches!(
+            tracing_config.sampler,
+            SamplerName::ParentBasedAlwaysOn | SamplerName::ParentBasedTraceIdRatio
+        )
+}
+
 /// Returns the OTLP endpoint when it is plain `http` although TLS files are configured.
 fn plain_text_tls_endpoint(tracing_config: &crate::config::TracingConfig) -> Option<String> {
     let tls_files =
@@ -414,8 +440,21 @@ fn plain_text_tls_endpoint(tracing_config: &crate::config::TracingConfig) -> Opt
 
 #[cfg(test)]
 mod tests {
-    use super::plain_text_tls_endpoint;
-    use crate::config::TracingConfig;
+    use super::{plain_text_tls_endpoint, sampler_replaced};
+    use crate::config::{SamplerName, TracingConfig};
+
+    #[test]
+    fn sample_rate_over_always_off_is_flagged() {
+        let mut config = TracingConfig {
+            sample_rate: Some(0.5),
+            ..TracingConfig::default()
+        };
+        assert!(!sampler_replaced(&config));
+        config.sampler = SamplerName::AlwaysOff;
+        assert!(sampler_replaced(&config));
+        config.sample_rate = None;
+        assert!(!sampler_replaced(&config));
+    }
 
     #[test]
     fn tls_files_with_http_endpoint_are_flagged() {
