@@ -36,33 +36,35 @@ pub(crate) fn describe<B>(span: &tracing::Span, request: &Request<B>, client: Op
     update_recording(span, |recording| {
         let method = request.method().as_str();
         recording.kind = SpanKind::Server;
-        // The attributes below and the three that finish adds, in one allocation.
+        // The attributes below and the three that finish adds, in one allocation. The request
+        // span declares only `request_id`, `http.request.method` and `http.route`, so the others
+        // are new and skip the search for an earlier value.
         recording.attributes.reserve(12);
         let known = normalize_method(method);
         recording.set_attribute("http.request.method", Value::from(known));
         if known != method {
-            recording.set_attribute(
+            recording.push_attribute(
                 "http.request.method_original",
                 Value::from(method.to_owned()),
             );
         }
         let uri = request.uri();
-        recording.set_attribute("url.path", Value::from(uri.path().to_owned()));
+        recording.push_attribute("url.path", Value::from(uri.path().to_owned()));
         // Only absolute-form request targets carry a scheme, so other requests count as HTTP.
         let scheme = match uri.scheme_str() {
             None | Some("http") => Value::from("http"),
             Some("https") => Value::from("https"),
             Some(other) => Value::from(other.to_owned()),
         };
-        recording.set_attribute("url.scheme", scheme);
+        recording.push_attribute("url.scheme", scheme);
         if let Some(client) = client {
-            recording.set_attribute("client.address", Value::from(client.ip().to_string()));
+            recording.push_attribute("client.address", Value::from(client.ip().to_string()));
         }
         if let Some(agent) = header(request, http::header::USER_AGENT) {
-            recording.set_attribute("user_agent.original", Value::from(agent.to_owned()));
+            recording.push_attribute("user_agent.original", Value::from(agent.to_owned()));
         }
         set_server(recording, request);
-        recording.set_attribute(
+        recording.push_attribute(
             "network.protocol.version",
             Value::from(protocol_version(request.version())),
         );
@@ -85,11 +87,11 @@ pub(crate) fn finish(
         } else {
             recording.set_attribute("http.route", Value::from(route.to_owned()));
         }
-        recording.set_attribute("http.response.status_code", Value::I64(i64::from(status)));
+        recording.push_attribute("http.response.status_code", Value::I64(i64::from(status)));
         if failed {
             // Only 5xx makes a server span an error, because a 4xx is the client's failure.
             recording.set_error_status();
-            recording.set_attribute("error.type", Value::from(status.to_string()));
+            recording.push_attribute("error.type", Value::from(status.to_string()));
         }
     })
 }
@@ -144,13 +146,13 @@ fn set_server<B>(recording: &mut Recording, request: &Request<B>) {
         .strip_prefix('[')
         .and_then(|host| host.strip_suffix(']'))
         .map_or(host.clone(), str::to_owned);
-    recording.set_attribute("server.address", Value::from(host));
+    recording.push_attribute("server.address", Value::from(host));
     let scheme_port = if request.uri().scheme_str() == Some("https") {
         443
     } else {
         80
     };
-    recording.set_attribute(
+    recording.push_attribute(
         "server.port",
         Value::I64(i64::from(port.unwrap_or(scheme_port))),
     );

@@ -103,7 +103,7 @@ impl Recording {
 
     /// Adds an attribute without looking for an earlier value, as for the distinct fields of a
     /// new span.
-    fn push_attribute(&mut self, name: &'static str, value: Value) {
+    pub(crate) fn push_attribute(&mut self, name: &'static str, value: Value) {
         if self.attributes.len() < MAX_SPAN_ATTRIBUTES {
             self.attributes
                 .push(KeyValue::new(Key::from_static_str(name), value));
