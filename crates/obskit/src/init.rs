@@ -405,10 +405,10 @@ fn warn_plain_text_tls(tracing_config: &crate::config::TracingConfig) {
 /// Warns when `tracing.sample_rate` replaces a sampler that was set to something else, such as
 /// `OTEL_TRACES_SAMPLER=always_off` used to switch tracing off.
 fn warn_sampler_override(tracing_config: &crate::config::TracingConfig) {
-    if let (Some(rate), true) = (tracing_config.sample_rate, sampler_replaced(tracing_config)) {
+    if sampler_replaced(tracing_config) {
         tracing::warn!(
             target: "obskit::init",
-            sample_rate = rate,
+            sample_rate = ?tracing_config.sample_rate,
             sampler = ?tracing_config.sampler,
             "tracing.sample_rate (OBSKIT_TRACE_SAMPLE_RATE) replaces the configured sampler with parentbased_traceidratio; unset it to use the sampler"
         );

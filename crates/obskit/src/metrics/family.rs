@@ -858,15 +858,12 @@ impl<const N: usize> HistogramFamily<N> {
         trace_id: [u8; 16],
         span_id: [u8; 8],
     ) {
-        self.core.with(labels, |series| {
-            series.observe_with_exemplar(value, (trace_id, span_id));
-        });
+        self.observe_explicit(labels, value, Some((trace_id, span_id)));
     }
 
     /// Records `value` with the exemplar `ids` when given, without looking up the current span,
     /// for callers that know the span of the observation.
     #[inline]
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn observe_explicit(
         &self,
         labels: &[&str; N],

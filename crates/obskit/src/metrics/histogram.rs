@@ -131,22 +131,12 @@ impl HistogramCore {
     /// Records `value`, with the current span as exemplar when its trace is sampled.
     #[inline]
     pub(crate) fn observe(&self, value: f64) {
-        let index = self.record(value);
-        if let Some(ids) = exemplar::current_span_ids() {
-            self.store_exemplar(index, value, ids);
-        }
+        self.observe_explicit(value, exemplar::current_span_ids());
     }
 
-    /// Records `value` with the exemplar `ids`, or without one if either id is all zeros.
+    /// Records `value` with the exemplar `ids` when given, or without one if either id is all
+    /// zeros. Unlike [`HistogramCore::observe`] it does not look up the current span.
     #[inline]
-    pub(crate) fn observe_with_exemplar(&self, value: f64, ids: exemplar::SpanIds) {
-        let index = self.record(value);
-        self.store_exemplar(index, value, ids);
-    }
-
-    /// Records `value` with the exemplar `ids` when given, without looking up the current span.
-    #[inline]
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn observe_explicit(&self, value: f64, ids: Option<exemplar::SpanIds>) {
         let index = self.record(value);
         if let Some(ids) = ids {
@@ -285,7 +275,7 @@ impl Histogram {
     /// value is still counted but no exemplar is stored.
     #[inline]
     pub fn observe_with_exemplar(&self, value: f64, trace_id: [u8; 16], span_id: [u8; 8]) {
-        self.core.observe_with_exemplar(value, (trace_id, span_id));
+        self.core.observe_explicit(value, Some((trace_id, span_id)));
     }
 
     /// Number of observations so far.

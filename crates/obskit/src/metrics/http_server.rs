@@ -173,7 +173,6 @@ impl HttpServerMetrics {
     /// Records a finished request with the exemplar `ids` when given. It skips the lookup of the
     /// current span, because the middleware records after the request span has ended.
     #[inline]
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn record_explicit(
         &self,
         method: &str,
@@ -201,14 +200,7 @@ impl HttpServerMetrics {
         trace_id: [u8; 16],
         span_id: [u8; 8],
     ) {
-        let mut buffer = [0_u8; 5];
-        let status = format_status(status, &mut buffer);
-        self.duration.observe_with_exemplar(
-            &[normalize_method(method), route, status],
-            seconds,
-            trace_id,
-            span_id,
-        );
+        self.record_explicit(method, route, status, seconds, Some((trace_id, span_id)));
     }
 }
 

@@ -34,7 +34,7 @@ impl RedSeries {
 
     #[inline]
     fn observe_with_exemplar(&self, seconds: f64, is_error: bool, ids: SpanIds) {
-        self.duration.observe_with_exemplar(seconds, ids);
+        self.duration.observe_explicit(seconds, Some(ids));
         if is_error {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }

@@ -233,17 +233,12 @@ pub fn inject_current(
     headers: &mut http::HeaderMap,
 ) -> Option<crate::trace::Injected> {
     let (parent, is_client, state) = with_current_state(|state| {
-        let state_list = state
-            .remote_state
-            .as_ref()
-            .map(|remote| remote.w3c.clone())
-            .unwrap_or_default();
         let is_client = state.is_sampled()
             && state
                 .recording
                 .as_deref()
                 .is_some_and(|recording| recording.kind == SpanKind::Client);
-        (state.traceparent(), is_client, state_list)
+        (state.traceparent(), is_client, state.received_tracestate())
     })?;
     let parent = parent?;
     let parent = if is_client { parent } else { parent.child() };
@@ -254,13 +249,7 @@ pub fn inject_current(
 /// [`current_traceparent`]. Returns an empty list when the trace received none, and `None` where
 /// [`current_traceparent`] does.
 pub fn current_tracestate() -> Option<TraceState> {
-    with_current_state(|state| {
-        state
-            .remote_state
-            .as_ref()
-            .map(|remote| remote.w3c.clone())
-            .unwrap_or_default()
-    })
+    with_current_state(SpanState::received_tracestate)
 }
 
 /// Runs `f` on the recording of `span` when the span records: its trace is sampled, or it is

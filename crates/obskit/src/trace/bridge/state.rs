@@ -115,4 +115,12 @@ impl SpanState {
     pub(crate) fn traceparent(&self) -> Option<TraceParent> {
         TraceParent::new(self.trace_id, self.span_id, self.flags).ok()
     }
+
+    /// Returns the `tracestate` the trace received from its remote caller, or an empty list.
+    pub(crate) fn received_tracestate(&self) -> TraceState {
+        self.remote_state
+            .as_ref()
+            .map(|remote| remote.w3c.clone())
+            .unwrap_or_default()
+    }
 }
