@@ -94,8 +94,8 @@ fn sample(registry: &Registry, series: &str) -> f64 {
         .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
-/// Waits up to 10 seconds for `series` to reach `value`: a receiver stores the spans before the
-/// exporter reads its answer and counts them.
+/// Waits up to 10 seconds for `series` to reach `value`, because a receiver stores the spans
+/// before the exporter reads the response and counts them.
 fn wait_for_sample(registry: &Registry, series: &str, value: f64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while sample(registry, series) < value && Instant::now() < deadline {

@@ -1,4 +1,4 @@
-//! A collector that accepts connections and never answers: requests are unaffected, failed
+//! A collector that accepts connections and never responds: requests are unaffected, failed
 //! exports are counted, and shutdown still finishes within its deadline.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -22,7 +22,7 @@ fn counter(exposition: &str, series: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_collector_does_not_hold_up_requests_or_shutdown() {
+async fn silent_collector_delays_nothing() {
     let collector = silent_listener();
     let config = Config::builder()
         .env(false)

@@ -22,7 +22,7 @@ const SERVER: i32 = 2;
 const STATUS_ERROR: i32 = 2;
 
 #[test]
-fn kept_error_span_of_unsampled_trace_is_a_full_server_span() {
+fn kept_error_span_is_server_span() {
     let collector = Collector::grpc();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -15,9 +15,10 @@ pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 /// Default HTTP/protobuf traces endpoint of an OTLP collector.
 pub const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
 
-/// Default of [`TracingConfig::attribute_value_length_limit`], in bytes: 16 KiB. The
-/// OpenTelemetry default is no limit; obskit sets one so that a request or response body logged
-/// into a span cannot push an export request over gRPC's default 4 MiB message size.
+/// Default of [`TracingConfig::attribute_value_length_limit`], in bytes: 16 KiB.
+///
+/// The OpenTelemetry default is no limit. obskit sets one so that a request or response body
+/// logged into a span cannot push an export request over gRPC's default 4 MiB message size.
 pub const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 16 * 1024;
 
 /// Path that the OTLP exporter specification appends to a base endpoint for HTTP/protobuf.
@@ -77,8 +78,8 @@ pub struct TracingConfig {
     pub sample_rate: Option<f64>,
     /// Export spans that end with an error even when their trace is not sampled.
     pub keep_errors: bool,
-    /// Longest string attribute value, in bytes, that a span or span event exports; longer
-    /// values are cut at a character boundary. One huge value would otherwise make a whole
+    /// Maximum length in bytes of a string attribute value that a span or span event exports.
+    /// Longer values are cut at a character boundary. One huge value would otherwise make a whole
     /// export request too large for the collector.
     pub attribute_value_length_limit: usize,
     /// Batching of spans between the application and the exporter.
@@ -135,7 +136,7 @@ impl TracingConfig {
     /// Returns the URL that OTLP requests go to.
     ///
     /// `traces_endpoint` is used as is. For HTTP/protobuf, `endpoint` is a base URL and gets
-    /// `v1/traces` appended to its path, as the OTLP exporter specification requires; for gRPC
+    /// `v1/traces` appended to its path, as the OTLP exporter specification requires. For gRPC
     /// it is used as is. Without either, the defaults are [`DEFAULT_GRPC_ENDPOINT`] and
     /// [`DEFAULT_HTTP_ENDPOINT`].
     #[must_use]
@@ -187,7 +188,7 @@ pub enum TraceExporter {
 }
 
 impl TraceExporter {
-    /// The name as written in configuration: `otlp`, `stdout` or `none`.
+    /// Returns the name as written in configuration: `otlp`, `stdout` or `none`.
     pub fn as_str(self) -> &'static str {
         match self {
             TraceExporter::Otlp => "otlp",

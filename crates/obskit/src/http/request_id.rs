@@ -50,7 +50,7 @@ impl RequestId {
     /// Returns the id as text.
     pub fn as_str(&self) -> &str {
         // Only the bytes `A-Z`, `a-z`, `0-9`, `.`, `_` and `-` are stored, so this never falls
-        // back; `from_utf8` checks ASCII a word at a time, faster than `HeaderValue::to_str`.
+        // back. `from_utf8` checks ASCII a word at a time, faster than `HeaderValue::to_str`.
         std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
     }
 

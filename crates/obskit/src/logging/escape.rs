@@ -81,8 +81,8 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, value: &str) {
     }
 }
 
-/// Number of sets in the per-thread cache of static strings that need no escaping; each set
-/// holds two strings.
+/// Number of sets in the per-thread cache of static strings that need no escaping. Each set
+/// contains two strings.
 const PLAIN_SETS: usize = 64;
 
 thread_local! {
@@ -203,7 +203,7 @@ fn exact_thousandths(value: f64) -> Option<u64> {
     if scaled.is_nan() || scaled >= 1e15 {
         return None;
     }
-    // The cast truncates, so converting back tells whether `scaled` was whole. Below 10^15
+    // The cast truncates, so converting back shows whether `scaled` was whole. Below 10^15
     // both conversions are exact for whole numbers.
     let thousandths = scaled as u64;
     (thousandths as f64 == scaled && thousandths as f64 / 1000.0 == value.abs())

@@ -138,8 +138,8 @@ impl Visit for FieldWriter<'_> {
 ///
 /// Stored in the span's extensions by the JSON layer. Each entry is `,"name":value`, so an
 /// event copies the bytes of every entry whose name it has not written yet. The entries lie
-/// back to back in `json`; `starts` holds each one's name and start offset, and an entry ends
-/// where the next one starts.
+/// back to back in `json`. `starts` contains each one's name and start offset, and an entry
+/// ends where the next one starts.
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields {
     json: Vec<u8>,

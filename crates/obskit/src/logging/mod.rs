@@ -304,7 +304,7 @@ pub fn subscriber(
 /// [`subscriber`] with the span bridge `otel` after the log layer.
 ///
 /// Spans at INFO and above are enabled whatever the log level, so a service that logs only
-/// warnings still traces its requests; events still follow the log level.
+/// warnings still traces its requests. Events still follow the log level.
 ///
 /// # Errors
 ///
@@ -319,10 +319,8 @@ pub fn subscriber_with_spans(
     build_dispatch(logging, service, registry, output, Some(otel))
 }
 
-/// Builds the subscriber of [`subscriber`], with `otel` after the log layer when given.
-///
-/// With `otel`, spans at INFO and above are enabled whatever the log level, so a service that
-/// logs only warnings still traces its requests; events still follow the log level.
+/// Builds the subscriber of [`subscriber`], with `otel` after the log layer when given, as
+/// [`subscriber_with_spans`] describes.
 pub(crate) fn build_dispatch(
     logging: &LoggingConfig,
     service: &ServiceConfig,

@@ -86,7 +86,7 @@ mod tests {
     }
 
     #[test]
-    fn ratio_compares_the_low_half_of_the_trace_id() {
+    fn ratio_reads_low_trace_id_half() {
         let sampler = Sampler::TraceIdRatio(0.5);
         assert!(sampler.should_sample(None, &id(0)));
         assert!(sampler.should_sample(None, &id((1 << 63) - 2)));

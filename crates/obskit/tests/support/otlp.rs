@@ -88,7 +88,7 @@ impl Collector {
         Self::grpc_serving(configure, 0)
     }
 
-    /// A gRPC receiver that answers each export with a partial success rejecting
+    /// A gRPC receiver that responds to each export with a partial success rejecting
     /// `rejected_spans` spans.
     pub fn grpc_rejecting(rejected_spans: i64) -> Self {
         Self::grpc_serving(|builder| builder, rejected_spans)

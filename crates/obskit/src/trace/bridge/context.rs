@@ -42,7 +42,7 @@ thread_local! {
 
 /// Creates a span under a remote parent, such as the caller of an incoming request.
 ///
-/// The first span that `create` makes and the [`OtelLayer`] sees takes the trace id, flags and
+/// The first span that `create` makes and the [`OtelLayer`] records takes the trace id, flags and
 /// `state` of `parent`, records `parent`'s span id as a remote parent, and is sampled by the
 /// parent's sampled flag under `ParentBased` samplers. The decision is made once, at creation,
 /// so unlike [`set_parent`] an unsampled span records nothing. Spans created without a
@@ -213,7 +213,7 @@ pub fn current_traceparent() -> Option<TraceParent> {
 /// The `traceparent` carries the current trace id and flags. Its parent-id is the current span's
 /// id when that span is a sampled client span (`otel.kind = "client"`), so the callee's server
 /// span hangs under it in trace views. Make one client span per call. Elsewhere the parent-id is
-/// new and random for each call, which tells calls apart but belongs to no exported span.
+/// new and random for each call, which distinguishes calls but belongs to no exported span.
 /// `tracestate` is the one the trace received. Works with any client that takes an
 /// [`http::HeaderMap`]: reqwest, hyper, and tonic through its metadata. Outside a span, or
 /// without an [`OtelLayer`], the headers are left unchanged and `None` is returned.

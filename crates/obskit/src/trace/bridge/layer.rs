@@ -266,7 +266,7 @@ impl OtelLayer {
     }
 
     /// Returns whether no span can record, so the hooks after creation have nothing to do:
-    /// the sampler keeps nothing, or no span in any subscriber holds a recording now.
+    /// the sampler keeps nothing, or no span in any subscriber contains a recording now.
     #[inline]
     fn never_records(&self) -> bool {
         (self.sampler == Sampler::AlwaysOff && !self.keep_errors) || !any_span_recording()
