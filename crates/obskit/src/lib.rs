@@ -65,6 +65,7 @@ pub mod http;
 mod init;
 pub mod logging;
 pub mod metrics;
+pub mod redact;
 pub mod shutdown;
 pub mod trace;
 

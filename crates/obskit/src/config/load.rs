@@ -465,6 +465,7 @@ impl Merged {
                 hook_timeout: get.duration("shutdown.hook_timeout", defaults.shutdown.hook_timeout),
             },
             tracing: extract_tracing(&mut get, defaults.tracing),
+            redact: defaults.redact,
         }
     }
 

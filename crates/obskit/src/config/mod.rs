@@ -12,6 +12,7 @@ mod error;
 mod file;
 mod keys;
 mod load;
+mod redact;
 mod report;
 mod secret;
 mod source;
@@ -29,6 +30,7 @@ pub use error::{ConfigError, ConfigProblem};
 pub(crate) use keys::is_secret_key;
 pub use keys::{KEYS, KeyInfo};
 pub use load::ConfigBuilder;
+pub use redact::{DEFAULT_MAX_VALUE_BYTES, FieldNames, RedactConfig, RuleMode, RuleModes};
 pub use report::{ConfigReport, ReportEntry};
 pub use secret::{Secret, mask_url};
 pub use source::ValueSource;
@@ -57,6 +59,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Span export, sampling and batching.
     pub tracing: TracingConfig,
+    /// Redaction of personal data and secrets in logs and spans.
+    pub redact: RedactConfig,
 }
 
 /// Identity of the service.

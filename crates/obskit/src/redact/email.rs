@@ -1,0 +1,77 @@
+//! The email address detector, run at each `@`.
+
+use super::kind::Kind;
+use super::text::{at, run_end};
+
+fn is_local(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_label(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-'
+}
+
+/// An email address around the `@` at `at_sign`; the local part starts no earlier than
+/// `floor`.
+pub(crate) fn detect(bytes: &[u8], at_sign: usize, floor: usize) -> Option<(usize, usize, Kind)> {
+    let mut start = at_sign;
+    while start > floor && is_local(at(bytes, start - 1)) {
+        start -= 1;
+    }
+    while start < at_sign && at(bytes, start) == b'.' {
+        start += 1;
+    }
+    if start == at_sign || at(bytes, at_sign - 1) == b'.' {
+        return None;
+    }
+
+    let mut labels = 0;
+    let mut index = at_sign + 1;
+    let mut end = index;
+    let mut last_label = (index, index);
+    loop {
+        let label_end = run_end(bytes, index, is_label);
+        if label_end == index || at(bytes, index) == b'-' || at(bytes, label_end - 1) == b'-' {
+            break;
+        }
+        labels += 1;
+        end = label_end;
+        last_label = (index, label_end);
+        if at(bytes, label_end) == b'.' && is_label(at(bytes, label_end + 1)) {
+            index = label_end + 1;
+        } else {
+            break;
+        }
+    }
+    let tld = bytes.get(last_label.0..last_label.1).unwrap_or_default();
+    let tld_ok =
+        tld.len() >= 2 && (tld.iter().all(u8::is_ascii_alphabetic) || tld.starts_with(b"xn--"));
+    (labels >= 2 && tld_ok && !matches!(at(bytes, end), b'_' | b'@')).then_some((
+        start,
+        end,
+        Kind::Email,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matched(text: &str) -> Option<&str> {
+        let at_sign = text.find('@')?;
+        detect(text.as_bytes(), at_sign, 0).map(|(s, e, _)| &text[s..e])
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            matched("mail jane.doe+tag@example.co.uk."),
+            Some("jane.doe+tag@example.co.uk")
+        );
+        assert_eq!(matched("<a@b.io>"), Some("a@b.io"));
+        assert_eq!(matched("user@localhost"), None);
+        assert_eq!(matched("@example.com"), None);
+        assert_eq!(matched("name@host.123"), None);
+        assert_eq!(matched("v1.2@3.4"), None);
+    }
+}

@@ -1,0 +1,619 @@
+//! Redaction of personal data and secrets in log lines and span attributes.
+//!
+//! A [`Redactor`] replaces two things before a value leaves the process:
+//!
+//! - the values of fields whose name is sensitive (`password`, `api_key`, `set_cookie` …,
+//!   matched on whole name segments, so `X-Api-Key` and `userPassword` match and `author` and
+//!   `tokens_used` do not);
+//! - values found by shape in any text: email addresses, payment cards that pass the Luhn
+//!   check, US SSNs, phone numbers, IBANs that pass the mod-97 check, JWTs, `Bearer` and
+//!   `Basic` credentials, AWS access key ids, GitHub, GitLab and Slack tokens, PEM private
+//!   keys, URL credentials, `name=value` pairs with a sensitive name and, when enabled, IP
+//!   addresses.
+//!
+//! `init` installs a redactor built from [`RedactConfig`](crate::config::RedactConfig) into
+//! the JSON and text log formats and the span exporter, so redaction is on by default. Each
+//! replacement is counted in `obskit_redactions_total{kind}`.
+//!
+//! ```
+//! use obskit::redact::Redactor;
+//!
+//! let redactor = Redactor::default();
+//! assert_eq!(
+//!     redactor.redact("mail jane@example.com, card 4111 1111 1111 1111"),
+//!     "mail [REDACTED:email], card [REDACTED:card]"
+//! );
+//! assert_eq!(redactor.redact_field("db.password", "hunter2"), "[REDACTED:field]");
+//! assert_eq!(redactor.redact("order 1234567890, trace 4bf92f3577b34da6a3ce929d0e0e4736"),
+//!            "order 1234567890, trace 4bf92f3577b34da6a3ce929d0e0e4736");
+//! ```
+//!
+//! # Limitations
+//!
+//! - Detection is by shape. A secret without a recognisable shape (a password in free text)
+//!   is found only as the value of a sensitive name, such as `password=…`.
+//! - An unquoted value in text ends at the first space, so `password=two words` keeps `words`.
+//! - Phone numbers need a leading `+`, parentheses or separators; ten bare digits are left
+//!   alone, as they are indistinguishable from ids.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write};
+use std::sync::Arc;
+
+mod digits;
+mod email;
+mod iban;
+mod kind;
+mod names;
+mod pairs;
+mod pem;
+mod render;
+mod text;
+mod tokens;
+mod url;
+mod wrapper;
+
+pub use kind::Kind;
+pub use names::DEFAULT_FIELD_NAMES;
+pub use pem::{closes_private_key, opens_private_key};
+pub use wrapper::{PLACEHOLDER, Redacted};
+
+use self::digits::DigitRules;
+use self::names::NameMatcher;
+use self::render::Renderer;
+use self::text::{at, is_word, run_end, word_start};
+use crate::config::{RedactConfig, RuleMode};
+use crate::metrics::{Counter, MetricsError, Registry};
+
+/// Name of the redactions counter family, without the `_total` suffix.
+pub const REDACTIONS_METRIC: &str = "obskit_redactions";
+
+/// Shortest `hash_key` accepted, in bytes.
+pub const MIN_HASH_KEY_BYTES: usize = 16;
+
+/// An invalid redaction configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedactError {
+    /// A rule uses the `hash` mode but no key is set.
+    #[error(
+        "redact.rules.{rule} is \"hash\" but redact.hash_key is not set; set redact.hash_key \
+         (OBSKIT_REDACT_HASH_KEY) to a secret of at least {MIN_HASH_KEY_BYTES} bytes, or use \
+         \"mask\" or \"partial\""
+    )]
+    MissingHashKey {
+        /// The first rule that uses `hash`.
+        rule: &'static str,
+    },
+    /// The hash key is too short to keep hashed values from being guessed.
+    #[error(
+        "redact.hash_key has {len} bytes; use a random secret of at least {MIN_HASH_KEY_BYTES} \
+         bytes, such as the output of `openssl rand -hex 32`"
+    )]
+    ShortHashKey {
+        /// Length of the key that was set.
+        len: usize,
+    },
+}
+
+/// What the logging and span pipelines do with a field, decided by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldAction {
+    /// The name is sensitive: the whole value is replaced.
+    Replace,
+    /// The value is scanned for sensitive values.
+    Scan,
+    /// The field is on the allow list or redaction is off: the value is kept as it is.
+    Keep,
+}
+
+/// Which detectors run.
+#[derive(Debug, Clone, Copy)]
+struct Detectors {
+    field: bool,
+    email: bool,
+    digits: DigitRules,
+    any_digits: bool,
+    iban: bool,
+    jwt: bool,
+    credentials: bool,
+    aws_key: bool,
+    token: bool,
+    private_key: bool,
+    url_credentials: bool,
+    ip: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    enabled: bool,
+    names: NameMatcher,
+    renderer: Renderer,
+    detectors: Detectors,
+    max_value_bytes: usize,
+    counters: [Counter; Kind::ALL.len()],
+}
+
+/// Finds and replaces personal data and secrets; cheap to clone.
+///
+/// See the [module documentation](self) for what is redacted.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    inner: Arc<Inner>,
+}
+
+impl Default for Redactor {
+    /// The default rules: every detector but IP addresses, in `mask` mode.
+    fn default() -> Self {
+        Self::build(&RedactConfig::default(), None)
+    }
+}
+
+/// The names of the rules, in the order [`RedactError::MissingHashKey`] reports them.
+fn rule_modes(config: &RedactConfig) -> [(&'static str, RuleMode); 13] {
+    let rules = &config.rules;
+    [
+        ("field", rules.field),
+        ("email", rules.email),
+        ("card", rules.card),
+        ("ssn", rules.ssn),
+        ("phone", rules.phone),
+        ("iban", rules.iban),
+        ("jwt", rules.jwt),
+        ("credentials", rules.credentials),
+        ("aws_key", rules.aws_key),
+        ("token", rules.token),
+        ("private_key", rules.private_key),
+        ("url_credentials", rules.url_credentials),
+        ("ip", rules.ip),
+    ]
+}
+
+/// Checks that a `hash` rule has a key of [`MIN_HASH_KEY_BYTES`] or more.
+pub(crate) fn check_hash_key(config: &RedactConfig) -> Result<(), RedactError> {
+    let hashing = rule_modes(config)
+        .into_iter()
+        .find(|(_, mode)| *mode == RuleMode::Hash);
+    if let Some((rule, _)) = hashing
+        && config.enabled
+    {
+        match &config.hash_key {
+            None => return Err(RedactError::MissingHashKey { rule }),
+            Some(key) if key.expose().len() < MIN_HASH_KEY_BYTES => {
+                return Err(RedactError::ShortHashKey {
+                    len: key.expose().len(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+impl Redactor {
+    /// Builds a redactor from `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`RedactError`] when a rule uses `hash` without a `hash_key` of at least
+    /// [`MIN_HASH_KEY_BYTES`] bytes.
+    pub fn new(config: &RedactConfig) -> Result<Self, RedactError> {
+        check_hash_key(config)?;
+        Ok(Self::build(config, None))
+    }
+
+    /// Builds a redactor from `config` that counts into `obskit_redactions_total` of
+    /// `registry`.
+    ///
+    /// # Errors
+    ///
+    /// [`RedactError`] as for [`Redactor::new`]; registration errors are returned as
+    /// [`MetricsError`] inside [`RegisterError`].
+    pub fn with_registry(
+        config: &RedactConfig,
+        registry: &Registry,
+    ) -> Result<Self, RegisterError> {
+        check_hash_key(config)?;
+        let family = registry.get_or_register_counter_family(
+            REDACTIONS_METRIC,
+            "Values replaced by redaction, by kind of value.",
+            ["kind"],
+        )?;
+        let counters = Kind::ALL.map(|kind| family.get(&[kind.as_str()]));
+        Ok(Self::build(config, Some(counters)))
+    }
+
+    /// A redactor that leaves everything as it is.
+    pub fn disabled() -> Self {
+        Self::build(
+            &RedactConfig {
+                enabled: false,
+                ..RedactConfig::default()
+            },
+            None,
+        )
+    }
+
+    fn build(config: &RedactConfig, counters: Option<[Counter; Kind::ALL.len()]>) -> Self {
+        let key = config.hash_key.as_ref().map(|key| key.expose().as_bytes());
+        let on = |mode: RuleMode| config.enabled && mode != RuleMode::Off;
+        let rules = &config.rules;
+        let digits = DigitRules {
+            card: on(rules.card),
+            ssn: on(rules.ssn),
+            phone: on(rules.phone),
+            ip: on(rules.ip),
+        };
+        let detectors = Detectors {
+            field: on(rules.field),
+            email: on(rules.email),
+            any_digits: digits.card || digits.ssn || digits.phone || digits.ip,
+            digits,
+            iban: on(rules.iban),
+            jwt: on(rules.jwt),
+            credentials: on(rules.credentials),
+            aws_key: on(rules.aws_key),
+            token: on(rules.token),
+            private_key: on(rules.private_key),
+            url_credentials: on(rules.url_credentials),
+            ip: on(rules.ip),
+        };
+        let counters = counters.unwrap_or_else(|| {
+            Kind::ALL.map(|_| Counter {
+                core: Arc::default(),
+            })
+        });
+        Self {
+            inner: Arc::new(Inner {
+                enabled: config.enabled,
+                names: NameMatcher::new(&config.fields, &config.allow_fields),
+                renderer: Renderer::new(&config.rules, key),
+                detectors,
+                max_value_bytes: config.max_value_bytes,
+                counters,
+            }),
+        }
+    }
+
+    /// Returns whether any rule is on.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    /// Returns whether `name` is a sensitive field name.
+    pub fn is_sensitive_name(&self, name: &str) -> bool {
+        self.inner.enabled && self.inner.detectors.field && self.inner.names.is_sensitive(name)
+    }
+
+    /// Decides from a field's name whether its value is replaced, scanned or kept.
+    pub fn field_action(&self, name: &str) -> FieldAction {
+        let inner = &*self.inner;
+        if !inner.enabled || inner.names.is_allowed(name) {
+            FieldAction::Keep
+        } else if inner.detectors.field && inner.names.is_sensitive(name) {
+            FieldAction::Replace
+        } else {
+            FieldAction::Scan
+        }
+    }
+
+    /// Returns the number of values this redactor's counters have recorded for `kind`.
+    pub fn redactions(&self, kind: Kind) -> u64 {
+        self.inner
+            .counters
+            .get(kind.index())
+            .map_or(0, Counter::get)
+    }
+
+    fn count(&self, kind: Kind) {
+        if let Some(counter) = self.inner.counters.get(kind.index()) {
+            counter.inc();
+        }
+    }
+
+    /// Writes the replacement of a whole field value of a sensitive field and counts it.
+    pub fn write_field_replacement<W: Write + ?Sized>(
+        &self,
+        value: &str,
+        out: &mut W,
+    ) -> fmt::Result {
+        self.count(Kind::Field);
+        self.inner.renderer.write(Kind::Field, value, out)
+    }
+
+    /// Returns `text` with every sensitive value replaced.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !self.inner.enabled {
+            return Cow::Borrowed(text);
+        }
+        if text.len() <= self.inner.max_value_bytes && self.find(text.as_bytes(), 0).is_none() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        // Writing into a `String` cannot fail.
+        let _ = self.redact_to(text, &mut out);
+        Cow::Owned(out)
+    }
+
+    /// Returns the value of field `name` redacted: replaced whole when the name is sensitive,
+    /// scanned otherwise.
+    pub fn redact_field<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
+        match self.field_action(name) {
+            FieldAction::Keep => Cow::Borrowed(value),
+            FieldAction::Scan => self.redact(value),
+            FieldAction::Replace => {
+                let mut out = String::new();
+                let _ = self.write_field_replacement(value, &mut out);
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// Writes the value of field `name` redacted to `out` and returns the number of values
+    /// replaced.
+    ///
+    /// # Errors
+    ///
+    /// An error of `out`.
+    pub fn redact_field_to<W: Write + ?Sized>(
+        &self,
+        name: &str,
+        value: &str,
+        out: &mut W,
+    ) -> Result<usize, fmt::Error> {
+        match self.field_action(name) {
+            FieldAction::Keep => out.write_str(value).map(|()| 0),
+            FieldAction::Scan => self.redact_to(value, out),
+            FieldAction::Replace => self.write_field_replacement(value, out).map(|()| 1),
+        }
+    }
+
+    /// Decodes `bytes` as UTF-8 and redacts them; bytes that are not UTF-8 cannot be scanned
+    /// and are replaced whole.
+    pub fn redact_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, str> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.redact(text),
+            Err(_) if !self.inner.enabled => String::from_utf8_lossy(bytes),
+            Err(_) => {
+                self.count(Kind::InvalidUtf8);
+                let mut out = String::new();
+                let _ = render::write_mask(Kind::InvalidUtf8, &mut out);
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// Writes `text` to `out` with every sensitive value replaced and returns the number of
+    /// values replaced. Text longer than `max_value_bytes` is replaced whole.
+    ///
+    /// # Errors
+    ///
+    /// An error of `out`.
+    pub fn redact_to<W: Write + ?Sized>(
+        &self,
+        text: &str,
+        out: &mut W,
+    ) -> Result<usize, fmt::Error> {
+        if !self.inner.enabled {
+            out.write_str(text)?;
+            return Ok(0);
+        }
+        if text.len() > self.inner.max_value_bytes {
+            self.count(Kind::Oversize);
+            render::write_mask(Kind::Oversize, out)?;
+            return Ok(1);
+        }
+        let bytes = text.as_bytes();
+        let mut written = 0;
+        let mut replaced = 0;
+        while let Some((start, end, kind)) = self.find(bytes, written) {
+            out.write_str(text.get(written..start).unwrap_or_default())?;
+            self.inner
+                .renderer
+                .write(kind, text.get(start..end).unwrap_or_default(), out)?;
+            self.count(kind);
+            replaced += 1;
+            written = end;
+        }
+        out.write_str(text.get(written..).unwrap_or_default())?;
+        Ok(replaced)
+    }
+
+    /// Returns the first match at or after `from`, as start, end and kind.
+    fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
+        let detectors = &self.inner.detectors;
+        let floor = from;
+        let mut index = from;
+        while let Some(&byte) = bytes.get(index) {
+            let class = class_of(byte);
+            if class == NONE {
+                index += 1;
+                continue;
+            }
+            let found = match class {
+                LETTER | DIGIT | UPPER | TRIGGER => {
+                    let found = if word_start(bytes, index) {
+                        self.at_word(bytes, index, byte, class)
+                    } else {
+                        None
+                    };
+                    if found.is_none() {
+                        index = run_end(bytes, index + 1, is_word);
+                        continue;
+                    }
+                    found
+                }
+                AT if detectors.email => email::detect(bytes, index, floor),
+                COLON => {
+                    let url = if detectors.url_credentials || detectors.token {
+                        url::detect(bytes, index, floor).filter(|(_, _, kind)| match kind {
+                            Kind::SlackToken => detectors.token,
+                            _ => detectors.url_credentials,
+                        })
+                    } else {
+                        None
+                    };
+                    url.or_else(|| {
+                        if detectors.ip && word_start(bytes, index) && at(bytes, index + 1) == b':'
+                        {
+                            detect_ipv6(bytes, index)
+                        } else {
+                            None
+                        }
+                    })
+                    .or_else(|| {
+                        detectors
+                            .field
+                            .then(|| pairs::detect(bytes, index, floor, &self.inner.names))
+                            .flatten()
+                    })
+                }
+                EQUALS if detectors.field => pairs::detect(bytes, index, floor, &self.inner.names),
+                PLUS if detectors.digits.phone => digits::detect_e164(bytes, index),
+                PAREN if detectors.digits.phone => digits::detect_parenthesized(bytes, index),
+                DASH if detectors.private_key => pem::detect(bytes, index),
+                _ => None,
+            };
+            if found.is_some() {
+                return found;
+            }
+            index += 1;
+        }
+        None
+    }
+
+    /// Runs the detectors that start at a word.
+    fn at_word(
+        &self,
+        bytes: &[u8],
+        index: usize,
+        byte: u8,
+        class: u8,
+    ) -> Option<(usize, usize, Kind)> {
+        let detectors = &self.inner.detectors;
+        if detectors.ip
+            && byte.is_ascii_hexdigit()
+            && let Some(found) = detect_ipv6(bytes, index)
+        {
+            return Some(found);
+        }
+        match class {
+            DIGIT if detectors.any_digits => digits::detect(bytes, index, detectors.digits),
+            UPPER => {
+                if byte == b'A'
+                    && detectors.aws_key
+                    && let Some(found) = tokens::detect_aws(bytes, index)
+                {
+                    return Some(found);
+                }
+                if byte == b'B'
+                    && detectors.credentials
+                    && let Some(found) = tokens::detect_auth_scheme(bytes, index)
+                {
+                    return Some(found);
+                }
+                if byte == b'G'
+                    && detectors.token
+                    && let Some(found) = tokens::detect_prefixed_token(bytes, index)
+                {
+                    return Some(found);
+                }
+                if detectors.iban {
+                    return iban::detect(bytes, index);
+                }
+                None
+            }
+            TRIGGER => match byte {
+                b'b' if detectors.credentials => tokens::detect_auth_scheme(bytes, index),
+                b'e' if detectors.jwt => tokens::detect_jwt(bytes, index),
+                b'g' | b'x' if detectors.token => tokens::detect_prefixed_token(bytes, index),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// An IPv6 address at `start`, as the standard library parses it, with two or more colons.
+fn detect_ipv6(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
+    let mut end = run_end(bytes, start, |b| {
+        b.is_ascii_hexdigit() || b == b':' || b == b'.'
+    });
+    while end > start && matches!(at(bytes, end - 1), b'.') {
+        end -= 1;
+    }
+    let candidate = bytes.get(start..end)?;
+    if candidate.iter().filter(|&&b| b == b':').count() < 2 || is_word(at(bytes, end)) {
+        return None;
+    }
+    std::str::from_utf8(candidate)
+        .ok()?
+        .parse::<std::net::Ipv6Addr>()
+        .ok()
+        .map(|_| (start, end, Kind::Ip))
+}
+
+/// An error of [`Redactor::with_registry`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] RedactError),
+    /// The counter family could not be registered.
+    #[error("failed to register {REDACTIONS_METRIC}: {0}")]
+    Metrics(#[from] MetricsError),
+}
+
+const NONE: u8 = 0;
+/// A letter that starts no detector: the rest of its word is skipped.
+const LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+const UPPER: u8 = 3;
+/// A lowercase letter that starts a token prefix or an authorization scheme.
+const TRIGGER: u8 = 4;
+const AT: u8 = 5;
+const COLON: u8 = 6;
+const EQUALS: u8 = 7;
+const PLUS: u8 = 8;
+const PAREN: u8 = 9;
+const DASH: u8 = 10;
+
+/// Byte classes of the scanner.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time, where an index out of bounds fails the build"
+)]
+static CLASSES: [u8; 256] = {
+    let mut table = [NONE; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = if b.is_ascii_digit() {
+            DIGIT
+        } else if b.is_ascii_uppercase() {
+            UPPER
+        } else if b == b'b' || b == b'e' || b == b'g' || b == b'x' {
+            TRIGGER
+        } else if b.is_ascii_lowercase() || b == b'_' {
+            LETTER
+        } else {
+            match b {
+                b'@' => AT,
+                b':' => COLON,
+                b'=' => EQUALS,
+                b'+' => PLUS,
+                b'(' => PAREN,
+                b'-' => DASH,
+                _ => NONE,
+            }
+        };
+        byte += 1;
+    }
+    table
+};
+
+#[inline]
+fn class_of(byte: u8) -> u8 {
+    CLASSES.get(usize::from(byte)).copied().unwrap_or(NONE)
+}

@@ -1,0 +1,338 @@
+//! Sensitive field names, matched on whole name segments.
+
+use crate::config::FieldNames;
+
+/// The built-in sensitive names, as segment lists written in snake case.
+pub const DEFAULT_FIELD_NAMES: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "client_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "auth_token",
+    "api_key",
+    "apikey",
+    "access_key",
+    "secret_key",
+    "private_key",
+    "authorization",
+    "proxy_authorization",
+    "cookie",
+    "set_cookie",
+    "session",
+    "sessionid",
+    "credential",
+    "credentials",
+    "credit_card",
+    "card_number",
+    "cvv",
+    "cvc",
+    "ssn",
+    "jwt",
+    "otp",
+];
+
+/// Names longer than this many segments are split into a heap buffer instead of a stack one.
+const STACK_SEGMENTS: usize = 16;
+
+/// Matches field names against a list of sensitive names by whole segments.
+#[derive(Debug, Clone)]
+pub(crate) struct NameMatcher {
+    /// Each sensitive name as lowercase segments.
+    entries: Vec<Box<[Box<str>]>>,
+    /// Bit `quick_key(segment)` is set for the first segment of every entry.
+    first_segments: u128,
+    /// Names written as they are, lowercase.
+    allowed: Vec<Box<str>>,
+}
+
+impl NameMatcher {
+    /// Builds the list from the built-in names, or `config.names`, plus `add`, less `remove`.
+    pub(crate) fn new(config: &FieldNames, allowed: &[String]) -> Self {
+        let base: Vec<&str> = match &config.names {
+            Some(names) => names.iter().map(String::as_str).collect(),
+            None => DEFAULT_FIELD_NAMES.to_vec(),
+        };
+        let removed: Vec<Vec<String>> = config
+            .remove
+            .iter()
+            .map(|name| lower_segments(name))
+            .collect();
+        let mut entries: Vec<Box<[Box<str>]>> = Vec::new();
+        for name in base
+            .into_iter()
+            .chain(config.add.iter().map(String::as_str))
+        {
+            let segments = lower_segments(name);
+            if segments.is_empty() || removed.contains(&segments) {
+                continue;
+            }
+            let entry: Box<[Box<str>]> = segments.into_iter().map(String::into_boxed_str).collect();
+            if !entries.contains(&entry) {
+                entries.push(entry);
+            }
+        }
+        let first_segments = entries
+            .iter()
+            .filter_map(|entry| entry.first())
+            .fold(0u128, |bits, first| bits | quick_bit(first.as_bytes()));
+        Self {
+            entries,
+            first_segments,
+            allowed: allowed
+                .iter()
+                .map(|name| name.to_ascii_lowercase().into_boxed_str())
+                .collect(),
+        }
+    }
+
+    /// Returns whether `name` is on the allow list, whose fields are not redacted.
+    pub(crate) fn is_allowed(&self, name: &str) -> bool {
+        !self.allowed.is_empty()
+            && self
+                .allowed
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(name))
+    }
+
+    /// Returns whether `name` contains a sensitive name's segments side by side.
+    pub(crate) fn is_sensitive(&self, name: &str) -> bool {
+        if self.entries.is_empty() {
+            return false;
+        }
+        let bytes = name.as_bytes();
+        let mut stack = [(0usize, 0usize); STACK_SEGMENTS];
+        let mut count = 0;
+        let mut heap = Vec::new();
+        for range in Segments::new(bytes) {
+            if count < STACK_SEGMENTS {
+                if let Some(slot) = stack.get_mut(count) {
+                    *slot = range;
+                }
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(range);
+            }
+            count += 1;
+        }
+        let ranges: &[(usize, usize)] = if heap.is_empty() {
+            stack.get(..count).unwrap_or_default()
+        } else {
+            &heap
+        };
+        let segment = |index: usize| -> &[u8] {
+            ranges
+                .get(index)
+                .and_then(|&(start, end)| bytes.get(start..end))
+                .unwrap_or_default()
+        };
+        for start in 0..ranges.len() {
+            if self.first_segments & quick_bit(segment(start)) == 0 {
+                continue;
+            }
+            for entry in &self.entries {
+                if entry.len() > ranges.len() - start {
+                    continue;
+                }
+                let matched = entry.iter().enumerate().all(|(offset, part)| {
+                    segment(start + offset).eq_ignore_ascii_case(part.as_bytes())
+                });
+                if matched {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Returns a bit chosen by a segment's length and lowercase first and last bytes.
+fn quick_bit(segment: &[u8]) -> u128 {
+    let (Some(first), Some(last)) = (segment.first(), segment.last()) else {
+        return 0;
+    };
+    let key = segment.len() as u32 * 31
+        + u32::from(first.to_ascii_lowercase()) * 7
+        + u32::from(last.to_ascii_lowercase());
+    1u128 << (key % 128)
+}
+
+/// Splits `name` into lowercase segments.
+fn lower_segments(name: &str) -> Vec<String> {
+    let bytes = name.as_bytes();
+    Segments::new(bytes)
+        .filter_map(|(start, end)| name.get(start..end))
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// Iterates over the byte ranges of a name's segments.
+///
+/// Segments end at `_`, `-`, `.`, `/`, `:`, whitespace, before an uppercase letter that follows
+/// a lowercase letter or digit (`userPassword`), and before the last of a run of uppercase
+/// letters that a lowercase letter follows (`APIKey` is `API` and `Key`).
+pub(crate) struct Segments<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+impl<'a> Segments<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, position: 0 }
+    }
+}
+
+fn is_separator(byte: u8) -> bool {
+    matches!(byte, b'_' | b'-' | b'.' | b'/' | b':') || byte.is_ascii_whitespace()
+}
+
+impl Iterator for Segments<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let bytes = self.bytes;
+        while bytes.get(self.position).is_some_and(|&b| is_separator(b)) {
+            self.position += 1;
+        }
+        let start = self.position;
+        if start >= bytes.len() {
+            return None;
+        }
+        let mut end = start + 1;
+        while let Some(&byte) = bytes.get(end) {
+            if is_separator(byte) {
+                break;
+            }
+            let previous = bytes.get(end - 1).copied().unwrap_or(b' ');
+            if byte.is_ascii_uppercase() {
+                if previous.is_ascii_lowercase() || previous.is_ascii_digit() {
+                    break;
+                }
+                // `APIKey`: the `K` starts a segment when a lowercase letter follows it.
+                if previous.is_ascii_uppercase()
+                    && bytes.get(end + 1).is_some_and(u8::is_ascii_lowercase)
+                {
+                    break;
+                }
+            }
+            end += 1;
+        }
+        self.position = end;
+        Some((start, end))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "test code")]
+mod tests {
+    use super::*;
+
+    fn default_matcher() -> NameMatcher {
+        NameMatcher::new(&FieldNames::default(), &[])
+    }
+
+    fn split(name: &str) -> Vec<&str> {
+        Segments::new(name.as_bytes())
+            .map(|(start, end)| &name[start..end])
+            .collect()
+    }
+
+    #[test]
+    fn splits_at_separators_and_case_changes() {
+        assert_eq!(split("X-Api-Key"), ["X", "Api", "Key"]);
+        assert_eq!(split("userPassword"), ["user", "Password"]);
+        assert_eq!(split("APIKey"), ["API", "Key"]);
+        assert_eq!(split("db.password"), ["db", "password"]);
+        assert_eq!(split("__set_cookie__"), ["set", "cookie"]);
+        assert_eq!(split("oauth2Token"), ["oauth2", "Token"]);
+        assert_eq!(split("HTTPServer"), ["HTTP", "Server"]);
+        assert!(split("").is_empty());
+        assert!(split("._-").is_empty());
+    }
+
+    #[test]
+    fn matches_whole_segments_only() {
+        let names = default_matcher();
+        for sensitive in [
+            "password",
+            "PASSWORD",
+            "X-Api-Key",
+            "userPassword",
+            "db.password",
+            "apiKey",
+            "api_key",
+            "apikey",
+            "Authorization",
+            "proxy-authorization",
+            "Set-Cookie",
+            "refresh_token",
+            "session_id",
+            "creditCardNumber",
+            "user.ssn",
+            "AWS_SECRET_ACCESS_KEY",
+            "client_secret",
+        ] {
+            assert!(names.is_sensitive(sensitive), "{sensitive} should match");
+        }
+        for clean in [
+            "author",
+            "tokens_used",
+            "secretary",
+            "apikeys",
+            "passwords_checked_count_x",
+            "user_id",
+            "cookies_enabled",
+            "key",
+            "card",
+            "",
+        ] {
+            assert!(!names.is_sensitive(clean), "{clean} should not match");
+        }
+    }
+
+    #[test]
+    fn add_remove_and_replace() {
+        let config = FieldNames {
+            names: None,
+            add: vec!["internalNote".to_owned()],
+            remove: vec!["SESSION".to_owned()],
+        };
+        let names = NameMatcher::new(&config, &[]);
+        assert!(names.is_sensitive("internal_note"));
+        assert!(!names.is_sensitive("session"));
+        assert!(names.is_sensitive("password"));
+
+        let replaced = NameMatcher::new(
+            &FieldNames {
+                names: Some(vec!["pin".to_owned()]),
+                add: Vec::new(),
+                remove: Vec::new(),
+            },
+            &[],
+        );
+        assert!(replaced.is_sensitive("user_pin"));
+        assert!(!replaced.is_sensitive("password"));
+    }
+
+    #[test]
+    fn allow_list_is_exact_and_case_insensitive() {
+        let names = NameMatcher::new(&FieldNames::default(), &["Support_Email".to_owned()]);
+        assert!(names.is_allowed("support_email"));
+        assert!(!names.is_allowed("support_email_2"));
+    }
+
+    #[test]
+    fn many_segments_still_match() {
+        let names = default_matcher();
+        let long = format!("{}password", "a_".repeat(40));
+        assert!(names.is_sensitive(&long));
+        assert!(!names.is_sensitive(&"a_".repeat(40)));
+    }
+}

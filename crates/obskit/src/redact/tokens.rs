@@ -1,0 +1,269 @@
+//! Detectors for credentials with a recognisable shape: JWTs, AWS access key ids, GitHub,
+//! GitLab and Slack tokens, and `Bearer` and `Basic` credentials.
+
+use super::kind::Kind;
+use super::text::{at, has_at, has_at_ignore_case, run_end, word_end};
+
+fn is_base64url(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
+}
+
+fn is_upper_alnum(byte: u8) -> bool {
+    byte.is_ascii_uppercase() || byte.is_ascii_digit()
+}
+
+/// A JWT at `start`: `eyJ…` header, payload and a signature that may be empty, each base64url.
+pub(crate) fn detect_jwt(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
+    if !has_at(bytes, start, b"eyJ") {
+        return None;
+    }
+    let header_end = run_end(bytes, start, is_base64url);
+    if header_end - start < 10 || at(bytes, header_end) != b'.' {
+        return None;
+    }
+    let payload_end = run_end(bytes, header_end + 1, is_base64url);
+    if payload_end - header_end < 3 || at(bytes, payload_end) != b'.' {
+        return None;
+    }
+    let end = run_end(bytes, payload_end + 1, is_base64url);
+    (!matches!(at(bytes, end), b'.')).then_some((start, end, Kind::Jwt))
+}
+
+/// Prefixes of AWS access key ids: long-term user keys, temporary keys and other resources.
+const AWS_PREFIXES: [&[u8]; 12] = [
+    b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AGPA", b"AIDA", b"AIPA", b"ANPA", b"ANVA", b"APKA",
+    b"AROA", b"ASCA",
+];
+
+/// An AWS access key id at `start`: a known prefix and 16 uppercase letters or digits.
+pub(crate) fn detect_aws(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
+    if !AWS_PREFIXES
+        .iter()
+        .any(|prefix| has_at(bytes, start, prefix))
+    {
+        return None;
+    }
+    let end = run_end(bytes, start + 4, is_upper_alnum);
+    (end - start == 20 && word_end(bytes, end)).then_some((start, end, Kind::AwsKey))
+}
+
+/// Token prefixes with their kind, the bytes allowed after the prefix and the fewest of them.
+struct TokenShape {
+    prefix: &'static [u8],
+    kind: Kind,
+    dashes: bool,
+    min_len: usize,
+}
+
+const fn shape(prefix: &'static [u8], kind: Kind, dashes: bool, min_len: usize) -> TokenShape {
+    TokenShape {
+        prefix,
+        kind,
+        dashes,
+        min_len,
+    }
+}
+
+/// GitHub, GitLab and Slack token prefixes.
+const TOKEN_SHAPES: &[TokenShape] = &[
+    shape(b"ghp_", Kind::GithubToken, false, 30),
+    shape(b"gho_", Kind::GithubToken, false, 30),
+    shape(b"ghu_", Kind::GithubToken, false, 30),
+    shape(b"ghs_", Kind::GithubToken, false, 30),
+    shape(b"ghr_", Kind::GithubToken, false, 30),
+    shape(b"github_pat_", Kind::GithubToken, false, 22),
+    shape(b"glpat-", Kind::GitlabToken, true, 20),
+    shape(b"gldt-", Kind::GitlabToken, true, 20),
+    shape(b"glrt-", Kind::GitlabToken, true, 20),
+    shape(b"glrtr-", Kind::GitlabToken, true, 20),
+    shape(b"glcbt-", Kind::GitlabToken, true, 20),
+    shape(b"glptt-", Kind::GitlabToken, true, 20),
+    shape(b"glft-", Kind::GitlabToken, true, 20),
+    shape(b"glimt-", Kind::GitlabToken, true, 20),
+    shape(b"glagent-", Kind::GitlabToken, true, 20),
+    shape(b"glsoat-", Kind::GitlabToken, true, 20),
+    shape(b"gloas-", Kind::GitlabToken, true, 20),
+    shape(b"glffct-", Kind::GitlabToken, true, 20),
+    shape(b"GR1348941", Kind::GitlabToken, true, 20),
+    shape(b"xoxb-", Kind::SlackToken, true, 10),
+    shape(b"xoxp-", Kind::SlackToken, true, 10),
+    shape(b"xoxa-", Kind::SlackToken, true, 10),
+    shape(b"xoxr-", Kind::SlackToken, true, 10),
+    shape(b"xoxs-", Kind::SlackToken, true, 10),
+    shape(b"xoxo-", Kind::SlackToken, true, 10),
+    shape(b"xoxe-", Kind::SlackToken, true, 10),
+    shape(b"xoxe.xoxp-", Kind::SlackToken, true, 10),
+    shape(b"xapp-", Kind::SlackToken, true, 10),
+];
+
+/// A GitHub, GitLab or Slack token at `start`.
+pub(crate) fn detect_prefixed_token(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
+    let first = at(bytes, start);
+    for token in TOKEN_SHAPES {
+        if token.prefix.first() != Some(&first) || !has_at(bytes, start, token.prefix) {
+            continue;
+        }
+        let body = start + token.prefix.len();
+        let end = if token.dashes {
+            run_end(bytes, body, |b| {
+                b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+            })
+        } else if token.prefix == b"github_pat_" {
+            run_end(bytes, body, |b| b.is_ascii_alphanumeric() || b == b'_')
+        } else {
+            run_end(bytes, body, |b| b.is_ascii_alphanumeric())
+        };
+        if end - body >= token.min_len && word_end(bytes, end) {
+            return Some((start, end, token.kind));
+        }
+    }
+    None
+}
+
+/// Bytes of an RFC 6750 `b64token`.
+fn is_b64token(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+}
+
+/// A `Bearer` or `Basic` credential after the scheme word at `start`, matched case-insensitively.
+///
+/// The match is the credential, without the scheme. A bearer token needs eight or more bytes
+/// and a digit or symbol, or twenty or more bytes, so that prose such as "bearer token
+/// expired" is left alone; a basic credential must decode to `user:password`.
+pub(crate) fn detect_auth_scheme(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
+    let (scheme_len, kind) = if has_at_ignore_case(bytes, start, b"bearer") {
+        (6, Kind::Bearer)
+    } else if has_at_ignore_case(bytes, start, b"basic") {
+        (5, Kind::BasicAuth)
+    } else {
+        return None;
+    };
+    let after = start + scheme_len;
+    if at(bytes, after) != b' ' {
+        return None;
+    }
+    let token = run_end(bytes, after, |b| b == b' ');
+    let body_end = run_end(bytes, token, is_b64token);
+    let end = run_end(bytes, body_end, |b| b == b'=');
+    if !word_end(bytes, end) && at(bytes, end) != b'.' {
+        return None;
+    }
+    let credential = bytes.get(token..end)?;
+    let accepted = match kind {
+        Kind::Bearer => is_bearer_token(credential),
+        _ => decodes_to_user_password(credential),
+    };
+    accepted.then_some((token, end, kind))
+}
+
+fn is_bearer_token(token: &[u8]) -> bool {
+    let symbol = token.iter().any(|&b| {
+        b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+    });
+    (token.len() >= 8 && symbol) || token.len() >= 20
+}
+
+/// Returns whether `token` is standard base64 of text containing `:`.
+fn decodes_to_user_password(token: &[u8]) -> bool {
+    let data_len = token.iter().position(|&b| b == b'=').unwrap_or(token.len());
+    if token.len() < 4 || token.len() % 4 != 0 || token.len() - data_len > 2 {
+        return false;
+    }
+    let (data, padding) = token.split_at(data_len);
+    if !padding.iter().all(|&b| b == b'=') {
+        return false;
+    }
+    let mut bits = 0u32;
+    let mut held = 0u32;
+    let mut colon = false;
+    for &byte in data {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return false,
+        };
+        bits = (bits << 6) | u32::from(value);
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            colon |= (bits >> held) & 0xff == u32::from(b':');
+            bits &= (1 << held) - 1;
+        }
+    }
+    colon
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matched(
+        detector: fn(&[u8], usize) -> Option<(usize, usize, Kind)>,
+        text: &str,
+    ) -> Option<String> {
+        detector(text.as_bytes(), 0).map(|(s, e, _)| text[s..e].to_owned())
+    }
+
+    #[test]
+    fn jwt() {
+        let jwt =
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert_eq!(matched(detect_jwt, jwt).as_deref(), Some(jwt));
+        assert_eq!(
+            matched(detect_jwt, "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.").as_deref(),
+            Some("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.")
+        );
+        assert_eq!(matched(detect_jwt, "eyJust a word"), None);
+    }
+
+    #[test]
+    fn aws() {
+        assert_eq!(
+            matched(detect_aws, "AKIAIOSFODNN7EXAMPLE").as_deref(),
+            Some("AKIAIOSFODNN7EXAMPLE")
+        );
+        assert_eq!(matched(detect_aws, "AKIAIOSFODNN7EXAMPLEX"), None);
+        assert_eq!(matched(detect_aws, "AKIA1234"), None);
+    }
+
+    #[test]
+    fn prefixed_tokens() {
+        let gh = format!("ghp_{}", "a1B2c3D4e5".repeat(4));
+        assert_eq!(matched(detect_prefixed_token, &gh), Some(gh.clone()));
+        assert_eq!(matched(detect_prefixed_token, "ghp_short"), None);
+        assert_eq!(
+            matched(detect_prefixed_token, "glpat-xxxxxxxxxxxxxxxxxxxx").as_deref(),
+            Some("glpat-xxxxxxxxxxxxxxxxxxxx")
+        );
+        assert_eq!(
+            matched(detect_prefixed_token, "xoxb-1234567890-abcdefghij").as_deref(),
+            Some("xoxb-1234567890-abcdefghij")
+        );
+    }
+
+    #[test]
+    fn auth_schemes() {
+        assert_eq!(
+            matched(detect_auth_scheme, "Bearer abc.def-123").as_deref(),
+            Some("abc.def-123")
+        );
+        assert_eq!(matched(detect_auth_scheme, "bearer token expired"), None);
+        assert_eq!(
+            matched(detect_auth_scheme, "Basic dXNlcjpwYXNz").as_deref(),
+            Some("dXNlcjpwYXNz")
+        );
+        assert_eq!(
+            matched(detect_auth_scheme, "Basic YWxhZGRpbjpvcGVuc2VzYW1l").as_deref(),
+            Some("YWxhZGRpbjpvcGVuc2VzYW1l")
+        );
+        assert_eq!(matched(detect_auth_scheme, "basic auth failed"), None);
+        assert_eq!(
+            matched(detect_auth_scheme, "Basic aGVsbG8="),
+            None,
+            "no colon inside"
+        );
+    }
+}
