@@ -208,7 +208,8 @@ fn bench_sampled(bencher: Bencher<'_, '_>, registry: &Registry, sink: Arc<dyn Sp
         &ServiceConfig::default(),
         registry,
         LogOutput::Writer(Box::new(io::sink())),
-        otel,
+        obskit::redact::Redactor::default(),
+        Some(otel),
     )
     .expect("valid logging configuration");
     let layer = obskit::http::HttpLayer::new(registry, &HttpConfig::default())

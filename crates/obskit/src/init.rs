@@ -27,6 +27,9 @@ pub enum InitError {
     /// Setting up health checks failed.
     #[error("setting up health checks failed: {0}")]
     Health(#[from] crate::health::HealthError),
+    /// The redaction rules are invalid.
+    #[error("setting up redaction failed: {0}")]
+    Redaction(#[from] crate::redact::RegisterError),
     /// Setting up span export failed.
     #[error("setting up span export failed: {0}")]
     Tracing(#[from] crate::trace::ExportError),
@@ -93,8 +96,12 @@ impl ObskitBuilder {
             .registry
             .unwrap_or_else(|| Registry::new(&config.metrics));
 
+        let redactor = crate::redact::Redactor::with_registry(&config.redact, &registry)?;
         let spans =
             crate::trace::BatchExporter::from_config(&config.tracing, &config.service, &registry)?;
+        if let Some(spans) = &spans {
+            spans.set_redactor(redactor.clone());
+        }
         let sampler = config.tracing.effective_sampler();
         let log_guard = if self.install_logging {
             let otel = spans.as_ref().map(|spans| {
@@ -111,6 +118,7 @@ impl ObskitBuilder {
                 &config.service,
                 &registry,
                 self.log_output.unwrap_or_default(),
+                redactor,
                 otel,
             )?)
         } else {

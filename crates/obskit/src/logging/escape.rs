@@ -250,7 +250,7 @@ pub(crate) fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// A `fmt::Write` sink that escapes everything written to it for a JSON string.
-struct EscapingWriter<'a>(&'a mut Vec<u8>);
+pub(crate) struct EscapingWriter<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl fmt::Write for EscapingWriter<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {

@@ -6,6 +6,7 @@ use std::fmt;
 use tracing::field::{Field, Visit};
 
 use super::escape;
+use crate::redact::{FieldAction, Redactor};
 
 /// Tells whether `name` is a top-level key of a JSON line; such a field is written as
 /// `fields.<name>`.
@@ -24,7 +25,7 @@ pub(crate) fn is_reserved(name: &str) -> bool {
     )
 }
 
-/// Writes each visited field as `,"name":value` into `out`.
+/// Writes each visited field as `,"name":value` into `out`, redacted by `redactor`.
 ///
 /// The `message` field goes into `message` when that is set (events); otherwise it is an
 /// ordinary, and reserved, field name (spans). The name of each field written is pushed onto
@@ -37,14 +38,27 @@ pub(crate) struct FieldWriter<'a> {
     /// `tracing-log` adds to events converted from `log` records. The target is written as the
     /// line's `target`; module path, file and line are not written, as for `tracing` events.
     pub(crate) skip_log_fields: bool,
+    pub(crate) redactor: &'a Redactor,
 }
 
+/// Integers from this magnitude up have the 13 or more digits of a card number and are scanned.
+const SCANNED_INTEGER: u128 = 1_000_000_000_000;
+
+thread_local! {
+    /// Text of a `Debug` or `Display` value, formatted here to be scanned before it is written.
+    static FORMATTED: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// `Debug` or `Display` text longer than this is not kept in [`FORMATTED`] after use.
+const MAX_RETAINED_FORMATTED: usize = 16 * 1024;
+
 impl FieldWriter<'_> {
-    /// Starts the entry for `field` and returns false if the field is not written at all.
-    fn key(&mut self, field: &Field) -> bool {
+    /// Starts the entry for `field` and returns what to do with its value, or `None` if the
+    /// field is not written at all.
+    fn key(&mut self, field: &Field) -> Option<FieldAction> {
         let name = field.name();
         if self.skip_log_fields && name.starts_with("log.") {
-            return false;
+            return None;
         }
         self.entries.push((name, self.out.len()));
         // `,"fields.` + name + `":` and a short value, so most fields grow the buffer at most once.
@@ -55,7 +69,7 @@ impl FieldWriter<'_> {
         }
         escape::escape_static_into(self.out, name);
         self.out.extend_from_slice(b"\":");
-        true
+        Some(self.redactor.field_action(name))
     }
 
     /// Returns the message buffer when `field` is the event message.
@@ -66,70 +80,195 @@ impl FieldWriter<'_> {
             None
         }
     }
+
+    /// Writes the replacement of a sensitive field's value as a JSON string.
+    fn replacement(&mut self, value: &dyn fmt::Display) {
+        self.out.push(b'"');
+        let redactor = self.redactor;
+        let mut writer = escape::EscapingWriter(self.out);
+        if redactor.field_replacement_needs_value() {
+            with_formatted(format_args!("{value}"), |text| {
+                let _ = redactor.write_field_replacement(text, &mut writer);
+            });
+        } else {
+            let _ = redactor.write_field_replacement("", &mut writer);
+        }
+        self.out.push(b'"');
+    }
+
+    /// Writes an integer, scanning those long enough to be a card number.
+    fn integer<T: itoa::Integer + Into<i128> + Copy + fmt::Display>(&mut self, value: T) {
+        match self.key_action_for_integer(value) {
+            IntegerOutput::Plain => escape::write_integer(self.out, value),
+            IntegerOutput::Redacted(text) => escape::write_string(self.out, &text),
+        }
+    }
+
+    fn key_action_for_integer<T: itoa::Integer + Into<i128> + Copy>(&self, value: T) -> IntegerOutput {
+        if value.into().unsigned_abs() < SCANNED_INTEGER {
+            return IntegerOutput::Plain;
+        }
+        let mut buffer = itoa::Buffer::new();
+        match self.redactor.redact(buffer.format(value)) {
+            std::borrow::Cow::Borrowed(_) => IntegerOutput::Plain,
+            std::borrow::Cow::Owned(text) => IntegerOutput::Redacted(text),
+        }
+    }
+}
+
+enum IntegerOutput {
+    Plain,
+    Redacted(String),
+}
+
+/// Formats `value` into this thread's scratch string and passes the text to `f`; a nested call
+/// (a `Debug` impl that logs) formats into a fresh string.
+fn with_formatted(value: fmt::Arguments<'_>, f: impl FnOnce(&str)) {
+    if let Some(text) = value.as_str() {
+        f(text);
+        return;
+    }
+    let mut f = Some(f);
+    let _ = FORMATTED.try_with(|cell| {
+        if let Ok(mut text) = cell.try_borrow_mut() {
+            text.clear();
+            let _ = fmt::Write::write_fmt(&mut *text, value);
+            if let Some(f) = f.take() {
+                f(&text);
+            }
+            if text.capacity() > MAX_RETAINED_FORMATTED {
+                *text = String::new();
+            }
+        }
+    });
+    if let Some(f) = f.take() {
+        f(&value.to_string());
+    }
+}
+
+/// Writes `value` redacted and escaped, without quotes.
+fn write_scanned(out: &mut Vec<u8>, redactor: &Redactor, value: &str) {
+    let _ = redactor.redact_to(value, &mut escape::EscapingWriter(out));
+}
+
+/// Writes formatted text redacted and escaped, without quotes.
+fn write_scanned_fmt(out: &mut Vec<u8>, redactor: &Redactor, value: fmt::Arguments<'_>) {
+    with_formatted(value, |text| write_scanned(out, redactor, text));
 }
 
 impl Visit for FieldWriter<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if self.key(field) {
-            escape::write_f64(self.out, value);
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&value),
+            Some(_) => escape::write_f64(self.out, value),
+            None => {}
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.key(field) {
-            escape::write_integer(self.out, value);
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&value),
+            Some(FieldAction::Scan) => self.integer(value),
+            Some(FieldAction::Keep) => escape::write_integer(self.out, value),
+            None => {}
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.key(field) {
-            escape::write_integer(self.out, value);
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&value),
+            Some(FieldAction::Scan) => self.integer(value),
+            Some(FieldAction::Keep) => escape::write_integer(self.out, value),
+            None => {}
         }
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        if self.key(field) {
-            escape::write_integer(self.out, value);
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&value),
+            Some(FieldAction::Scan) => self.integer(value),
+            Some(FieldAction::Keep) => escape::write_integer(self.out, value),
+            None => {}
         }
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        if self.key(field) {
-            escape::write_integer(self.out, value);
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&value),
+            Some(FieldAction::Scan) => match i128::try_from(value) {
+                Ok(signed) => self.integer(signed),
+                Err(_) => escape::write_integer(self.out, value),
+            },
+            Some(FieldAction::Keep) => escape::write_integer(self.out, value),
+            None => {}
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.key(field) {
-            let text: &[u8] = if value { b"true" } else { b"false" };
-            self.out.extend_from_slice(text);
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&value),
+            Some(_) => {
+                let text: &[u8] = if value { b"true" } else { b"false" };
+                self.out.extend_from_slice(text);
+            }
+            None => {}
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        let redactor = self.redactor;
         if let Some(message) = self.message_for(field) {
             message.clear();
-            escape::escape_into(message, value);
-        } else if self.key(field) {
-            escape::write_string(self.out, value);
+            write_scanned(message, redactor, value);
+            return;
+        }
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&value),
+            Some(FieldAction::Scan) => {
+                self.out.push(b'"');
+                write_scanned(self.out, redactor, value);
+                self.out.push(b'"');
+            }
+            Some(FieldAction::Keep) => escape::write_string(self.out, value),
+            None => {}
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let redactor = self.redactor;
         if let Some(message) = self.message_for(field) {
             message.clear();
-            escape::write_escaped_fmt(message, format_args!("{value}"));
-        } else if self.key(field) {
-            escape::write_display(self.out, format_args!("{value}"));
+            write_scanned_fmt(message, redactor, format_args!("{value}"));
+            return;
+        }
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&value),
+            Some(FieldAction::Scan) => {
+                self.out.push(b'"');
+                write_scanned_fmt(self.out, redactor, format_args!("{value}"));
+                self.out.push(b'"');
+            }
+            Some(FieldAction::Keep) => escape::write_display(self.out, format_args!("{value}")),
+            None => {}
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let redactor = self.redactor;
         if let Some(message) = self.message_for(field) {
             message.clear();
-            escape::write_escaped_fmt(message, format_args!("{value:?}"));
-        } else if self.key(field) {
-            escape::write_display(self.out, format_args!("{value:?}"));
+            write_scanned_fmt(message, redactor, format_args!("{value:?}"));
+            return;
+        }
+        match self.key(field) {
+            Some(FieldAction::Replace) => self.replacement(&format_args!("{value:?}")),
+            Some(FieldAction::Scan) => {
+                self.out.push(b'"');
+                write_scanned_fmt(self.out, redactor, format_args!("{value:?}"));
+                self.out.push(b'"');
+            }
+            Some(FieldAction::Keep) => escape::write_display(self.out, format_args!("{value:?}")),
+            None => {}
         }
     }
 }
@@ -148,9 +287,9 @@ pub(crate) struct SpanFields {
 
 impl SpanFields {
     /// Renders the fields recorded by `values`.
-    pub(crate) fn render(values: &dyn RecordFields) -> Self {
+    pub(crate) fn render(values: &dyn RecordFields, redactor: &Redactor) -> Self {
         let mut fields = Self::from_spare();
-        fields.append(values);
+        fields.append(values, redactor);
         fields
     }
 
@@ -165,8 +304,8 @@ impl SpanFields {
     }
 
     /// Records new values; a field recorded again replaces its earlier value.
-    pub(crate) fn update(&mut self, values: &dyn RecordFields) {
-        let update = Self::render(values);
+    pub(crate) fn update(&mut self, values: &dyn RecordFields, redactor: &Redactor) {
+        let update = Self::render(values, redactor);
         if update.starts.is_empty() {
             return;
         }
@@ -201,12 +340,13 @@ impl SpanFields {
     }
 
     /// Renders `values` straight into this span's buffers.
-    fn append(&mut self, values: &dyn RecordFields) {
+    fn append(&mut self, values: &dyn RecordFields, redactor: &Redactor) {
         values.record_into(&mut FieldWriter {
             out: &mut self.json,
             message: None,
             entries: &mut self.starts,
             skip_log_fields: false,
+            redactor,
         });
     }
 
@@ -350,7 +490,7 @@ mod tests {
 
     #[test]
     fn render_writes_entries() {
-        let fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &3u64)]));
+        let fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &3u64)]), &Redactor::default());
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":3"#);
         let names: Vec<_> = fields.entries().map(|(name, _)| name).collect();
         assert_eq!(names, ["request_id", "attempt"]);
@@ -362,7 +502,7 @@ mod tests {
 
     impl fmt::Debug for RendersWhileFormatted {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            let inner = SpanFields::render(&Values(&[("request_id", &"inner")]));
+            let inner = SpanFields::render(&Values(&[("request_id", &"inner")]), &Redactor::default());
             f.write_str(&joined(&inner))
         }
     }
@@ -370,7 +510,7 @@ mod tests {
     #[test]
     fn nested_render_uses_fresh_buffers() {
         let value = tracing::field::debug(RendersWhileFormatted);
-        let fields = SpanFields::render(&Values(&[("attempt", &1u64), ("ok", &value)]));
+        let fields = SpanFields::render(&Values(&[("attempt", &1u64), ("ok", &value)]), &Redactor::default());
         assert_eq!(
             joined(&fields),
             r#","attempt":1,"ok":",\"request_id\":\"inner\"""#
@@ -382,28 +522,28 @@ mod tests {
         drop(SpanFields::render(&Values(&[(
             "request_id",
             &"first-request",
-        )])));
-        let fields = SpanFields::render(&Values(&[("attempt", &2u64)]));
+        )]), &Redactor::default()));
+        let fields = SpanFields::render(&Values(&[("attempt", &2u64)]), &Redactor::default());
         assert_eq!(joined(&fields), r#","attempt":2"#);
     }
 
     #[test]
     fn reserved_span_field_is_prefixed() {
-        let fields = SpanFields::render(&Values(&[("message", &"m")]));
+        let fields = SpanFields::render(&Values(&[("message", &"m")]), &Redactor::default());
         assert_eq!(joined(&fields), r#","fields.message":"m""#);
     }
 
     #[test]
     fn update_appends_new_fields() {
-        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1")]));
-        fields.update(&Values(&[("ok", &true)]));
+        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1")]), &Redactor::default());
+        fields.update(&Values(&[("ok", &true)]), &Redactor::default());
         assert_eq!(joined(&fields), r#","request_id":"r-1","ok":true"#);
     }
 
     #[test]
     fn update_replaces_recorded_field() {
-        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &1u64)]));
-        fields.update(&Values(&[("attempt", &2u64)]));
+        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &1u64)]), &Redactor::default());
+        fields.update(&Values(&[("attempt", &2u64)]), &Redactor::default());
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":2"#);
     }
 }

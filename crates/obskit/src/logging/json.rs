@@ -14,6 +14,7 @@ use super::fields::{FieldWriter, SpanFields};
 use super::time;
 use super::writer::Queue;
 use crate::config::ServiceConfig;
+use crate::redact::Redactor;
 
 /// Trace and span ids of the current span, written as `trace_id` and `span_id`.
 ///
@@ -59,12 +60,13 @@ thread_local! {
 /// Formats events as JSON lines into the writer queue.
 pub(crate) struct JsonLayer {
     queue: Arc<Queue>,
+    redactor: Redactor,
     /// `,"service":"…","environment":"…","version":"…"`, escaped once.
     service: Box<[u8]>,
 }
 
 impl JsonLayer {
-    pub(crate) fn new(queue: Arc<Queue>, service: &ServiceConfig) -> Self {
+    pub(crate) fn new(queue: Arc<Queue>, service: &ServiceConfig, redactor: Redactor) -> Self {
         let mut fragment = Vec::new();
         for (key, value) in [
             ("service", &service.name),
@@ -78,6 +80,7 @@ impl JsonLayer {
         }
         Self {
             queue,
+            redactor,
             service: fragment.into_boxed_slice(),
         }
     }
@@ -104,6 +107,7 @@ impl JsonLayer {
             message: Some(message),
             entries: names,
             skip_log_fields: normalized.is_some(),
+            redactor: &self.redactor,
         });
 
         line.extend_from_slice(b"{\"timestamp\":\"");
@@ -180,9 +184,9 @@ where
         };
         let mut extensions = span.extensions_mut();
         if let Some(existing) = extensions.get_mut::<SpanFields>() {
-            existing.update(attrs);
+            existing.update(attrs, &self.redactor);
         } else {
-            extensions.insert(SpanFields::render(attrs));
+            extensions.insert(SpanFields::render(attrs, &self.redactor));
         }
     }
 
@@ -192,9 +196,9 @@ where
         };
         let mut extensions = span.extensions_mut();
         if let Some(existing) = extensions.get_mut::<SpanFields>() {
-            existing.update(values);
+            existing.update(values, &self.redactor);
         } else {
-            extensions.insert(SpanFields::render(values));
+            extensions.insert(SpanFields::render(values, &self.redactor));
         }
     }
 

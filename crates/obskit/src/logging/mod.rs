@@ -101,7 +101,8 @@ use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter};
 use tracing_subscriber::layer::{Filter, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::config::{LogFormat, LoggingConfig, ServiceConfig};
+use crate::config::{LogFormat, LoggingConfig, RedactConfig, ServiceConfig};
+use crate::redact::Redactor;
 use crate::metrics::{MetricsError, Registry};
 
 pub use json::TraceContext;
@@ -160,6 +161,9 @@ pub enum LoggingError {
         "a global tracing subscriber is already installed; call obskit::logging::install once, or use obskit::logging::layer to add obskit's output to your own subscriber"
     )]
     AlreadyInstalled,
+    /// The redaction rules are invalid, or their counter could not be registered.
+    #[error(transparent)]
+    Redaction(#[from] crate::redact::RegisterError),
     /// Queued lines were not written before the timeout.
     #[error(
         "log output did not accept {pending} queued lines in time; check that the output is writable and not blocked"
@@ -258,6 +262,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     let parts = Parts::new(logging, registry, output)?;
+    let redactor = default_redactor(registry)?;
     let layer = match plain_level(&logging.level) {
         // A bare level needs none of `EnvFilter`'s per-span bookkeeping, which in
         // tracing-subscriber 0.3.23 takes a lock on every span entry, exit and close.
@@ -268,6 +273,7 @@ where
             parts.is_terminal,
             level,
             parts.sampler,
+            redactor,
         ),
         None => format_layer(
             logging.format,
@@ -276,6 +282,7 @@ where
             parts.is_terminal,
             parts.env_filter,
             parts.sampler,
+            redactor,
         ),
     };
     Ok((layer, LogGuard::new(parts.queue, parts.thread)))
@@ -297,11 +304,17 @@ pub fn subscriber(
     registry: &Registry,
     output: LogOutput,
 ) -> Result<(tracing::Dispatch, LogGuard), LoggingError> {
-    build_dispatch(logging, service, registry, output, None)
+    let redactor = default_redactor(registry)?;
+    build_dispatch(logging, service, registry, output, redactor, None)
 }
 
-/// Builds the subscriber that [`crate::init`] installs when tracing is on: the one of
-/// [`subscriber`] with the span bridge `otel` after the log layer.
+/// Builds the redactor of the default rules, counting into `registry`.
+fn default_redactor(registry: &Registry) -> Result<Redactor, LoggingError> {
+    Ok(Redactor::with_registry(&RedactConfig::default(), registry)?)
+}
+
+/// Builds the subscriber that [`crate::init`] installs: the one of [`subscriber`] with
+/// `redactor` instead of the default rules and the span bridge `otel` after the log layer.
 ///
 /// Spans at INFO and above are enabled whatever the log level, so a service that logs only
 /// warnings still traces its requests. Events still follow the log level.
@@ -314,9 +327,10 @@ pub fn subscriber_with_spans(
     service: &ServiceConfig,
     registry: &Registry,
     output: LogOutput,
-    otel: crate::trace::OtelLayer,
+    redactor: Redactor,
+    otel: Option<crate::trace::OtelLayer>,
 ) -> Result<(tracing::Dispatch, LogGuard), LoggingError> {
-    build_dispatch(logging, service, registry, output, Some(otel))
+    build_dispatch(logging, service, registry, output, redactor, otel)
 }
 
 /// Builds the subscriber of [`subscriber`], with `otel` after the log layer when given, as
@@ -326,6 +340,7 @@ pub(crate) fn build_dispatch(
     service: &ServiceConfig,
     registry: &Registry,
     output: LogOutput,
+    redactor: Redactor,
     otel: Option<crate::trace::OtelLayer>,
 ) -> Result<(tracing::Dispatch, LogGuard), LoggingError> {
     type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
@@ -349,11 +364,11 @@ pub(crate) fn build_dispatch(
     // `None` as a layer does nothing, so services without tracing pay only a branch.
     let dispatch = match logging.format {
         LogFormat::Json => tracing::Dispatch::new(
-            base.with(json::JsonLayer::new(parts.queue.clone(), service))
+            base.with(json::JsonLayer::new(parts.queue.clone(), service, redactor))
                 .with(otel),
         ),
         LogFormat::Text => tracing::Dispatch::new(
-            base.with(text::layer(parts.queue.clone(), parts.is_terminal))
+            base.with(text::layer(parts.queue.clone(), parts.is_terminal, redactor))
                 .with(otel),
         ),
     };
@@ -412,6 +427,7 @@ fn format_layer<S, F>(
     is_terminal: bool,
     level: F,
     sampler: sampling::Sampler,
+    redactor: Redactor,
 ) -> BoxedLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + 'static,
@@ -420,9 +436,11 @@ where
     let filter = level.and(sampler);
     match format {
         LogFormat::Json => {
-            Box::new(json::JsonLayer::new(queue.clone(), service).with_filter(filter))
+            Box::new(json::JsonLayer::new(queue.clone(), service, redactor).with_filter(filter))
         }
-        LogFormat::Text => Box::new(text::layer(queue.clone(), is_terminal).with_filter(filter)),
+        LogFormat::Text => {
+            Box::new(text::layer(queue.clone(), is_terminal, redactor).with_filter(filter))
+        }
     }
 }
 
@@ -460,7 +478,8 @@ pub fn install(
 ) -> Result<LogGuard, LoggingError> {
     // `tracing::dispatcher::has_been_set` is also true after a scoped `set_default`, so the
     // only reliable check is `set_global_default` itself; on failure the guard stops the writer.
-    install_with(logging, service, registry, output, None)
+    let redactor = default_redactor(registry)?;
+    install_with(logging, service, registry, output, redactor, None)
 }
 
 /// [`install`], with the span bridge after the log layer when `otel` is given.
@@ -469,9 +488,10 @@ pub(crate) fn install_with(
     service: &ServiceConfig,
     registry: &Registry,
     output: LogOutput,
+    redactor: Redactor,
     otel: Option<crate::trace::OtelLayer>,
 ) -> Result<LogGuard, LoggingError> {
-    let (dispatch, guard) = build_dispatch(logging, service, registry, output, otel)?;
+    let (dispatch, guard) = build_dispatch(logging, service, registry, output, redactor, otel)?;
     tracing::dispatcher::set_global_default(dispatch)
         .map_err(|_| LoggingError::AlreadyInstalled)?;
 

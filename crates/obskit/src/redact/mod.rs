@@ -48,6 +48,7 @@ mod names;
 mod pairs;
 mod pem;
 mod render;
+mod spans;
 mod text;
 mod tokens;
 mod url;
@@ -56,6 +57,7 @@ mod wrapper;
 pub use kind::Kind;
 pub use names::DEFAULT_FIELD_NAMES;
 pub use pem::{closes_private_key, opens_private_key};
+pub use spans::{redact_attributes, redact_span};
 pub use wrapper::{PLACEHOLDER, Redacted};
 
 use self::digits::DigitRules;
@@ -309,6 +311,12 @@ impl Redactor {
         if let Some(counter) = self.inner.counters.get(kind.index()) {
             counter.inc();
         }
+    }
+
+    /// Returns whether the replacement of a sensitive field's value depends on the value, as in
+    /// the `hash` mode; otherwise the value need not be formatted.
+    pub fn field_replacement_needs_value(&self) -> bool {
+        self.inner.renderer.mode(Kind::Field) == RuleMode::Hash
     }
 
     /// Writes the replacement of a whole field value of a sensitive field and counts it.

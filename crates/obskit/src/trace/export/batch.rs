@@ -1,7 +1,7 @@
 //! `BatchExporter`: the bounded span queue and the handle of its export thread.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -17,8 +17,9 @@ use super::ExportError;
 use super::counters::{Counters, WarnLimiter};
 use super::transport;
 use super::worker::{Command, Signal, Worker};
-use crate::config::{BatchConfig, ServiceConfig, TraceExporter, TracingConfig};
+use crate::config::{BatchConfig, RedactConfig, ServiceConfig, TraceExporter, TracingConfig};
 use crate::metrics::Registry;
+use crate::redact::{RegisterError, Redactor};
 use crate::trace::{SpanSink, service_resource};
 
 /// Name of the export thread.
@@ -94,6 +95,9 @@ struct Inner {
     batch_size: usize,
     signal: Arc<Signal>,
     shut_down: AtomicBool,
+    /// Redaction rules set with [`BatchExporter::set_redactor`]; the worker falls back to the
+    /// default rules until they are set.
+    redactor: Arc<OnceLock<Redactor>>,
 }
 
 impl fmt::Debug for BatchExporter {
@@ -169,6 +173,13 @@ impl BatchExporter {
     {
         let batch = &usable(batch);
         let counters = Counters::register(registry)?;
+        let default_redactor = match Redactor::with_registry(&RedactConfig::default(), registry) {
+            Ok(redactor) => redactor,
+            Err(RegisterError::Metrics(error)) => return Err(ExportError::Metrics(error)),
+            Err(_) => Redactor::default(),
+        };
+        let redactor = Arc::new(OnceLock::new());
+        let worker_redactor = Arc::clone(&redactor);
         let (spans, span_receiver) = tokio::sync::mpsc::channel(batch.max_queue_size);
         let (control, control_receiver) = tokio::sync::mpsc::unbounded_channel();
         let (ready, started) = std::sync::mpsc::sync_channel(1);
@@ -218,6 +229,8 @@ impl BatchExporter {
                     warnings: WarnLimiter::default(),
                     silence: Some(silence),
                     rejections,
+                    redactor: worker_redactor,
+                    default_redactor,
                 };
                 let silence = runtime.block_on(worker.run());
                 drop(runtime);
@@ -241,8 +254,16 @@ impl BatchExporter {
                 batch_size: batch.max_export_batch_size,
                 signal,
                 shut_down: AtomicBool::new(false),
+                redactor,
             }),
         })
+    }
+
+    /// Sets the rules that redact span names, attributes, events and status messages before
+    /// export. Until this is called, the default rules of [`Redactor::default`] apply. Returns
+    /// false, and changes nothing, when rules were set before.
+    pub fn set_redactor(&self, redactor: Redactor) -> bool {
+        self.inner.redactor.set(redactor).is_ok()
     }
 
     /// Returns the resource attached to every exported span.

@@ -122,6 +122,10 @@ pub(crate) struct Worker<E> {
     pub(crate) silence: Option<DefaultGuard>,
     /// Spans the collector rejected in partial successes, collected from the exporter's events.
     pub(crate) rejections: Arc<super::rejections::Rejections>,
+    /// Redaction rules set on the exporter handle.
+    pub(crate) redactor: Arc<std::sync::OnceLock<crate::redact::Redactor>>,
+    /// Rules used until `redactor` is set.
+    pub(crate) default_redactor: crate::redact::Redactor,
 }
 
 impl<E: SpanExporter> Worker<E> {
@@ -283,7 +287,14 @@ impl<E: SpanExporter> Worker<E> {
     /// Exports `batch`, bounded by the export timeout and `deadline`, and counts the outcome.
     /// Failed spans are dropped; the reason is returned.
     async fn export(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) -> Result<(), String> {
-        let spans = std::mem::replace(batch, Vec::with_capacity(self.batch.max_export_batch_size));
+        let mut spans =
+            std::mem::replace(batch, Vec::with_capacity(self.batch.max_export_batch_size));
+        let redactor = self.redactor.get().unwrap_or(&self.default_redactor);
+        if redactor.is_enabled() {
+            for span in &mut spans {
+                crate::redact::redact_span(redactor, span);
+            }
+        }
         let count = spans.len() as u64;
         let limit = deadline.min(Instant::now() + self.batch.export_timeout);
         let allowed = limit.saturating_duration_since(Instant::now());
