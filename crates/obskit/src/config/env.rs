@@ -40,6 +40,8 @@ enum EnvKind {
     Headers,
     /// `OTEL_SDK_DISABLED`: `true` sets the key to `none`, `false` leaves it alone.
     SdkDisabled,
+    /// A comma-separated list; entries are trimmed and empty entries are skipped.
+    List,
 }
 
 const fn var(name: &'static str, key: Option<&'static str>, kind: EnvKind) -> EnvVar {
@@ -261,6 +263,101 @@ pub const ENV_VARS: &[EnvVar] = &[
         Some("tracing.shutdown_timeout"),
         EnvKind::Text,
     ),
+    var(
+        "OBSKIT_REDACT_ENABLED",
+        Some("redact.enabled"),
+        EnvKind::Bool,
+    ),
+    var(
+        "OBSKIT_REDACT_FIELDS_ADD",
+        Some("redact.fields.add"),
+        EnvKind::List,
+    ),
+    var(
+        "OBSKIT_REDACT_FIELDS_REMOVE",
+        Some("redact.fields.remove"),
+        EnvKind::List,
+    ),
+    var(
+        "OBSKIT_REDACT_ALLOW_FIELDS",
+        Some("redact.allow_fields"),
+        EnvKind::List,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_FIELD",
+        Some("redact.rules.field"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_EMAIL",
+        Some("redact.rules.email"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_CARD",
+        Some("redact.rules.card"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_SSN",
+        Some("redact.rules.ssn"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_PHONE",
+        Some("redact.rules.phone"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_IBAN",
+        Some("redact.rules.iban"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_JWT",
+        Some("redact.rules.jwt"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_CREDENTIALS",
+        Some("redact.rules.credentials"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_AWS_KEY",
+        Some("redact.rules.aws_key"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_TOKEN",
+        Some("redact.rules.token"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_PRIVATE_KEY",
+        Some("redact.rules.private_key"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_URL_CREDENTIALS",
+        Some("redact.rules.url_credentials"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_RULES_IP",
+        Some("redact.rules.ip"),
+        EnvKind::Name,
+    ),
+    var(
+        "OBSKIT_REDACT_HASH_KEY",
+        Some("redact.hash_key"),
+        EnvKind::RequiredText,
+    ),
+    var(
+        "OBSKIT_REDACT_MAX_VALUE_BYTES",
+        Some("redact.max_value_bytes"),
+        EnvKind::Integer,
+    ),
 ];
 
 /// Resource attributes in `OTEL_RESOURCE_ATTRIBUTES` that fill typed keys instead of
@@ -408,6 +505,13 @@ fn parse_var(var: &EnvVar, raw: &str, problems: &mut Vec<ConfigProblem>) -> Opti
             }
         },
         EnvKind::Headers => return headers_dict(var, key, raw, problems),
+        EnvKind::List => Value::from(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| Value::from(entry.to_owned()))
+                .collect::<Vec<Value>>(),
+        ),
         EnvKind::SdkDisabled => match raw.trim().to_ascii_lowercase().as_str() {
             "true" => Value::from("none"),
             "false" => return None,

@@ -26,6 +26,8 @@ const POSITIVE_INTEGER: &str = "an integer greater than 0";
 const RATIO: &str = "a number from 0.0 to 1.0";
 const URL: &str = "an http:// or https:// URL with a host, such as \"http://collector:4317\"";
 const PEM_CERTIFICATE: &str = "the path of a readable PEM file holding at least one certificate";
+const RULE_MODE: &str = "one of \"mask\", \"partial\", \"hash\", \"off\"";
+const FIELD_NAMES: &str = "a list of field names, each with at least one character other than \"_\", \"-\", \".\", \"/\", \":\" and whitespace";
 
 /// Every leaf key of [`Config`](super::Config), in report order.
 ///
@@ -107,7 +109,40 @@ pub const KEYS: &[KeyInfo] = &[
     key("tracing.batch.schedule_delay", POSITIVE_DURATION),
     key("tracing.batch.export_timeout", POSITIVE_DURATION),
     key("tracing.shutdown_timeout", POSITIVE_DURATION),
+    key("redact.enabled", "true or false"),
+    key(
+        "redact.fields.names",
+        "a list of field names that replaces the built-in list, each with at least one character other than \"_\", \"-\", \".\", \"/\", \":\" and whitespace",
+    ),
+    key("redact.fields.add", FIELD_NAMES),
+    key("redact.fields.remove", FIELD_NAMES),
+    key("redact.allow_fields", "a list of non-blank field names"),
+    key("redact.rules.field", RULE_MODE),
+    key("redact.rules.email", RULE_MODE),
+    key("redact.rules.card", RULE_MODE),
+    key("redact.rules.ssn", RULE_MODE),
+    key("redact.rules.phone", RULE_MODE),
+    key("redact.rules.iban", RULE_MODE),
+    key("redact.rules.jwt", RULE_MODE),
+    key("redact.rules.credentials", RULE_MODE),
+    key("redact.rules.aws_key", RULE_MODE),
+    key("redact.rules.token", RULE_MODE),
+    key("redact.rules.private_key", RULE_MODE),
+    key("redact.rules.url_credentials", RULE_MODE),
+    key("redact.rules.ip", RULE_MODE),
+    key(
+        "redact.hash_key",
+        "a secret of at least 16 bytes, such as the output of `openssl rand -hex 32`",
+    ),
+    key("redact.max_value_bytes", POSITIVE_INTEGER),
 ];
+
+/// The key of the `hash` mode's HMAC key, a secret.
+pub(crate) const HASH_KEY_KEY: &str = "redact.hash_key";
+
+/// The prefix of the redaction rule keys, whose names (such as `token`) are kinds of value,
+/// not secrets.
+pub(crate) const RULES_PREFIX: &str = "redact.rules.";
 
 /// The key whose values are HTTP headers, which reports and errors mask.
 pub(crate) const HEADERS_KEY: &str = "tracing.headers";
@@ -133,9 +168,14 @@ pub(crate) fn is_section(key: &str) -> bool {
 /// password.
 ///
 /// Keys ending in `_file` contain a path to a secret, not the secret, and are shown. Every
-/// value of `tracing.headers` is a secret, because headers carry credentials.
+/// value of `tracing.headers` is a secret, because headers carry credentials, and so is
+/// `redact.hash_key`. The `redact.rules.*` keys are not, although one is named `token`.
 pub(crate) fn is_secret_key(key: &str) -> bool {
-    if key == HEADERS_KEY
+    if key.starts_with(RULES_PREFIX) {
+        return false;
+    }
+    if key == HASH_KEY_KEY
+        || key == HEADERS_KEY
         || key
             .strip_prefix(HEADERS_KEY)
             .is_some_and(|rest| rest.starts_with('.'))
@@ -214,6 +254,13 @@ mod tests {
     }
 
     #[test]
+    fn suggest_key_finds_redact_keys() {
+        assert_eq!(suggest_key("redact.rules.emial"), Some("redact.rules.email"));
+        assert_eq!(suggest_key("redact.hashkey"), Some("redact.hash_key"));
+        assert_eq!(suggest_key("redact.allow_field"), Some("redact.allow_fields"));
+    }
+
+    #[test]
     fn suggest_key_finds_key_in_other_section() {
         assert_eq!(
             suggest_key("metrics.sample_rate"),
@@ -236,6 +283,9 @@ mod tests {
         assert!(is_secret_key("tracing.headers"));
         assert!(is_secret_key("tracing.headers.x-api-key"));
         assert!(!is_secret_key("tracing.headers_count"));
+        assert!(is_secret_key("redact.hash_key"));
+        assert!(!is_secret_key("redact.rules.token"));
+        assert!(!is_secret_key("redact.max_value_bytes"));
     }
 
     #[test]

@@ -16,8 +16,9 @@ use super::keys::{FREE_TABLE_KEY, find_key, is_secret_key, is_section, suggest_k
 use super::report::ConfigReport;
 use super::source::{Layer, ValueSource};
 use super::{
-    AdminConfig, BatchConfig, Config, HealthConfig, HttpConfig, LoggingConfig, MetricsConfig,
-    Secret, ServiceConfig, ShutdownConfig, TracingConfig, file, validate,
+    AdminConfig, BatchConfig, Config, FieldNames, HealthConfig, HttpConfig, LoggingConfig,
+    MetricsConfig, RedactConfig, RuleModes, Secret, ServiceConfig, ShutdownConfig, TracingConfig,
+    file, validate,
 };
 
 impl Config {
@@ -465,7 +466,7 @@ impl Merged {
                 hook_timeout: get.duration("shutdown.hook_timeout", defaults.shutdown.hook_timeout),
             },
             tracing: extract_tracing(&mut get, defaults.tracing),
-            redact: defaults.redact,
+            redact: extract_redact(&mut get, defaults.redact),
         }
     }
 
@@ -558,6 +559,37 @@ fn extract_tracing(get: &mut Extractor<'_>, defaults: TracingConfig) -> TracingC
             export_timeout: get.duration("tracing.batch.export_timeout", batch.export_timeout),
         },
         shutdown_timeout: get.duration("tracing.shutdown_timeout", defaults.shutdown_timeout),
+    }
+}
+
+fn extract_redact(get: &mut Extractor<'_>, defaults: RedactConfig) -> RedactConfig {
+    let fields = defaults.fields;
+    let rules = defaults.rules;
+    RedactConfig {
+        enabled: get.value("redact.enabled", defaults.enabled),
+        fields: FieldNames {
+            names: get.value("redact.fields.names", fields.names),
+            add: get.value("redact.fields.add", fields.add),
+            remove: get.value("redact.fields.remove", fields.remove),
+        },
+        allow_fields: get.value("redact.allow_fields", defaults.allow_fields),
+        rules: RuleModes {
+            field: get.value("redact.rules.field", rules.field),
+            email: get.value("redact.rules.email", rules.email),
+            card: get.value("redact.rules.card", rules.card),
+            ssn: get.value("redact.rules.ssn", rules.ssn),
+            phone: get.value("redact.rules.phone", rules.phone),
+            iban: get.value("redact.rules.iban", rules.iban),
+            jwt: get.value("redact.rules.jwt", rules.jwt),
+            credentials: get.value("redact.rules.credentials", rules.credentials),
+            aws_key: get.value("redact.rules.aws_key", rules.aws_key),
+            token: get.value("redact.rules.token", rules.token),
+            private_key: get.value("redact.rules.private_key", rules.private_key),
+            url_credentials: get.value("redact.rules.url_credentials", rules.url_credentials),
+            ip: get.value("redact.rules.ip", rules.ip),
+        },
+        hash_key: get.value("redact.hash_key", defaults.hash_key),
+        max_value_bytes: get.value("redact.max_value_bytes", defaults.max_value_bytes),
     }
 }
 

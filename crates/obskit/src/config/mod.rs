@@ -18,6 +18,7 @@ mod secret;
 mod source;
 mod tracing;
 mod validate;
+mod validate_redact;
 mod validate_tracing;
 
 pub use self::tracing::{

@@ -87,6 +87,7 @@ pub(crate) fn check(config: &Config) -> Vec<Invalid> {
     );
 
     super::validate_tracing::check(&config.tracing, &mut invalid);
+    super::validate_redact::check(&config.redact, &mut invalid);
 
     if let Err(reason) = check_level(&logging.level) {
         invalid.push(Invalid {

@@ -43,6 +43,7 @@ use std::sync::Arc;
 mod digits;
 mod email;
 mod iban;
+mod json;
 mod kind;
 mod names;
 mod pairs;
@@ -54,6 +55,7 @@ mod tokens;
 mod url;
 mod wrapper;
 
+pub use json::MAX_JSON_DEPTH;
 pub use kind::Kind;
 pub use names::DEFAULT_FIELD_NAMES;
 pub use pem::{closes_private_key, opens_private_key};
