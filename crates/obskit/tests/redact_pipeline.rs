@@ -27,7 +27,8 @@ use support::otlp::Collector;
 const EMAIL: &str = "jane.doe@example.com";
 const CARD: &str = "4111 1111 1111 1111";
 const PASSWORD: &str = "hunter2-correct-horse";
-const BEARER: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+const BEARER: &str =
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
 const COOKIE: &str = "session=s3ss10n-c00kie-value";
 const PROXY: &str = "Basic cHJveHk6cHJveHktc2VjcmV0";
 const QUERY_TOKEN: &str = "q-t0ken-in-query";
@@ -166,7 +167,10 @@ fn secrets_never_reach_logs_spans_or_access_log() {
     // Log lines: the secrets are gone and placeholders name what was there.
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     for secret in SECRETS {
-        assert!(!logs.contains(secret), "log output contains {secret:?}:\n{logs}");
+        assert!(
+            !logs.contains(secret),
+            "log output contains {secret:?}:\n{logs}"
+        );
     }
     let charge = logs
         .lines()
@@ -224,10 +228,16 @@ fn secrets_never_reach_logs_spans_or_access_log() {
     }
     let exported = exported.join("\n");
     for secret in SECRETS {
-        assert!(!exported.contains(secret), "exported spans contain {secret:?}:\n{exported}");
+        assert!(
+            !exported.contains(secret),
+            "exported spans contain {secret:?}:\n{exported}"
+        );
     }
     assert!(exported.contains("[REDACTED:email]"), "{exported}");
-    assert!(exported.contains("charging [REDACTED:card] for [REDACTED:email]"), "{exported}");
+    assert!(
+        exported.contains("charging [REDACTED:card] for [REDACTED:email]"),
+        "{exported}"
+    );
 
     // The counters on `/metrics`.
     let count = |kind: &str| -> f64 {

@@ -69,7 +69,7 @@ impl FieldWriter<'_> {
         }
         escape::escape_static_into(self.out, name);
         self.out.extend_from_slice(b"\":");
-        Some(self.redactor.field_action(name))
+        Some(self.redactor.field_action_static(name))
     }
 
     /// Returns the message buffer when `field` is the event message.
@@ -104,7 +104,10 @@ impl FieldWriter<'_> {
         }
     }
 
-    fn key_action_for_integer<T: itoa::Integer + Into<i128> + Copy>(&self, value: T) -> IntegerOutput {
+    fn key_action_for_integer<T: itoa::Integer + Into<i128> + Copy>(
+        &self,
+        value: T,
+    ) -> IntegerOutput {
         if value.into().unsigned_abs() < SCANNED_INTEGER {
             return IntegerOutput::Plain;
         }
@@ -490,7 +493,10 @@ mod tests {
 
     #[test]
     fn render_writes_entries() {
-        let fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &3u64)]), &Redactor::default());
+        let fields = SpanFields::render(
+            &Values(&[("request_id", &"r-1"), ("attempt", &3u64)]),
+            &Redactor::default(),
+        );
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":3"#);
         let names: Vec<_> = fields.entries().map(|(name, _)| name).collect();
         assert_eq!(names, ["request_id", "attempt"]);
@@ -502,7 +508,8 @@ mod tests {
 
     impl fmt::Debug for RendersWhileFormatted {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            let inner = SpanFields::render(&Values(&[("request_id", &"inner")]), &Redactor::default());
+            let inner =
+                SpanFields::render(&Values(&[("request_id", &"inner")]), &Redactor::default());
             f.write_str(&joined(&inner))
         }
     }
@@ -510,7 +517,10 @@ mod tests {
     #[test]
     fn nested_render_uses_fresh_buffers() {
         let value = tracing::field::debug(RendersWhileFormatted);
-        let fields = SpanFields::render(&Values(&[("attempt", &1u64), ("ok", &value)]), &Redactor::default());
+        let fields = SpanFields::render(
+            &Values(&[("attempt", &1u64), ("ok", &value)]),
+            &Redactor::default(),
+        );
         assert_eq!(
             joined(&fields),
             r#","attempt":1,"ok":",\"request_id\":\"inner\"""#
@@ -519,10 +529,10 @@ mod tests {
 
     #[test]
     fn dropped_fields_are_reused_cleanly() {
-        drop(SpanFields::render(&Values(&[(
-            "request_id",
-            &"first-request",
-        )]), &Redactor::default()));
+        drop(SpanFields::render(
+            &Values(&[("request_id", &"first-request")]),
+            &Redactor::default(),
+        ));
         let fields = SpanFields::render(&Values(&[("attempt", &2u64)]), &Redactor::default());
         assert_eq!(joined(&fields), r#","attempt":2"#);
     }
@@ -535,14 +545,18 @@ mod tests {
 
     #[test]
     fn update_appends_new_fields() {
-        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1")]), &Redactor::default());
+        let mut fields =
+            SpanFields::render(&Values(&[("request_id", &"r-1")]), &Redactor::default());
         fields.update(&Values(&[("ok", &true)]), &Redactor::default());
         assert_eq!(joined(&fields), r#","request_id":"r-1","ok":true"#);
     }
 
     #[test]
     fn update_replaces_recorded_field() {
-        let mut fields = SpanFields::render(&Values(&[("request_id", &"r-1"), ("attempt", &1u64)]), &Redactor::default());
+        let mut fields = SpanFields::render(
+            &Values(&[("request_id", &"r-1"), ("attempt", &1u64)]),
+            &Redactor::default(),
+        );
         fields.update(&Values(&[("attempt", &2u64)]), &Redactor::default());
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":2"#);
     }

@@ -102,8 +102,8 @@ use tracing_subscriber::layer::{Filter, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogFormat, LoggingConfig, RedactConfig, ServiceConfig};
-use crate::redact::Redactor;
 use crate::metrics::{MetricsError, Registry};
+use crate::redact::Redactor;
 
 pub use json::TraceContext;
 pub use writer::LogGuard;
@@ -368,8 +368,12 @@ pub(crate) fn build_dispatch(
                 .with(otel),
         ),
         LogFormat::Text => tracing::Dispatch::new(
-            base.with(text::layer(parts.queue.clone(), parts.is_terminal, redactor))
-                .with(otel),
+            base.with(text::layer(
+                parts.queue.clone(),
+                parts.is_terminal,
+                redactor,
+            ))
+            .with(otel),
         ),
     };
     Ok((dispatch, LogGuard::new(parts.queue, parts.thread)))

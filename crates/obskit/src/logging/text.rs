@@ -69,7 +69,7 @@ impl TextVisitor<'_, '_> {
         }
         let separator = if self.first { "" } else { " " };
         self.first = false;
-        let redacted = match self.redactor.field_action(name) {
+        let redacted = match self.redactor.field_action_static(name) {
             FieldAction::Keep => std::borrow::Cow::Borrowed(text),
             FieldAction::Scan => self.redactor.redact(text),
             FieldAction::Replace => {

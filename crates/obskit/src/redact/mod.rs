@@ -37,6 +37,7 @@
 //!   alone, as they are indistinguishable from ids.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt::{self, Write};
 use std::sync::Arc;
 
@@ -130,6 +131,8 @@ struct Detectors {
 
 #[derive(Debug)]
 struct Inner {
+    /// Distinguishes redactors in the per-thread cache of field actions; never 0.
+    id: usize,
     enabled: bool,
     names: NameMatcher,
     renderer: Renderer,
@@ -269,6 +272,7 @@ impl Redactor {
         });
         Self {
             inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 enabled: config.enabled,
                 names: NameMatcher::new(&config.fields, &config.allow_fields),
                 renderer: Renderer::new(&config.rules, key),
@@ -299,6 +303,38 @@ impl Redactor {
         } else {
             FieldAction::Scan
         }
+    }
+
+    /// [`field_action`](Self::field_action) for the static names of `tracing` fields,
+    /// remembered per thread so that each callsite's names are matched once.
+    pub fn field_action_static(&self, name: &'static str) -> FieldAction {
+        let inner = &*self.inner;
+        if !inner.enabled {
+            return FieldAction::Keep;
+        }
+        let key = (inner.id, name.as_ptr().addr(), name.len());
+        // Fibonacci hashing of the name's address picks the set.
+        let set = (key.1.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % ACTION_SETS;
+        let cached = ACTIONS
+            .try_with(|sets| {
+                let [first, second] = sets.get(set)?;
+                [first, second]
+                    .into_iter()
+                    .find(|way| way.get().0 == key)
+                    .map(|way| way.get().1)
+            })
+            .ok()
+            .flatten();
+        if let Some(action) = cached {
+            return action;
+        }
+        let action = self.field_action(name);
+        let _ = ACTIONS.try_with(|sets| {
+            if let Some([first, second]) = sets.get(set) {
+                second.set(first.replace((key, action)));
+            }
+        });
+        action
     }
 
     /// Returns the number of values this redactor's counters have recorded for `kind`.
@@ -508,7 +544,18 @@ impl Redactor {
             return Some(found);
         }
         match class {
-            DIGIT if detectors.any_digits => digits::detect(bytes, index, detectors.digits),
+            DIGIT if detectors.any_digits => {
+                // A lone run of digits can only be a card number; the other digit rules need
+                // groups, so most numbers in text end here.
+                let run = run_end(bytes, index, |b| b.is_ascii_digit());
+                let grouped = matches!(at(bytes, run), b' ' | b'-' | b'.')
+                    && at(bytes, run + 1).is_ascii_digit();
+                if grouped || (detectors.digits.card && (13..=19).contains(&(run - index))) {
+                    digits::detect(bytes, index, detectors.digits)
+                } else {
+                    None
+                }
+            }
             UPPER => {
                 if byte == b'A'
                     && detectors.aws_key
@@ -544,8 +591,28 @@ impl Redactor {
     }
 }
 
+/// Source of [`Inner::id`].
+static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// Number of sets in the per-thread cache of field actions; each set holds two names.
+const ACTION_SETS: usize = 64;
+
+/// A cached field action: redactor id, name address and length, and the action.
+type CachedAction = Cell<((usize, usize, usize), FieldAction)>;
+
+thread_local! {
+    /// Field actions of static field names, in a two-way set-associative cache.
+    static ACTIONS: [[CachedAction; 2]; ACTION_SETS] =
+        const { [const { [const { Cell::new(((0, 0, 0), FieldAction::Keep)) }; 2] }; ACTION_SETS] };
+}
+
 /// An IPv6 address at `start`, as the standard library parses it, with two or more colons.
 fn detect_ipv6(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
+    // The first group has at most four hex digits and a colon follows it.
+    let first_group = run_end(bytes, start, |b| b.is_ascii_hexdigit());
+    if first_group - start > 4 || at(bytes, first_group) != b':' {
+        return None;
+    }
     let mut end = run_end(bytes, start, |b| {
         b.is_ascii_hexdigit() || b == b':' || b == b'.'
     });

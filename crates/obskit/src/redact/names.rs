@@ -37,9 +37,6 @@ pub const DEFAULT_FIELD_NAMES: &[&str] = &[
     "otp",
 ];
 
-/// Names longer than this many segments are split into a heap buffer instead of a stack one.
-const STACK_SEGMENTS: usize = 16;
-
 /// Matches field names against a list of sensitive names by whole segments.
 #[derive(Debug, Clone)]
 pub(crate) struct NameMatcher {
@@ -49,6 +46,8 @@ pub(crate) struct NameMatcher {
     first_segments: u128,
     /// Names written as they are, lowercase.
     allowed: Vec<Box<str>>,
+    /// Length of the shortest entry; shorter names cannot match.
+    shortest: usize,
 }
 
 impl NameMatcher {
@@ -81,9 +80,15 @@ impl NameMatcher {
             .iter()
             .filter_map(|entry| entry.first())
             .fold(0u128, |bits, first| bits | quick_bit(first.as_bytes()));
+        let shortest = entries
+            .iter()
+            .map(|entry| entry.iter().map(|part| part.len()).sum::<usize>())
+            .min()
+            .unwrap_or(usize::MAX);
         Self {
             entries,
             first_segments,
+            shortest,
             allowed: allowed
                 .iter()
                 .map(|name| name.to_ascii_lowercase().into_boxed_str())
@@ -102,47 +107,30 @@ impl NameMatcher {
 
     /// Returns whether `name` contains a sensitive name's segments side by side.
     pub(crate) fn is_sensitive(&self, name: &str) -> bool {
-        if self.entries.is_empty() {
+        let bytes = name.as_bytes();
+        if bytes.len() < self.shortest {
             return false;
         }
-        let bytes = name.as_bytes();
-        let mut stack = [(0usize, 0usize); STACK_SEGMENTS];
-        let mut count = 0;
-        let mut heap = Vec::new();
-        for range in Segments::new(bytes) {
-            if count < STACK_SEGMENTS {
-                if let Some(slot) = stack.get_mut(count) {
-                    *slot = range;
-                }
-            } else {
-                if heap.is_empty() {
-                    heap.extend_from_slice(&stack);
-                }
-                heap.push(range);
-            }
-            count += 1;
-        }
-        let ranges: &[(usize, usize)] = if heap.is_empty() {
-            stack.get(..count).unwrap_or_default()
-        } else {
-            &heap
-        };
-        let segment = |index: usize| -> &[u8] {
-            ranges
-                .get(index)
-                .and_then(|&(start, end)| bytes.get(start..end))
-                .unwrap_or_default()
-        };
-        for start in 0..ranges.len() {
-            if self.first_segments & quick_bit(segment(start)) == 0 {
+        let segment = |(start, end): (usize, usize)| bytes.get(start..end).unwrap_or_default();
+        let mut segments = Segments::new(bytes);
+        while let Some(first) = segments.next() {
+            let first = segment(first);
+            if self.first_segments & quick_bit(first) == 0 {
                 continue;
             }
             for entry in &self.entries {
-                if entry.len() > ranges.len() - start {
+                let Some((head, rest)) = entry.split_first() else {
+                    continue;
+                };
+                if !first.eq_ignore_ascii_case(head.as_bytes()) {
                     continue;
                 }
-                let matched = entry.iter().enumerate().all(|(offset, part)| {
-                    segment(start + offset).eq_ignore_ascii_case(part.as_bytes())
+                // The iterator is a cursor, so copying it reads the following segments again.
+                let mut following = segments.clone();
+                let matched = rest.iter().all(|part| {
+                    following
+                        .next()
+                        .is_some_and(|next| segment(next).eq_ignore_ascii_case(part.as_bytes()))
                 });
                 if matched {
                     return true;
@@ -178,6 +166,7 @@ fn lower_segments(name: &str) -> Vec<String> {
 /// Segments end at `_`, `-`, `.`, `/`, `:`, whitespace, before an uppercase letter that follows
 /// a lowercase letter or digit (`userPassword`), and before the last of a run of uppercase
 /// letters that a lowercase letter follows (`APIKey` is `API` and `Key`).
+#[derive(Clone)]
 pub(crate) struct Segments<'a> {
     bytes: &'a [u8],
     position: usize,

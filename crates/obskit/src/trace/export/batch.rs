@@ -1,9 +1,9 @@
 //! `BatchExporter`: the bounded span queue and the handle of its export thread.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
@@ -19,7 +19,7 @@ use super::transport;
 use super::worker::{Command, Signal, Worker};
 use crate::config::{BatchConfig, RedactConfig, ServiceConfig, TraceExporter, TracingConfig};
 use crate::metrics::Registry;
-use crate::redact::{RegisterError, Redactor};
+use crate::redact::{Redactor, RegisterError};
 use crate::trace::{SpanSink, service_resource};
 
 /// Name of the export thread.
