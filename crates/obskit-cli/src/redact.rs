@@ -54,8 +54,8 @@ pub(crate) fn run(args: &RedactArgs) -> ExitCode {
 
     let stdin = io::stdin().lock();
     let mut stdout = BufWriter::new(io::stdout().lock());
-    let result = copy_redacted(&redactor, &config.redact, stdin, &mut stdout)
-        .and_then(|()| stdout.flush());
+    let result =
+        copy_redacted(&redactor, &config.redact, stdin, &mut stdout).and_then(|()| stdout.flush());
 
     if args.stats {
         let _ = print_stats(&redactor);
@@ -157,12 +157,7 @@ mod tests {
     fn run_on(input: &[u8]) -> String {
         let redactor = Redactor::default();
         let mut output = Vec::new();
-        let result = copy_redacted(
-            &redactor,
-            &RedactConfig::default(),
-            input,
-            &mut output,
-        );
+        let result = copy_redacted(&redactor, &RedactConfig::default(), input, &mut output);
         assert!(result.is_ok(), "{result:?}");
         String::from_utf8(output).unwrap_or_default()
     }

@@ -209,11 +209,21 @@ fn redact_section_shown_with_key_masked() {
     );
     assert!(!text.contains("0123456789abcdef-secret"), "{text}");
     assert_eq!(line_of(&text, "redact.rules.email")[1], "\"hash\"");
-    assert_eq!(line_of(&text, "redact.rules.token")[1..], ["\"mask\"", "default"]);
-    assert_eq!(line_of(&text, "redact.fields.add")[1], "[\"internal_note\"]");
+    assert_eq!(
+        line_of(&text, "redact.rules.token")[1..],
+        ["\"mask\"", "default"]
+    );
+    assert_eq!(
+        line_of(&text, "redact.fields.add")[1],
+        "[\"internal_note\"]"
+    );
     assert_eq!(
         line_of(&text, "redact.allow_fields")[1..],
-        ["[\"order_id\",\"trace_id\"]", "env", "OBSKIT_REDACT_ALLOW_FIELDS"]
+        [
+            "[\"order_id\",\"trace_id\"]",
+            "env",
+            "OBSKIT_REDACT_ALLOW_FIELDS"
+        ]
     );
     assert_eq!(line_of(&text, "redact.enabled")[1..], ["true", "default"]);
 }

@@ -111,7 +111,12 @@ fn pem_block_over_lines() {
     );
     assert!(!stdout(&output).contains("MIIE"));
     let stats = stderr(&output);
-    assert!(stats.lines().any(|line| line.split_whitespace().eq(["private_key", "1"])), "{stats}");
+    assert!(
+        stats
+            .lines()
+            .any(|line| line.split_whitespace().eq(["private_key", "1"])),
+        "{stats}"
+    );
 }
 
 #[test]
@@ -171,7 +176,11 @@ fn hash_rule_without_key_exits_2() {
     let dir = TempDir::new().unwrap();
     let file = dir.path().join("obskit.yaml");
     fs::write(&file, "redact:\n  rules:\n    email: hash\n").unwrap();
-    let output = redact(&["--config", file.to_str().unwrap()], &[], b"a@example.com\n");
+    let output = redact(
+        &["--config", file.to_str().unwrap()],
+        &[],
+        b"a@example.com\n",
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(stdout(&output).is_empty());
     let text = stderr(&output);
@@ -196,7 +205,10 @@ fn short_hash_key_exits_2_masked() {
         text.contains("redact.hash_key = **** (from env OBSKIT_REDACT_HASH_KEY)"),
         "{text}"
     );
-    assert!(text.contains("at least 16 bytes (this one has 8)"), "{text}");
+    assert!(
+        text.contains("at least 16 bytes (this one has 8)"),
+        "{text}"
+    );
     assert!(!text.contains("tooshort"), "{text}");
 }
 
@@ -281,5 +293,9 @@ fn closed_stdout_ends_quietly() {
 fn unreadable_config_file_exits_2() {
     let output = redact(&["--config", "/nonexistent/obskit.toml"], &[], b"x\n");
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("file not found"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("file not found"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -255,9 +255,15 @@ mod tests {
 
     #[test]
     fn suggest_key_finds_redact_keys() {
-        assert_eq!(suggest_key("redact.rules.emial"), Some("redact.rules.email"));
+        assert_eq!(
+            suggest_key("redact.rules.emial"),
+            Some("redact.rules.email")
+        );
         assert_eq!(suggest_key("redact.hashkey"), Some("redact.hash_key"));
-        assert_eq!(suggest_key("redact.allow_field"), Some("redact.allow_fields"));
+        assert_eq!(
+            suggest_key("redact.allow_field"),
+            Some("redact.allow_fields")
+        );
     }
 
     #[test]

@@ -21,15 +21,24 @@ pub(crate) fn check(config: &RedactConfig, invalid: &mut Vec<Invalid>) {
 
     let fields = &config.fields;
     let names = fields.names.as_deref().unwrap_or_default();
-    reject("redact.fields.names", !names.iter().all(|name| has_segment(name)));
-    reject("redact.fields.add", !fields.add.iter().all(|name| has_segment(name)));
+    reject(
+        "redact.fields.names",
+        !names.iter().all(|name| has_segment(name)),
+    );
+    reject(
+        "redact.fields.add",
+        !fields.add.iter().all(|name| has_segment(name)),
+    );
     reject(
         "redact.fields.remove",
         !fields.remove.iter().all(|name| has_segment(name)),
     );
     reject(
         "redact.allow_fields",
-        config.allow_fields.iter().any(|name| name.trim().is_empty()),
+        config
+            .allow_fields
+            .iter()
+            .any(|name| name.trim().is_empty()),
     );
     reject("redact.max_value_bytes", config.max_value_bytes == 0);
 
@@ -76,8 +85,9 @@ fn expected(key: &str) -> String {
 /// Returns whether `name` has a segment to match. A name made only of the separators that
 /// split field names into segments would be skipped by the matcher without notice.
 fn has_segment(name: &str) -> bool {
-    name.bytes()
-        .any(|byte| !matches!(byte, b'_' | b'-' | b'.' | b'/' | b':') && !byte.is_ascii_whitespace())
+    name.bytes().any(|byte| {
+        !matches!(byte, b'_' | b'-' | b'.' | b'/' | b':') && !byte.is_ascii_whitespace()
+    })
 }
 
 #[cfg(test)]

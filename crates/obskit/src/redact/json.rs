@@ -282,7 +282,6 @@ impl Writer<'_> {
         write_quoted(&self.scratch, self.out);
         Ok(end)
     }
-
 }
 
 /// Returns the text of the checked string from quote `open` to `end` in `line`, decoded into
@@ -294,7 +293,9 @@ fn text_of<'a>(
     end: usize,
     escaped: bool,
 ) -> &'a str {
-    let raw = line.get(open + 1..end.saturating_sub(1)).unwrap_or_default();
+    let raw = line
+        .get(open + 1..end.saturating_sub(1))
+        .unwrap_or_default();
     if escaped {
         decode(raw, decoded);
         decoded
@@ -551,7 +552,10 @@ mod tests {
     #[test]
     fn layout_kept_when_nothing_found() {
         let line = "  { \"a\" :1.50e+3,\n\t\"b\":[ true,false , null ,-0], \"c\":{} }  ";
-        assert_eq!(redact(&Redactor::default(), line), Some((line.to_owned(), 0)));
+        assert_eq!(
+            redact(&Redactor::default(), line),
+            Some((line.to_owned(), 0))
+        );
     }
 
     #[test]
@@ -588,7 +592,8 @@ mod tests {
             ..RedactConfig::default()
         };
         let redactor = Redactor::build(&config, None);
-        let line = r#"{"contact":{"email":"a@example.com","password":"p"},"other":"b@example.com"}"#;
+        let line =
+            r#"{"contact":{"email":"a@example.com","password":"p"},"other":"b@example.com"}"#;
         assert_eq!(
             redact(&redactor, line),
             Some((
@@ -665,7 +670,11 @@ mod tests {
 
     #[test]
     fn depth_limit_enforced() {
-        let at_limit = format!("{}{}", "[".repeat(MAX_JSON_DEPTH), "]".repeat(MAX_JSON_DEPTH));
+        let at_limit = format!(
+            "{}{}",
+            "[".repeat(MAX_JSON_DEPTH),
+            "]".repeat(MAX_JSON_DEPTH)
+        );
         assert!(redact(&Redactor::default(), &at_limit).is_some());
         let deeper = format!("[{at_limit}]");
         assert_eq!(redact(&Redactor::default(), &deeper), None);
@@ -681,7 +690,11 @@ mod tests {
         let redactor = Redactor::build(&config, None);
         let plain = redact(&redactor, r#"{"password":"hunter2"}"#).unwrap_or_default();
         let escaped = redact(&redactor, r#"{"password":"hunter\u0032"}"#).unwrap_or_default();
-        assert!(plain.0.starts_with(r#"{"password":"[REDACTED:field:"#), "{}", plain.0);
+        assert!(
+            plain.0.starts_with(r#"{"password":"[REDACTED:field:"#),
+            "{}",
+            plain.0
+        );
         assert_eq!(plain, escaped);
     }
 
