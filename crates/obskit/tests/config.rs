@@ -539,6 +539,7 @@ fn redact_env_loaded() {
         ])
         .build_with_report()
         .unwrap_or_else(|error| panic!("{error}"));
+
     let redact = &config.redact;
     assert!(!redact.enabled);
     assert_eq!(
@@ -549,12 +550,14 @@ fn redact_env_loaded() {
     assert_eq!(redact.allow_fields, ["order_id", "trace_id"]);
     assert_eq!(redact.fields.add, ["internal_note"]);
     assert_eq!(redact.fields.remove, ["session", "cookie"]);
+
     assert_eq!(redact.rules.field, RuleMode::Hash);
     assert_eq!(redact.rules.email, RuleMode::Partial);
     assert_eq!(redact.rules.card, RuleMode::Off);
     assert_eq!(redact.rules.token, RuleMode::Partial);
     assert_eq!(redact.rules.private_key, RuleMode::Off);
     assert_eq!(redact.rules.ip, RuleMode::Mask);
+
     assert_eq!(
         source(&report, "redact.allow_fields"),
         "env OBSKIT_REDACT_ALLOW_FIELDS"
