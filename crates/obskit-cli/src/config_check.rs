@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::{CheckArgs, OutputFormat};
 
 /// Exit status when the configuration is invalid; the same status clap uses for usage errors.
-const INVALID: u8 = 2;
+pub(crate) const INVALID: u8 = 2;
 
 /// Loads the configuration from the defaults, the file and the environment, and prints the
 /// report (valid) or every problem (invalid).
@@ -52,6 +52,18 @@ fn print_report(report: &ConfigReport, format: OutputFormat) -> io::Result<()> {
 /// Prints one problem per line to standard error, and in JSON mode also a document to
 /// standard output so that scripts read one format.
 fn print_problems(error: &ConfigError, format: OutputFormat) -> io::Result<()> {
+    let problems = print_problems_text(error)?;
+
+    if format == OutputFormat::Json {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{}", json!({ "valid": false, "problems": problems }))?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Prints one problem per line to standard error and returns the lines.
+pub(crate) fn print_problems_text(error: &ConfigError) -> io::Result<Vec<String>> {
     let problems: Vec<String> = error.problems().iter().map(ToString::to_string).collect();
 
     let mut err = io::stderr().lock();
@@ -64,13 +76,7 @@ fn print_problems(error: &ConfigError, format: OutputFormat) -> io::Result<()> {
     for problem in &problems {
         writeln!(err, "  {problem}")?;
     }
-
-    if format == OutputFormat::Json {
-        let mut out = io::stdout().lock();
-        writeln!(out, "{}", json!({ "valid": false, "problems": problems }))?;
-        out.flush()?;
-    }
-    Ok(())
+    Ok(problems)
 }
 
 /// Prints a one-line error to standard error, ignoring a closed stream.

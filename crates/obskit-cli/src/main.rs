@@ -1,4 +1,5 @@
-//! The `obskit` command: checks a service's configuration and runs the demo service.
+//! The `obskit` command: checks a service's configuration, redacts logs and runs the demo
+//! service.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod config_check;
 mod demo;
 mod inventory;
+mod redact;
 
 /// Observability toolkit for Rust services.
 #[derive(Debug, Parser)]
@@ -27,6 +29,13 @@ enum Command {
     },
     /// Run a demo service with logs, metrics, traces, health probes and graceful shutdown.
     Demo(DemoArgs),
+    /// Copy standard input to standard output with personal data and secrets replaced.
+    ///
+    /// JSON lines keep their layout; other lines are scanned as text, and lines that are not
+    /// UTF-8 are replaced whole. The rules come from the `redact` section of the configuration
+    /// (file and OBSKIT_REDACT_* variables). Exits with 0 on success, 1 on an I/O error and 2
+    /// when the configuration is invalid.
+    Redact(RedactArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +67,17 @@ pub(crate) enum OutputFormat {
     Json,
 }
 
+/// Options of `obskit redact`.
+#[derive(Debug, Args)]
+pub(crate) struct RedactArgs {
+    /// TOML or YAML configuration file; overrides OBSKIT_CONFIG_FILE.
+    #[arg(long, visible_alias = "file", value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print the number of values replaced of each kind to standard error at the end.
+    #[arg(long)]
+    pub(crate) stats: bool,
+}
+
 /// Options of `obskit demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -72,6 +92,7 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check(args),
         } => config_check::run(&args),
+        Command::Redact(args) => redact::run(&args),
         Command::Demo(args) => match demo::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

@@ -182,3 +182,48 @@ fn missing_file_is_an_error() {
         stderr(&output)
     );
 }
+
+#[test]
+fn redact_section_shown_with_key_masked() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("obskit.toml");
+    fs::write(
+        &file,
+        "[redact]\nrules.email = \"hash\"\nfields.add = [\"internal_note\"]\n",
+    )
+    .unwrap();
+
+    let output = check(
+        &["--file", file.to_str().unwrap()],
+        &[
+            ("OBSKIT_REDACT_HASH_KEY", "0123456789abcdef-secret"),
+            ("OBSKIT_REDACT_ALLOW_FIELDS", "order_id, trace_id"),
+        ],
+    );
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    assert_eq!(
+        line_of(&text, "redact.hash_key")[1..],
+        ["\"****\"", "env", "OBSKIT_REDACT_HASH_KEY"]
+    );
+    assert!(!text.contains("0123456789abcdef-secret"), "{text}");
+    assert_eq!(line_of(&text, "redact.rules.email")[1], "\"hash\"");
+    assert_eq!(
+        line_of(&text, "redact.rules.token")[1..],
+        ["\"mask\"", "default"]
+    );
+    assert_eq!(
+        line_of(&text, "redact.fields.add")[1],
+        "[\"internal_note\"]"
+    );
+    assert_eq!(
+        line_of(&text, "redact.allow_fields")[1..],
+        [
+            "[\"order_id\",\"trace_id\"]",
+            "env",
+            "OBSKIT_REDACT_ALLOW_FIELDS"
+        ]
+    );
+    assert_eq!(line_of(&text, "redact.enabled")[1..], ["true", "default"]);
+}

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use obskit::Config;
-use obskit::config::{ConfigBuilder, ConfigReport, ENV_VARS, LogFormat};
+use obskit::config::{ConfigBuilder, ConfigReport, ENV_VARS, LogFormat, RuleMode};
 use tempfile::TempDir;
 
 fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
@@ -393,6 +393,297 @@ fn token_file_size_bounded() {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("larger than 65536 bytes"), "{found:?}");
     }
+}
+
+// The `redact` section.
+
+const REDACT_TOML: &str = r#"
+[redact]
+enabled = true
+allow_fields = ["order_id"]
+hash_key = "0123456789abcdef0123"
+max_value_bytes = 4096
+
+[redact.fields]
+names = ["password", "pin"]
+add = ["internal_note"]
+remove = ["pin"]
+
+[redact.rules]
+field = "hash"
+email = "partial"
+card = "partial"
+ssn = "off"
+phone = "mask"
+iban = "partial"
+jwt = "off"
+credentials = "hash"
+aws_key = "off"
+token = "off"
+private_key = "mask"
+url_credentials = "off"
+ip = "mask"
+"#;
+
+const REDACT_YAML: &str = r#"
+redact:
+  enabled: true
+  allow_fields: [order_id]
+  hash_key: "0123456789abcdef0123"
+  max_value_bytes: 4096
+  fields:
+    names: [password, pin]
+    add: [internal_note]
+    remove: [pin]
+  rules:
+    field: hash
+    email: partial
+    card: partial
+    ssn: "off"
+    phone: mask
+    iban: partial
+    jwt: "off"
+    credentials: hash
+    aws_key: "off"
+    token: "off"
+    private_key: mask
+    url_credentials: "off"
+    ip: mask
+"#;
+
+fn check_redact_loaded(dir: &TempDir, file_name: &str, text: &str) {
+    let path = write(dir, file_name, text);
+    let (config, report) = from_file(&path, &[])
+        .build_with_report()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let redact = &config.redact;
+
+    assert!(redact.enabled);
+    assert_eq!(redact.allow_fields, ["order_id"]);
+    assert_eq!(
+        redact.hash_key.as_ref().map(|key| key.expose()),
+        Some("0123456789abcdef0123")
+    );
+    assert_eq!(redact.max_value_bytes, 4096);
+    assert_eq!(
+        redact.fields.names,
+        Some(vec!["password".to_owned(), "pin".to_owned()])
+    );
+    assert_eq!(redact.fields.add, ["internal_note"]);
+    assert_eq!(redact.fields.remove, ["pin"]);
+
+    let rules = &redact.rules;
+    assert_eq!(rules.field, RuleMode::Hash);
+    assert_eq!(rules.email, RuleMode::Partial);
+    assert_eq!(rules.card, RuleMode::Partial);
+    assert_eq!(rules.ssn, RuleMode::Off);
+    assert_eq!(rules.phone, RuleMode::Mask);
+    assert_eq!(rules.iban, RuleMode::Partial);
+    assert_eq!(rules.jwt, RuleMode::Off);
+    assert_eq!(rules.credentials, RuleMode::Hash);
+    assert_eq!(rules.aws_key, RuleMode::Off);
+    assert_eq!(rules.token, RuleMode::Off);
+    assert_eq!(rules.private_key, RuleMode::Mask);
+    assert_eq!(rules.url_credentials, RuleMode::Off);
+    assert_eq!(rules.ip, RuleMode::Mask);
+
+    let from_file = format!("file {}", path.display());
+    assert_eq!(source(&report, "redact.rules.ip"), from_file);
+    assert_eq!(source(&report, "redact.hash_key"), from_file);
+    let key = report
+        .get("redact.hash_key")
+        .map(|entry| entry.value.clone());
+    assert_eq!(key, Some(serde_json::Value::from("****")));
+    let token = report
+        .get("redact.rules.token")
+        .map(|entry| entry.value.clone());
+    assert_eq!(token, Some(serde_json::Value::from("off")));
+    assert!(!report.to_string().contains("0123456789abcdef0123"));
+}
+
+#[test]
+fn redact_toml_loaded() {
+    let dir = TempDir::new().unwrap();
+    check_redact_loaded(&dir, "obskit.toml", REDACT_TOML);
+}
+
+#[test]
+fn redact_yaml_loaded() {
+    let dir = TempDir::new().unwrap();
+    check_redact_loaded(&dir, "obskit.yaml", REDACT_YAML);
+}
+
+#[test]
+fn redact_env_loaded() {
+    let (config, report) = Config::builder()
+        .env_from([
+            ("OBSKIT_REDACT_ENABLED", "FALSE"),
+            ("OBSKIT_REDACT_HASH_KEY", "0123456789abcdef"),
+            ("OBSKIT_REDACT_MAX_VALUE_BYTES", " 100 "),
+            ("OBSKIT_REDACT_ALLOW_FIELDS", "order_id, trace_id,,"),
+            ("OBSKIT_REDACT_FIELDS_ADD", "internal_note"),
+            ("OBSKIT_REDACT_FIELDS_REMOVE", "session,cookie"),
+            ("OBSKIT_REDACT_RULES_FIELD", "Hash"),
+            ("OBSKIT_REDACT_RULES_EMAIL", "partial"),
+            ("OBSKIT_REDACT_RULES_CARD", "off"),
+            ("OBSKIT_REDACT_RULES_SSN", "off"),
+            ("OBSKIT_REDACT_RULES_PHONE", "off"),
+            ("OBSKIT_REDACT_RULES_IBAN", "off"),
+            ("OBSKIT_REDACT_RULES_JWT", "off"),
+            ("OBSKIT_REDACT_RULES_CREDENTIALS", "off"),
+            ("OBSKIT_REDACT_RULES_AWS_KEY", "off"),
+            ("OBSKIT_REDACT_RULES_TOKEN", "partial"),
+            ("OBSKIT_REDACT_RULES_PRIVATE_KEY", "off"),
+            ("OBSKIT_REDACT_RULES_URL_CREDENTIALS", "off"),
+            ("OBSKIT_REDACT_RULES_IP", "mask"),
+        ])
+        .build_with_report()
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    let redact = &config.redact;
+    assert!(!redact.enabled);
+    assert_eq!(
+        redact.hash_key.as_ref().map(|key| key.expose()),
+        Some("0123456789abcdef")
+    );
+    assert_eq!(redact.max_value_bytes, 100);
+    assert_eq!(redact.allow_fields, ["order_id", "trace_id"]);
+    assert_eq!(redact.fields.add, ["internal_note"]);
+    assert_eq!(redact.fields.remove, ["session", "cookie"]);
+
+    assert_eq!(redact.rules.field, RuleMode::Hash);
+    assert_eq!(redact.rules.email, RuleMode::Partial);
+    assert_eq!(redact.rules.card, RuleMode::Off);
+    assert_eq!(redact.rules.token, RuleMode::Partial);
+    assert_eq!(redact.rules.private_key, RuleMode::Off);
+    assert_eq!(redact.rules.ip, RuleMode::Mask);
+
+    assert_eq!(
+        source(&report, "redact.allow_fields"),
+        "env OBSKIT_REDACT_ALLOW_FIELDS"
+    );
+    assert_eq!(
+        source(&report, "redact.rules.url_credentials"),
+        "env OBSKIT_REDACT_RULES_URL_CREDENTIALS"
+    );
+}
+
+#[test]
+fn redact_env_list_replaces_file_list() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.toml",
+        "[redact]\nallow_fields = [\"a\", \"b\"]\nfields.add = [\"note\"]\n",
+    );
+    let config = from_file(&path, &[("OBSKIT_REDACT_ALLOW_FIELDS", "c")])
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.redact.allow_fields, ["c"]);
+    assert_eq!(config.redact.fields.add, ["note"]);
+}
+
+#[test]
+fn redact_unknown_key_suggested() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "obskit.toml", "[redact.rules]\nemial = \"mask\"\n");
+    assert_eq!(
+        problems(from_file(&path, &[])),
+        [format!(
+            "redact.rules.emial (from file {}): unknown key; did you mean `redact.rules.email`?",
+            path.display()
+        )]
+    );
+    let found = problems(Config::builder().env_from([("OBSKIT_REDACT_RULE_EMAIL", "mask")]));
+    assert_eq!(
+        found,
+        [
+            "OBSKIT_REDACT_RULE_EMAIL (from env): unknown environment variable; did you mean `OBSKIT_REDACT_RULES_EMAIL`?"
+        ]
+    );
+}
+
+#[test]
+fn redact_invalid_values_rejected() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.yaml",
+        "redact:\n  max_value_bytes: 0\n  rules:\n    email: blur\n  fields:\n    add: [\"__\"]\n",
+    );
+    let found = problems(from_file(
+        &path,
+        &[
+            ("OBSKIT_REDACT_ENABLED", "yes"),
+            ("OBSKIT_REDACT_MAX_VALUE_BYTES", "64k"),
+        ],
+    ));
+    let file = path.display();
+    let expected = [
+        "redact.enabled = \"yes\" (from env OBSKIT_REDACT_ENABLED): invalid value; expected true or false".to_owned(),
+        "redact.max_value_bytes = \"64k\" (from env OBSKIT_REDACT_MAX_VALUE_BYTES): invalid value; expected an integer greater than 0".to_owned(),
+        format!("redact.rules.email = \"blur\" (from file {file}): invalid value; expected one of \"mask\", \"partial\", \"hash\", \"off\""),
+        format!("redact.fields.add = [\"__\"] (from file {file}): invalid value; expected a list of field names, each with at least one character other than \"_\", \"-\", \".\", \"/\", \":\" and whitespace"),
+        format!("redact.max_value_bytes = 0 (from file {file}): invalid value; expected an integer greater than 0"),
+    ];
+    for line in &expected {
+        assert!(found.contains(line), "missing {line:?} in {found:#?}");
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
+
+#[test]
+fn redact_hash_rule_needs_key() {
+    let found = problems(Config::builder().env_from([("OBSKIT_REDACT_RULES_PHONE", "hash")]));
+    assert_eq!(
+        found,
+        [
+            "redact.rules.phone = \"hash\" (from env OBSKIT_REDACT_RULES_PHONE): invalid value; expected \"mask\", \"partial\" or \"off\", or \"hash\" together with redact.hash_key (OBSKIT_REDACT_HASH_KEY) set to a secret of at least 16 bytes"
+        ]
+    );
+
+    let ok = Config::builder()
+        .env_from([
+            ("OBSKIT_REDACT_RULES_PHONE", "hash"),
+            ("OBSKIT_REDACT_ENABLED", "false"),
+        ])
+        .build();
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[test]
+fn redact_short_hash_key_masked() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.toml",
+        "[redact]\nhash_key = \"hunter2\"\nrules.email = \"hash\"\n",
+    );
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(
+        found,
+        [format!(
+            "redact.hash_key = **** (from file {}): invalid value; expected a secret of at least 16 bytes (this one has 7), such as the output of `openssl rand -hex 32`",
+            path.display()
+        )]
+    );
+
+    let empty = problems(Config::builder().env_from([("OBSKIT_REDACT_HASH_KEY", "")]));
+    assert_eq!(empty.len(), 1, "{empty:?}");
+    assert!(
+        empty[0].starts_with("redact.hash_key = \"\" (from env OBSKIT_REDACT_HASH_KEY)"),
+        "{empty:?}"
+    );
+}
+
+#[test]
+fn redact_hash_key_type_error_masked() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "obskit.toml", "[redact]\nhash_key = 1234567890\n");
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("redact.hash_key = **** "), "{found:?}");
+    assert!(!found[0].contains("1234567890"), "{found:?}");
 }
 
 // The reference tables in docs/configuration.md.

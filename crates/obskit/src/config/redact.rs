@@ -14,18 +14,23 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024;
 /// ```
 /// use obskit::config::RuleMode;
 ///
+/// // The same as this TOML file section:
+/// //
+/// // [redact]
+/// // fields.add = ["internal_note"]
+/// // fields.remove = ["session"]
+/// // rules.card = "partial"
+/// // rules.ip = "mask"
 /// let config = obskit::Config::builder()
-///     .toml(
-///         r#"
-///         [redact]
-///         fields.add = ["internal_note"]
-///         fields.remove = ["session"]
-///         rules.card = "partial"
-///         rules.ip = "mask"
-///         "#,
-///     )
+///     .env(false)
+///     .set("redact.fields.add", ["internal_note"])
+///     .set("redact.fields.remove", ["session"])
+///     .set("redact.rules.card", "partial")
+///     .set("redact.rules.ip", "mask")
 ///     .build()?;
 /// assert_eq!(config.redact.rules.card, RuleMode::Partial);
+/// assert_eq!(config.redact.rules.ip, RuleMode::Mask);
+/// assert_eq!(config.redact.fields.add, ["internal_note"]);
 /// # Ok::<(), obskit::config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

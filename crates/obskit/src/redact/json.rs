@@ -1,12 +1,12 @@
-//! Redaction of a line that holds one JSON document, keeping its layout.
+//! Redaction of a line that contains one JSON document, keeping its layout.
 
 use std::fmt::{self, Write as _};
 use std::ops::RangeInclusive;
 
 use super::{FieldAction, Redactor};
 
-/// Deepest nesting of objects and arrays that [`Redactor::redact_json_line`] accepts; a deeper
-/// line is not redacted as JSON.
+/// Maximum nesting of objects and arrays that [`Redactor::redact_json_line`] accepts. A line
+/// nested deeper is not redacted as JSON.
 pub const MAX_JSON_DEPTH: usize = 128;
 
 /// Digit counts of a JSON integer that is scanned as a possible payment card number.
