@@ -466,69 +466,95 @@ impl Redactor {
     }
 
     /// Returns the first match at or after `from`, as start, end and kind.
+    ///
+    /// The loop visits each non-word byte and the first byte of each word; the rest of a word
+    /// is skipped, as no detector starts inside a word.
     fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
         let detectors = &self.inner.detectors;
-        let floor = from;
         let mut index = from;
+        if index > 0 && is_word(at(bytes, index - 1)) {
+            index = skip_word(bytes, index);
+        }
         while let Some(&byte) = bytes.get(index) {
-            let class = class_of(byte);
-            if class == NONE {
-                index += 1;
-                continue;
-            }
-            let found = match class {
-                LETTER | DIGIT | UPPER | TRIGGER => {
-                    let found = if word_start(bytes, index) {
-                        self.at_word(bytes, index, byte, class)
-                    } else {
-                        None
-                    };
-                    if found.is_none() {
-                        index = run_end(bytes, index + 1, is_word);
-                        continue;
+            match class_of(byte) {
+                NONE => index += 1,
+                LETTER => {
+                    // Without a trigger letter, only an IPv6 address can start here.
+                    if detectors.ip
+                        && byte.is_ascii_hexdigit()
+                        && let Some(found) = detect_ipv6(bytes, index)
+                    {
+                        return Some(found);
                     }
-                    found
+                    index = skip_word(bytes, index + 1);
                 }
-                AT if detectors.email => email::detect(bytes, index, floor),
-                COLON => {
-                    let url = if detectors.url_credentials || detectors.token {
-                        url::detect(bytes, index, floor).filter(|(_, _, kind)| match kind {
-                            Kind::SlackToken => detectors.token,
-                            _ => detectors.url_credentials,
-                        })
-                    } else {
-                        None
-                    };
-                    url.or_else(|| {
-                        if detectors.ip && word_start(bytes, index) && at(bytes, index + 1) == b':'
-                        {
-                            detect_ipv6(bytes, index)
-                        } else {
-                            None
-                        }
-                    })
-                    .or_else(|| {
-                        detectors
-                            .field
-                            .then(|| pairs::detect(bytes, index, floor, &self.inner.names))
-                            .flatten()
-                    })
+                class @ (DIGIT | UPPER | TRIGGER) => {
+                    if let Some(found) = self.at_word(bytes, index, byte, class) {
+                        return Some(found);
+                    }
+                    index = skip_word(bytes, index + 1);
                 }
-                EQUALS if detectors.field => pairs::detect(bytes, index, floor, &self.inner.names),
-                PLUS if detectors.digits.phone => digits::detect_e164(bytes, index),
-                PAREN if detectors.digits.phone => digits::detect_parenthesized(bytes, index),
-                DASH if detectors.private_key => pem::detect(bytes, index),
-                _ => None,
-            };
-            if found.is_some() {
-                return found;
+                class => {
+                    if let Some(found) = self.at_symbol(bytes, index, class, from) {
+                        return Some(found);
+                    }
+                    index += 1;
+                }
             }
-            index += 1;
         }
         None
     }
 
+    /// Runs the detectors that start at the punctuation byte at `index`; backward-looking
+    /// detectors stop at `floor`.
+    #[inline(never)]
+    fn at_symbol(
+        &self,
+        bytes: &[u8],
+        index: usize,
+        class: u8,
+        floor: usize,
+    ) -> Option<(usize, usize, Kind)> {
+        let detectors = &self.inner.detectors;
+        let next = at(bytes, index + 1);
+        match class {
+            AT if detectors.email => email::detect(bytes, index, floor),
+            COLON => {
+                if next == b'/' && (detectors.url_credentials || detectors.token) {
+                    let url = url::detect(bytes, index, floor).filter(|(_, _, kind)| match kind {
+                        Kind::SlackToken => detectors.token,
+                        _ => detectors.url_credentials,
+                    });
+                    if url.is_some() {
+                        return url;
+                    }
+                }
+                if detectors.ip
+                    && next == b':'
+                    && word_start(bytes, index)
+                    && let Some(found) = detect_ipv6(bytes, index)
+                {
+                    return Some(found);
+                }
+                if detectors.field {
+                    return pairs::detect(bytes, index, floor, &self.inner.names);
+                }
+                None
+            }
+            EQUALS if detectors.field => pairs::detect(bytes, index, floor, &self.inner.names),
+            PLUS if detectors.digits.phone && next.is_ascii_digit() => {
+                digits::detect_e164(bytes, index)
+            }
+            PAREN if detectors.digits.phone && next.is_ascii_digit() => {
+                digits::detect_parenthesized(bytes, index)
+            }
+            DASH if detectors.private_key && next == b'-' => pem::detect(bytes, index),
+            _ => None,
+        }
+    }
+
     /// Runs the detectors that start at a word.
+    #[inline(never)]
     fn at_word(
         &self,
         bytes: &[u8],
@@ -606,10 +632,20 @@ thread_local! {
         const { [const { [const { Cell::new(((0, 0, 0), FieldAction::Keep)) }; 2] }; ACTION_SETS] };
 }
 
+/// Returns the index of the first byte at or after `from` that is not a word byte.
+#[inline]
+fn skip_word(bytes: &[u8], from: usize) -> usize {
+    bytes.get(from..).map_or(from, |rest| {
+        from + rest.iter().position(|&b| !is_word(b)).unwrap_or(rest.len())
+    })
+}
+
 /// An IPv6 address at `start`, as the standard library parses it, with two or more colons.
 fn detect_ipv6(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     // The first group has at most four hex digits and a colon follows it.
-    let first_group = run_end(bytes, start, |b| b.is_ascii_hexdigit());
+    let first_group = (start..start + 5)
+        .find(|&index| !at(bytes, index).is_ascii_hexdigit())
+        .unwrap_or(start + 5);
     if first_group - start > 4 || at(bytes, first_group) != b':' {
         return None;
     }

@@ -44,6 +44,8 @@ pub(crate) struct NameMatcher {
     entries: Vec<Box<[Box<str>]>>,
     /// Bit `quick_key(segment)` is set for the first segment of every entry.
     first_segments: u128,
+    /// Indexes into `entries` by the bit of their first segment.
+    buckets: Vec<Vec<usize>>,
     /// Names written as they are, lowercase.
     allowed: Vec<Box<str>>,
     /// Length of the shortest entry; shorter names cannot match.
@@ -80,6 +82,15 @@ impl NameMatcher {
             .iter()
             .filter_map(|entry| entry.first())
             .fold(0u128, |bits, first| bits | quick_bit(first.as_bytes()));
+        let mut buckets = vec![Vec::new(); 128];
+        for (index, entry) in entries.iter().enumerate() {
+            if let Some(bucket) = entry
+                .first()
+                .and_then(|first| buckets.get_mut(quick_index(first.as_bytes())))
+            {
+                bucket.push(index);
+            }
+        }
         let shortest = entries
             .iter()
             .map(|entry| entry.iter().map(|part| part.len()).sum::<usize>())
@@ -88,6 +99,7 @@ impl NameMatcher {
         Self {
             entries,
             first_segments,
+            buckets,
             shortest,
             allowed: allowed
                 .iter()
@@ -105,9 +117,22 @@ impl NameMatcher {
                 .any(|allowed| allowed.eq_ignore_ascii_case(name))
     }
 
+    /// Returns the entries whose first segment has the same quick bit as `segment`.
+    fn bucket(&self, segment: &[u8]) -> impl Iterator<Item = &[Box<str>]> {
+        self.buckets
+            .get(quick_index(segment))
+            .into_iter()
+            .flatten()
+            .filter_map(|&index| self.entries.get(index).map(|entry| &**entry))
+    }
+
     /// Returns whether `name` contains a sensitive name's segments side by side.
     pub(crate) fn is_sensitive(&self, name: &str) -> bool {
-        let bytes = name.as_bytes();
+        self.is_sensitive_bytes(name.as_bytes())
+    }
+
+    /// [`is_sensitive`](Self::is_sensitive) for a name given as bytes.
+    pub(crate) fn is_sensitive_bytes(&self, bytes: &[u8]) -> bool {
         if bytes.len() < self.shortest {
             return false;
         }
@@ -118,7 +143,7 @@ impl NameMatcher {
             if self.first_segments & quick_bit(first) == 0 {
                 continue;
             }
-            for entry in &self.entries {
+            for entry in self.bucket(first) {
                 let Some((head, rest)) = entry.split_first() else {
                     continue;
                 };
@@ -143,13 +168,21 @@ impl NameMatcher {
 
 /// Returns a bit chosen by a segment's length and lowercase first and last bytes.
 fn quick_bit(segment: &[u8]) -> u128 {
+    if segment.is_empty() {
+        return 0;
+    }
+    1u128 << quick_index(segment)
+}
+
+/// Returns a number below 128 chosen by a segment's length and lowercase first and last bytes.
+fn quick_index(segment: &[u8]) -> usize {
     let (Some(first), Some(last)) = (segment.first(), segment.last()) else {
         return 0;
     };
-    let key = segment.len() as u32 * 31
-        + u32::from(first.to_ascii_lowercase()) * 7
-        + u32::from(last.to_ascii_lowercase());
-    1u128 << (key % 128)
+    let key = segment.len() * 31
+        + usize::from(first.to_ascii_lowercase()) * 7
+        + usize::from(last.to_ascii_lowercase());
+    key % 128
 }
 
 /// Splits `name` into lowercase segments.

@@ -42,8 +42,7 @@ pub(crate) fn detect(
         return None;
     }
     let name = name_before(bytes, separator, floor)?;
-    let name = std::str::from_utf8(name).ok()?;
-    if !names.is_sensitive(name) {
+    if !names.is_sensitive_bytes(name) {
         return None;
     }
     let (start, end) = value_after(bytes, separator + 1)?;

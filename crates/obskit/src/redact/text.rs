@@ -3,8 +3,24 @@
 /// Returns whether `byte` belongs to a word: an ASCII letter, digit or `_`.
 #[inline]
 pub(crate) fn is_word(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_'
+    WORD.get(usize::from(byte)).copied().unwrap_or(false)
 }
+
+/// Word bytes: ASCII letters, digits and `_`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time, where an index out of bounds fails the build"
+)]
+static WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || b == b'_';
+        byte += 1;
+    }
+    table
+};
 
 /// Returns the byte at `index`, or 0 past the end.
 #[inline]
