@@ -464,7 +464,10 @@ const NEGATIVES: &[(&str, &str)] = &[
         "uuid v4",
         "request 550e8400-e29b-41d4-a716-446655440000 done",
     ),
-    ("uuid v7", "event 01890a5d-ac96-774b-bcce-b302099a8057 stored"),
+    (
+        "uuid v7",
+        "event 01890a5d-ac96-774b-bcce-b302099a8057 stored",
+    ),
     (
         "uuid of decimal digits only",
         "id 12345678-1234-1234-1234-123456789012 ok",
@@ -534,8 +537,14 @@ const NEGATIVES: &[(&str, &str)] = &[
     ("npm package at version", "installed lodash@4.17.21"),
     // Numbers that fail a checksum or a shape rule.
     ("order number", "order 1234567890 shipped"),
-    ("card failing luhn spaced", "card 4111 1111 1111 1112 rejected"),
-    ("card failing luhn compact", "card 4111111111111112 rejected"),
+    (
+        "card failing luhn spaced",
+        "card 4111 1111 1111 1112 rejected",
+    ),
+    (
+        "card failing luhn compact",
+        "card 4111111111111112 rejected",
+    ),
     ("luhn valid zeros", "placeholder 0000 0000 0000 0000"),
     (
         "luhn valid without a card network prefix",
@@ -577,13 +586,19 @@ const NEGATIVES: &[(&str, &str)] = &[
         "basic with base64 lacking a colon",
         "Basic SGVsbG8sIHdvcmxkIQ==",
     ),
-    ("base64 payload", "payload SGVsbG8sIHdvcmxkIQ== cmVsZWFzZS0yMDI0LjA2"),
+    (
+        "base64 payload",
+        "payload SGVsbG8sIHdvcmxkIQ== cmVsZWFzZS0yMDI0LjA2",
+    ),
     (
         "field names that contain a sensitive word",
         "tokens_used=1532 author=ann secretary=bob",
     ),
     ("colon after a harmless name", "secretary: Ann, author: Bob"),
-    ("prose about passwords", "password reset email sent to user 42"),
+    (
+        "prose about passwords",
+        "password reset email sent to user 42",
+    ),
     ("rust path", "std::password::check failed"),
     ("short github prefix", "branch ghp_short merged"),
     ("aws key id too short", "key AKIA1234 rotated"),
@@ -646,7 +661,9 @@ fn corpus_negatives_are_unchanged() {
     for (label, input) in NEGATIVES {
         match redactor.redact(input) {
             Cow::Borrowed(output) if output == *input => {}
-            output => failures.push(format!("{label}:\n  input:  {input:?}\n  output: {output:?}")),
+            output => failures.push(format!(
+                "{label}:\n  input:  {input:?}\n  output: {output:?}"
+            )),
         }
     }
     assert!(
@@ -897,7 +914,10 @@ fn oversize_value_replaced_whole() {
 
     assert!(matches!(redactor.redact(short), Cow::Borrowed("status ok")));
     assert_eq!(redactor.redact(&long), "[REDACTED:oversize]");
-    assert_eq!(redactor.redact_field("message", &long), "[REDACTED:oversize]");
+    assert_eq!(
+        redactor.redact_field("message", &long),
+        "[REDACTED:oversize]"
+    );
     assert_eq!(redactor.redactions(Kind::Oversize), 2);
 }
 
@@ -971,9 +991,7 @@ fn counters_exposed_in_registry() {
         Redactor::with_registry(&RedactConfig::default(), &registry).expect("registered");
     let _ = redactor.redact("mail a@example.com, call +14155552671");
 
-    let text = registry
-        .encode(Format::PrometheusText)
-        .expect("encodes");
+    let text = registry.encode(Format::PrometheusText).expect("encodes");
     assert!(
         text.contains(r#"obskit_redactions_total{kind="email"} 1"#),
         "{text}"

@@ -24,10 +24,10 @@ fn config() -> ProptestConfig {
 
 /// Everyday log words, including those that sit next to credentials in real lines.
 const VOCABULARY: &[&str] = &[
-    "request", "failed", "retry", "user", "login", "token", "expired", "bearer", "basic",
-    "auth", "password", "reset", "secret", "rotated", "card", "declined", "order", "shipped",
-    "session", "closed", "email", "sent", "phone", "iban", "key", "cache", "miss", "ok", "the",
-    "for", "with", "and", "to",
+    "request", "failed", "retry", "user", "login", "token", "expired", "bearer", "basic", "auth",
+    "password", "reset", "secret", "rotated", "card", "declined", "order", "shipped", "session",
+    "closed", "email", "sent", "phone", "iban", "key", "cache", "miss", "ok", "the", "for", "with",
+    "and", "to",
 ];
 
 /// A word of lowercase letters, at most twelve long so that it cannot be a bearer token, or a
@@ -175,7 +175,10 @@ fn jwt() -> impl Strategy<Value = String> {
 }
 
 fn aws_key() -> impl Strategy<Value = String> {
-    (select(&["AKIA", "ASIA", "AROA", "AIDA"][..]), "[A-Z0-9]{16}")
+    (
+        select(&["AKIA", "ASIA", "AROA", "AIDA"][..]),
+        "[A-Z0-9]{16}",
+    )
         .prop_map(|(prefix, body)| format!("{prefix}{body}"))
 }
 
@@ -239,9 +242,7 @@ fn e164() -> impl Strategy<Value = String> {
 }
 
 /// Puts `secret` between clean words.
-fn embedded<S: Strategy<Value = String>>(
-    secret: S,
-) -> impl Strategy<Value = (String, String)> {
+fn embedded<S: Strategy<Value = String>>(secret: S) -> impl Strategy<Value = (String, String)> {
     (clean_words(6), secret, clean_words(6)).prop_map(|(before, secret, after)| {
         let line = [before.as_str(), secret.as_str(), after.as_str()]
             .iter()
@@ -352,14 +353,80 @@ proptest! {
 /// Pieces of log lines that start, end or sit next to matches, so that generated text often
 /// contains near misses and adjacent matches.
 const FRAGMENTS: &[&str] = &[
-    " ", " ", "=", ":", ": ", "\"", "'", "{", "}", "(", ")", "[", "]", ",", ";", "&", "?", "@",
-    ".", "-", "+", "/", "://", "\\\"", "\n", "password", "token", "api_key", "Authorization",
-    "Bearer", "bearer", "Basic", "dXNlcjpwYXNz", "example.com", "jane", "4111", "1111", "1234",
-    "123", "45", "6789", "415", "555", "2671", "+1", "+44", "20", "7946", "0958", "DE89",
-    "3704", "0044", "0532", "0130", "00", "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxIn0", "AKIA",
-    "IOSFODNN7EXAMPLE", "ghp_", "a1B2c3D4e5a1B2c3D4e5a1B2c3D4e5a1B2c3", "glpat-", "xoxb-",
-    "https", "postgres", "user", "pass", "host", "-----BEGIN PRIVATE KEY-----",
-    "-----END PRIVATE KEY-----", "[REDACTED:field]", "[REDACTED:email]", "Some", "x",
+    " ",
+    " ",
+    "=",
+    ":",
+    ": ",
+    "\"",
+    "'",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ";",
+    "&",
+    "?",
+    "@",
+    ".",
+    "-",
+    "+",
+    "/",
+    "://",
+    "\\\"",
+    "\n",
+    "password",
+    "token",
+    "api_key",
+    "Authorization",
+    "Bearer",
+    "bearer",
+    "Basic",
+    "dXNlcjpwYXNz",
+    "example.com",
+    "jane",
+    "4111",
+    "1111",
+    "1234",
+    "123",
+    "45",
+    "6789",
+    "415",
+    "555",
+    "2671",
+    "+1",
+    "+44",
+    "20",
+    "7946",
+    "0958",
+    "DE89",
+    "3704",
+    "0044",
+    "0532",
+    "0130",
+    "00",
+    "eyJhbGciOiJIUzI1NiJ9",
+    "eyJzdWIiOiIxIn0",
+    "AKIA",
+    "IOSFODNN7EXAMPLE",
+    "ghp_",
+    "a1B2c3D4e5a1B2c3D4e5a1B2c3D4e5a1B2c3",
+    "glpat-",
+    "xoxb-",
+    "https",
+    "postgres",
+    "user",
+    "pass",
+    "host",
+    "-----BEGIN PRIVATE KEY-----",
+    "-----END PRIVATE KEY-----",
+    "[REDACTED:field]",
+    "[REDACTED:email]",
+    "Some",
+    "x",
 ];
 
 fn fragments() -> impl Strategy<Value = String> {

@@ -352,10 +352,20 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
     sum % 10 == 0
 }
 
+/// Returns whether the byte before `index` joins it to what precedes: a word byte, as in
+/// `x+1` or `f(1)`, or the `]` that ends a placeholder. Without the `]`, redacting
+/// `xoxb-…+14155552671` twice would replace the phone number only the second time.
+fn joined_to_previous(bytes: &[u8], index: usize) -> bool {
+    index > 0 && {
+        let previous = at(bytes, index - 1);
+        is_word(previous) || previous == b']'
+    }
+}
+
 /// Examines an E.164 number at `plus`, the index of its `+`: 8 to 15 digits, the first not
 /// 0, with single spaces, dashes or dots between groups and at most one group in parentheses.
 pub(crate) fn detect_e164(bytes: &[u8], plus: usize) -> Option<(usize, usize, Kind)> {
-    if plus > 0 && (is_word(at(bytes, plus - 1)) || at(bytes, plus - 1) == b'+') {
+    if joined_to_previous(bytes, plus) || (plus > 0 && at(bytes, plus - 1) == b'+') {
         return None;
     }
     let first = at(bytes, plus + 1);
@@ -369,7 +379,7 @@ pub(crate) fn detect_e164(bytes: &[u8], plus: usize) -> Option<(usize, usize, Ki
 
 /// Examines `(415) 555-2671` at `paren`, the index of its `(`.
 pub(crate) fn detect_parenthesized(bytes: &[u8], paren: usize) -> Option<(usize, usize, Kind)> {
-    if paren > 0 && is_word(at(bytes, paren - 1)) {
+    if joined_to_previous(bytes, paren) {
         return None;
     }
     let area_end = super::text::run_end(bytes, paren + 1, |b| b.is_ascii_digit());
@@ -523,6 +533,9 @@ mod tests {
             Some((0, 16, Kind::Phone))
         );
         assert_eq!(detect_e164(b"+0000", 0), None);
+        assert_eq!(detect_e164(b"x+14155552671", 1), None);
+        assert_eq!(detect_e164(b"[REDACTED:token]+14155552671", 16), None);
+        assert_eq!(detect_parenthesized(b"f(415) 555-2671", 1), None);
         assert_eq!(detect_e164(b"+1234", 0), None);
         assert_eq!(
             detect_parenthesized(b"(415) 555-2671", 0),
@@ -539,20 +552,14 @@ mod tests {
 
     #[test]
     fn number_before_a_space_does_not_hide_a_match() {
-        assert_eq!(
-            kind_of("123-45-6789 42"),
-            Some((Kind::Ssn, "123-45-6789"))
-        );
+        assert_eq!(kind_of("123-45-6789 42"), Some((Kind::Ssn, "123-45-6789")));
         assert_eq!(
             kind_of("415.555.2671 1234"),
             Some((Kind::Phone, "415.555.2671"))
         );
         assert_eq!(kind_of("10.0.0.1 443"), Some((Kind::Ip, "10.0.0.1")));
         assert_eq!(kind_of("123-45-6789-1"), None);
-        assert_eq!(
-            kind_of("123 45 6789 42"),
-            Some((Kind::Ssn, "123 45 6789"))
-        );
+        assert_eq!(kind_of("123 45 6789 42"), Some((Kind::Ssn, "123 45 6789")));
         assert_eq!(
             kind_of("4111111111111111 42"),
             Some((Kind::Card, "4111111111111111"))

@@ -129,7 +129,9 @@ fn is_b64token(byte: u8) -> bool {
 ///
 /// The match is the credential, without the scheme. A bearer token needs eight or more bytes
 /// and a digit or symbol, or twenty or more bytes, so that prose such as "bearer token
-/// expired" is left alone; a basic credential must decode to `user:password`.
+/// expired" is left alone. A basic credential must decode to `user:password` and contain a
+/// byte other than a lowercase letter, because a lowercase word such as `ajoa` also decodes
+/// to text with a `:`.
 pub(crate) fn detect_auth_scheme(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     let (scheme_len, kind) = if has_at_ignore_case(bytes, start, b"bearer") {
         (6, Kind::Bearer)
@@ -151,7 +153,7 @@ pub(crate) fn detect_auth_scheme(bytes: &[u8], start: usize) -> Option<(usize, u
     let credential = bytes.get(token..end)?;
     let accepted = match kind {
         Kind::Bearer => is_bearer_token(credential),
-        _ => decodes_to_user_password(credential),
+        _ => !credential.iter().all(u8::is_ascii_lowercase) && decodes_to_user_password(credential),
     };
     accepted.then_some((token, end, kind))
 }
@@ -260,6 +262,11 @@ mod tests {
             Some("YWxhZGRpbjpvcGVuc2VzYW1l")
         );
         assert_eq!(matched(detect_auth_scheme, "basic auth failed"), None);
+        assert_eq!(
+            matched(detect_auth_scheme, "basic aaaaaaaaajoa"),
+            None,
+            "a lowercase word that decodes to text with a colon"
+        );
         assert_eq!(
             matched(detect_auth_scheme, "Basic aGVsbG8="),
             None,
