@@ -139,9 +139,11 @@ pub(crate) fn detect(
     None
 }
 
-/// Returns the leading groups written with one separator when they stand alone: the end of
-/// the text, a non-word byte or a space and another number follows them, and they do not
-/// continue a number written with the same dash or dot before them.
+/// Returns the leading groups written with one separator when they stand alone.
+///
+/// They stand alone when the text ends, a non-word byte follows, or a space and another
+/// number follow. They must not continue a number written with the same dash or dot before
+/// them.
 ///
 /// So `123-45-6789 42` yields `123-45-6789`, while `1.2.3.4.5` yields nothing at `1` (five
 /// groups) nor at `2` (it continues `1.`).
@@ -349,12 +351,12 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
-/// Returns whether the byte before `index` joins it to what precedes: a word byte, as in
-/// `x+1` or `f(1)`, or the `]` that ends a placeholder. Without the `]`, redacting
-/// `xoxb-…+14155552671` twice would replace the phone number only the second time.
+/// Returns whether the byte before `index` is a word byte, as in `x+1` or `f(1)`, or the `]`
+/// that ends a placeholder. Without the `]`, a second pass over `xoxb-…+14155552671` would
+/// replace the phone number that the first pass kept.
 fn joined_to_previous(bytes: &[u8], index: usize) -> bool {
     index > 0 && {
         let previous = at(bytes, index - 1);

@@ -45,9 +45,9 @@ pub(crate) fn detect(bytes: &[u8], at_sign: usize, floor: usize) -> Option<(usiz
     }
     let mut tld = bytes.get(last_label.0..last_label.1).unwrap_or_default();
     if !tld.starts_with(b"xn--") && tld.contains(&b'-') {
-        // No top-level domain but punycode has a dash, so `a@b.com-----BEGIN` ends after
-        // `com`. Without this cut, the `-----BEGIN` line of a key replaced later would join
-        // the domain on the first pass only.
+        // Top-level domains have no dash outside punycode (`xn--`), so `a@b.com-----BEGIN`
+        // ends after `com`. Otherwise the `-----BEGIN` line of a key replaced later would
+        // join the domain on the first pass only, and a second pass would differ.
         let letters = run_end(bytes, last_label.0, |b| b.is_ascii_alphabetic());
         if at(bytes, letters) == b'-' {
             end = letters;

@@ -168,7 +168,7 @@ fn is_bearer_token(token: &[u8]) -> bool {
 /// Returns whether `token` is standard base64 of text containing `:`.
 fn decodes_to_user_password(token: &[u8]) -> bool {
     let data_len = token.iter().position(|&b| b == b'=').unwrap_or(token.len());
-    if token.len() < 4 || token.len() % 4 != 0 || token.len() - data_len > 2 {
+    if token.len() < 4 || !token.len().is_multiple_of(4) || token.len() - data_len > 2 {
         return false;
     }
     let (data, padding) = token.split_at(data_len);
@@ -202,10 +202,9 @@ fn decodes_to_user_password(token: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn matched(
-        detector: fn(&[u8], usize) -> Option<(usize, usize, Kind)>,
-        text: &str,
-    ) -> Option<String> {
+    type Detector = fn(&[u8], usize) -> Option<(usize, usize, Kind)>;
+
+    fn matched(detector: Detector, text: &str) -> Option<String> {
         detector(text.as_bytes(), 0).map(|(s, e, _)| text[s..e].to_owned())
     }
 
