@@ -77,6 +77,15 @@ impl Groups {
     fn lens(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.count).map(|group| self.len(group))
     }
+
+    /// Returns the first `count` groups.
+    fn first(&self, count: usize) -> Self {
+        Self {
+            spans: self.spans,
+            separators: self.separators,
+            count: count.min(self.count),
+        }
+    }
 }
 
 /// Which digit rules are on.
@@ -102,21 +111,59 @@ pub(crate) fn detect(
     let run_end = groups.end(last);
     let whole_bounded = word_end(bytes, run_end) && !continues_number(bytes, run_end);
 
-    if whole_bounded {
-        if rules.ssn && is_ssn(bytes, &groups) {
-            return Some((start, run_end, Kind::Ssn));
-        }
-        if rules.ip && is_ipv4(bytes, &groups) {
-            return Some((start, run_end, Kind::Ip));
-        }
-        if rules.phone && is_national_phone(bytes, &groups) {
-            return Some((start, run_end, Kind::Phone));
+    if let Some(window) = standalone_prefix(bytes, &groups, whole_bounded) {
+        // Groups split by spaces may be followed by unrelated numbers, so shorter prefixes
+        // of a space-separated window are tried too, longest first.
+        let shortest = if groups.separator(1) == b' ' {
+            2
+        } else {
+            window.count
+        };
+        for count in (shortest..=window.count).rev() {
+            let number = window.first(count);
+            let end = number.end(count - 1);
+            if rules.ssn && is_ssn(bytes, &number) {
+                return Some((start, end, Kind::Ssn));
+            }
+            if rules.ip && is_ipv4(bytes, &number) {
+                return Some((start, end, Kind::Ip));
+            }
+            if rules.phone && is_national_phone(bytes, &number) {
+                return Some((start, end, Kind::Phone));
+            }
         }
     }
     if rules.card {
         return find_card(bytes, &groups, whole_bounded);
     }
     None
+}
+
+/// Returns the leading groups written with one separator when they stand alone.
+///
+/// They stand alone when the text ends, a non-word byte follows, or a space and another
+/// number follow. They must not continue a number written with the same dash or dot before
+/// them.
+///
+/// So `123-45-6789 42` yields `123-45-6789`, while `1.2.3.4.5` yields nothing at `1` (five
+/// groups) nor at `2` (it continues `1.`).
+fn standalone_prefix(bytes: &[u8], groups: &Groups, whole_bounded: bool) -> Option<Groups> {
+    let separator = groups.separator(1);
+    let mut count = 1;
+    while count < groups.count && groups.separator(count) == separator {
+        count += 1;
+    }
+    let bounded = if count == groups.count {
+        whole_bounded
+    } else {
+        groups.separator(count) == b' '
+    };
+    let start = groups.start(0);
+    let continues_before = matches!(separator, b'-' | b'.')
+        && start >= 2
+        && at(bytes, start - 1) == separator
+        && at(bytes, start - 2).is_ascii_digit();
+    (bounded && !continues_before).then(|| groups.first(count))
 }
 
 /// Returns whether the number goes on after `end`: a decimal point or a comma with digits.
@@ -160,8 +207,9 @@ fn is_ipv4(bytes: &[u8], groups: &Groups) -> bool {
         })
 }
 
-/// `415-555-2671`, `415.555.2671` and `415 555 2671`, or a number with a leading trunk `0`
-/// of 10 or 11 digits in groups of at least two (`020 7946 0958`, `01 23 45 67 89`).
+/// `415-555-2671`, `415.555.2671` and `415 555 2671`, the same after the country code `1`
+/// (`1-415-555-2671`), or a number with a leading trunk `0` of 10 or 11 digits in groups of at
+/// least two (`020 7946 0958`, `01 23 45 67 89`).
 fn is_national_phone(bytes: &[u8], groups: &Groups) -> bool {
     let Some(separator) = groups.same_separator(0, groups.count - 1) else {
         return false;
@@ -172,22 +220,29 @@ fn is_national_phone(bytes: &[u8], groups: &Groups) -> bool {
     if groups.count == 3 && groups.lens().eq([3, 3, 4]) {
         return true;
     }
+    if groups.count == 4 && groups.lens().eq([1, 3, 3, 4]) && at(bytes, groups.start(0)) == b'1' {
+        return true;
+    }
     let total: usize = groups.lens().sum();
     at(bytes, groups.start(0)) == b'0'
         && (10..=11).contains(&total)
         && groups.lens().all(|len| len >= 2)
 }
 
-/// Finds a card number among the groups: the whole run, or whole groups within it written
-/// with one separator, the first of four digits.
+/// Finds a card number among the groups: the first group alone when the run ends or a space
+/// follows it, or whole groups written with one separator, the first of four digits.
 fn find_card(bytes: &[u8], groups: &Groups, whole_bounded: bool) -> Option<(usize, usize, Kind)> {
+    let (start, end) = (groups.start(0), groups.end(0));
+    let alone = if groups.count == 1 {
+        whole_bounded
+    } else {
+        groups.separator(1) == b' '
+    };
+    if alone && is_card(bytes, start, end, None) {
+        return Some((start, end, Kind::Card));
+    }
     if groups.count == 1 {
-        let (start, end) = (groups.start(0), groups.end(0));
-        return (whole_bounded && is_card(bytes, start, end, None)).then_some((
-            start,
-            end,
-            Kind::Card,
-        ));
+        return None;
     }
     for first in 0..groups.count {
         if groups.len(first) != 4 {
@@ -296,13 +351,23 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
+}
+
+/// Returns whether the byte before `index` is a word byte, as in `x+1` or `f(1)`, or the `]`
+/// that ends a placeholder. Without the `]`, a second pass over `xoxb-…+14155552671` would
+/// replace the phone number that the first pass kept.
+fn joined_to_previous(bytes: &[u8], index: usize) -> bool {
+    index > 0 && {
+        let previous = at(bytes, index - 1);
+        is_word(previous) || previous == b']'
+    }
 }
 
 /// Examines an E.164 number at `plus`, the index of its `+`: 8 to 15 digits, the first not
 /// 0, with single spaces, dashes or dots between groups and at most one group in parentheses.
 pub(crate) fn detect_e164(bytes: &[u8], plus: usize) -> Option<(usize, usize, Kind)> {
-    if plus > 0 && (is_word(at(bytes, plus - 1)) || at(bytes, plus - 1) == b'+') {
+    if joined_to_previous(bytes, plus) || (plus > 0 && at(bytes, plus - 1) == b'+') {
         return None;
     }
     let first = at(bytes, plus + 1);
@@ -316,7 +381,7 @@ pub(crate) fn detect_e164(bytes: &[u8], plus: usize) -> Option<(usize, usize, Ki
 
 /// Examines `(415) 555-2671` at `paren`, the index of its `(`.
 pub(crate) fn detect_parenthesized(bytes: &[u8], paren: usize) -> Option<(usize, usize, Kind)> {
-    if paren > 0 && is_word(at(bytes, paren - 1)) {
+    if joined_to_previous(bytes, paren) {
         return None;
     }
     let area_end = super::text::run_end(bytes, paren + 1, |b| b.is_ascii_digit());
@@ -342,11 +407,16 @@ pub(crate) fn detect_parenthesized(bytes: &[u8], paren: usize) -> Option<(usize,
 
 /// Reads digits with single separators and, if `parens`, one parenthesized group; returns
 /// the end of the last digit and the digit count.
+///
+/// When the digits go past 15, the number ends at the last separator before them, so that
+/// `+44 20 7946 0958 2024` yields `+44 20 7946 0958`. A run of more than 15 digits
+/// without a separator is no phone number.
 fn read_phone_digits(bytes: &[u8], start: usize, parens: bool) -> Option<(usize, usize)> {
     let mut index = start;
     let mut digits = 0usize;
     let mut end = start;
     let mut used_parens = !parens;
+    let mut last_group: Option<(usize, usize)> = None;
     loop {
         let byte = at(bytes, index);
         if byte.is_ascii_digit() {
@@ -354,12 +424,13 @@ fn read_phone_digits(bytes: &[u8], start: usize, parens: bool) -> Option<(usize,
             index += 1;
             end = index;
             if digits > 15 {
-                return None;
+                return last_group;
             }
         } else if matches!(byte, b' ' | b'-' | b'.')
             && end == index
             && (at(bytes, index + 1).is_ascii_digit() || at(bytes, index + 1) == b'(')
         {
+            last_group = Some((end, digits));
             index += 1;
         } else if byte == b'(' && !used_parens && at(bytes, index + 1).is_ascii_digit() {
             let close = super::text::run_end(bytes, index + 1, |b| b.is_ascii_digit());
@@ -464,6 +535,9 @@ mod tests {
             Some((0, 16, Kind::Phone))
         );
         assert_eq!(detect_e164(b"+0000", 0), None);
+        assert_eq!(detect_e164(b"x+14155552671", 1), None);
+        assert_eq!(detect_e164(b"[REDACTED:token]+14155552671", 16), None);
+        assert_eq!(detect_parenthesized(b"f(415) 555-2671", 1), None);
         assert_eq!(detect_e164(b"+1234", 0), None);
         assert_eq!(
             detect_parenthesized(b"(415) 555-2671", 0),
@@ -476,5 +550,47 @@ mod tests {
         assert_eq!(kind_of("10.0.0.1"), Some((Kind::Ip, "10.0.0.1")));
         assert_eq!(kind_of("256.1.1.1"), None);
         assert_eq!(kind_of("1.2.3.4.5"), None);
+    }
+
+    #[test]
+    fn number_before_a_space_does_not_hide_a_match() {
+        assert_eq!(kind_of("123-45-6789 42"), Some((Kind::Ssn, "123-45-6789")));
+        assert_eq!(
+            kind_of("415.555.2671 1234"),
+            Some((Kind::Phone, "415.555.2671"))
+        );
+        assert_eq!(kind_of("10.0.0.1 443"), Some((Kind::Ip, "10.0.0.1")));
+        assert_eq!(kind_of("123-45-6789-1"), None);
+        assert_eq!(kind_of("123 45 6789 42"), Some((Kind::Ssn, "123 45 6789")));
+        assert_eq!(
+            kind_of("4111111111111111 42"),
+            Some((Kind::Card, "4111111111111111"))
+        );
+        assert_eq!(kind_of("4111111111111111-42"), None);
+    }
+
+    #[test]
+    fn long_e164_ends_at_a_group() {
+        let text = b"+44 20 7946 0958 2024";
+        assert_eq!(detect_e164(text, 0), Some((0, 16, Kind::Phone)));
+        assert_eq!(detect_e164(b"+4412345678901234567", 0), None);
+    }
+
+    #[test]
+    fn groups_continuing_a_number_are_not_matched() {
+        let text = b"1.2.3.4.5";
+        assert_eq!(detect(text, 2, ALL), None, "2.3.4.5 continues 1.");
+        let oid = b"1.3.6.1.4.1";
+        assert_eq!(detect(oid, 4, ALL), None, "6.1.4.1 continues 1.3.");
+        let ssn = b"12-123-45-6789";
+        assert_eq!(detect(ssn, 3, ALL), None, "123-45-6789 continues 12-");
+        assert_eq!(
+            kind_of("1-415-555-2671"),
+            Some((Kind::Phone, "1-415-555-2671"))
+        );
+        assert_eq!(
+            kind_of("1 415 555 2671"),
+            Some((Kind::Phone, "1 415 555 2671"))
+        );
     }
 }

@@ -43,7 +43,17 @@ pub(crate) fn detect(bytes: &[u8], at_sign: usize, floor: usize) -> Option<(usiz
             break;
         }
     }
-    let tld = bytes.get(last_label.0..last_label.1).unwrap_or_default();
+    let mut tld = bytes.get(last_label.0..last_label.1).unwrap_or_default();
+    if !tld.starts_with(b"xn--") && tld.contains(&b'-') {
+        // Top-level domains have no dash outside punycode (`xn--`), so `a@b.com-----BEGIN`
+        // ends after `com`. Otherwise the `-----BEGIN` line of a key replaced later would
+        // join the domain on the first pass only, and a second pass would differ.
+        let letters = run_end(bytes, last_label.0, |b| b.is_ascii_alphabetic());
+        if at(bytes, letters) == b'-' {
+            end = letters;
+            tld = bytes.get(last_label.0..letters).unwrap_or_default();
+        }
+    }
     let tld_ok =
         tld.len() >= 2 && (tld.iter().all(u8::is_ascii_alphabetic) || tld.starts_with(b"xn--"));
     (labels >= 2 && tld_ok && !matches!(at(bytes, end), b'_' | b'@')).then_some((
@@ -73,5 +83,12 @@ mod tests {
         assert_eq!(matched("@example.com"), None);
         assert_eq!(matched("name@host.123"), None);
         assert_eq!(matched("v1.2@3.4"), None);
+        assert_eq!(
+            matched("a@example.com-----BEGIN"),
+            Some("a@example.com"),
+            "a top-level domain ends before a dash"
+        );
+        assert_eq!(matched("a@shop.xn--p1ai"), Some("a@shop.xn--p1ai"));
+        assert_eq!(matched("a@my-host.example"), Some("a@my-host.example"));
     }
 }

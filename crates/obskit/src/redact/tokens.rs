@@ -129,7 +129,9 @@ fn is_b64token(byte: u8) -> bool {
 ///
 /// The match is the credential, without the scheme. A bearer token needs eight or more bytes
 /// and a digit or symbol, or twenty or more bytes, so that prose such as "bearer token
-/// expired" is left alone; a basic credential must decode to `user:password`.
+/// expired" is left alone. A basic credential must decode to `user:password` and contain a
+/// byte other than a lowercase letter, because a lowercase word such as `ajoa` also decodes
+/// to text with a `:`.
 pub(crate) fn detect_auth_scheme(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     let (scheme_len, kind) = if has_at_ignore_case(bytes, start, b"bearer") {
         (6, Kind::Bearer)
@@ -151,7 +153,7 @@ pub(crate) fn detect_auth_scheme(bytes: &[u8], start: usize) -> Option<(usize, u
     let credential = bytes.get(token..end)?;
     let accepted = match kind {
         Kind::Bearer => is_bearer_token(credential),
-        _ => decodes_to_user_password(credential),
+        _ => !credential.iter().all(u8::is_ascii_lowercase) && decodes_to_user_password(credential),
     };
     accepted.then_some((token, end, kind))
 }
@@ -166,7 +168,7 @@ fn is_bearer_token(token: &[u8]) -> bool {
 /// Returns whether `token` is standard base64 of text containing `:`.
 fn decodes_to_user_password(token: &[u8]) -> bool {
     let data_len = token.iter().position(|&b| b == b'=').unwrap_or(token.len());
-    if token.len() < 4 || token.len() % 4 != 0 || token.len() - data_len > 2 {
+    if token.len() < 4 || !token.len().is_multiple_of(4) || token.len() - data_len > 2 {
         return false;
     }
     let (data, padding) = token.split_at(data_len);
@@ -200,10 +202,9 @@ fn decodes_to_user_password(token: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn matched(
-        detector: fn(&[u8], usize) -> Option<(usize, usize, Kind)>,
-        text: &str,
-    ) -> Option<String> {
+    type Detector = fn(&[u8], usize) -> Option<(usize, usize, Kind)>;
+
+    fn matched(detector: Detector, text: &str) -> Option<String> {
         detector(text.as_bytes(), 0).map(|(s, e, _)| text[s..e].to_owned())
     }
 
@@ -260,6 +261,11 @@ mod tests {
             Some("YWxhZGRpbjpvcGVuc2VzYW1l")
         );
         assert_eq!(matched(detect_auth_scheme, "basic auth failed"), None);
+        assert_eq!(
+            matched(detect_auth_scheme, "basic aaaaaaaaajoa"),
+            None,
+            "a lowercase word that decodes to text with a colon"
+        );
         assert_eq!(
             matched(detect_auth_scheme, "Basic aGVsbG8="),
             None,
