@@ -91,6 +91,33 @@ fn obskit_json(bencher: Bencher<'_, '_>) {
     finish(guard, &registry);
 }
 
+/// The event through the globally filtered subscriber that `init` installs, with the default
+/// redaction rules and with redaction off, to show what redaction costs.
+#[divan::bench(sample_count = 1000, sample_size = 100, args = [true, false])]
+fn obskit_json_subscriber(bencher: Bencher<'_, '_>, redacted: bool) {
+    let redactor = if redacted {
+        obskit::redact::Redactor::default()
+    } else {
+        obskit::redact::Redactor::disabled()
+    };
+    let registry = Registry::default();
+    let logging = LoggingConfig {
+        queue_capacity: 1 << 20,
+        ..LoggingConfig::default()
+    };
+    let (dispatch, guard) = logging::subscriber_with_spans(
+        &logging,
+        &ServiceConfig::default(),
+        &registry,
+        LogOutput::Writer(Box::new(io::sink())),
+        redactor,
+        None,
+    )
+    .expect("valid logging configuration");
+    tracing::dispatcher::with_default(&dispatch, || bencher.bench_local(emit));
+    finish(guard, &registry);
+}
+
 #[divan::bench(sample_count = 1000, sample_size = 100)]
 fn tracing_subscriber_json(bencher: Bencher<'_, '_>) {
     let dispatch = peer_dispatch();

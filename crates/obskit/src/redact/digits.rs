@@ -5,12 +5,12 @@ use super::kind::Kind;
 use super::text::{at, is_word, word_end};
 
 /// Most digit groups of one run that are examined; later groups are not part of any match.
-const MAX_GROUPS: usize = 12;
+const MAX_GROUPS: usize = 8;
 
 /// Digit groups separated by single spaces, dashes or dots.
 struct Groups {
     /// Start and end of each group.
-    spans: [(usize, usize); MAX_GROUPS],
+    spans: [(u32, u32); MAX_GROUPS],
     /// Separator before each group; 0 before the first.
     separators: [u8; MAX_GROUPS],
     count: usize,
@@ -28,6 +28,9 @@ impl Groups {
         let mut separator = 0u8;
         while groups.count < MAX_GROUPS {
             let end = super::text::run_end(bytes, index, |b| b.is_ascii_digit());
+            let (Ok(span_start), Ok(span_end)) = (u32::try_from(index), u32::try_from(end)) else {
+                break;
+            };
             if end == index {
                 break;
             }
@@ -35,7 +38,7 @@ impl Groups {
                 groups.spans.get_mut(groups.count),
                 groups.separators.get_mut(groups.count),
             ) {
-                *span = (index, end);
+                *span = (span_start, span_end);
                 *sep = separator;
             }
             groups.count += 1;
@@ -51,15 +54,17 @@ impl Groups {
     }
 
     fn len(&self, group: usize) -> usize {
-        self.spans.get(group).map_or(0, |(start, end)| end - start)
+        self.spans
+            .get(group)
+            .map_or(0, |(start, end)| (end - start) as usize)
     }
 
     fn start(&self, group: usize) -> usize {
-        self.spans.get(group).map_or(0, |span| span.0)
+        self.spans.get(group).map_or(0, |span| span.0 as usize)
     }
 
     fn end(&self, group: usize) -> usize {
-        self.spans.get(group).map_or(0, |span| span.1)
+        self.spans.get(group).map_or(0, |span| span.1 as usize)
     }
 
     fn separator(&self, group: usize) -> u8 {

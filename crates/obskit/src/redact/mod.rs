@@ -139,6 +139,8 @@ struct Inner {
     detectors: Detectors,
     max_value_bytes: usize,
     counters: [Counter; Kind::ALL.len()],
+    /// Trigger bits of each byte; see [`trigger_table`].
+    triggers: [u8; 256],
 }
 
 /// Finds and replaces personal data and secrets; cheap to clone.
@@ -279,6 +281,7 @@ impl Redactor {
                 detectors,
                 max_value_bytes: config.max_value_bytes,
                 counters,
+                triggers: trigger_table(&detectors),
             }),
         }
     }
@@ -467,38 +470,30 @@ impl Redactor {
 
     /// Returns the first match at or after `from`, as start, end and kind.
     ///
-    /// The loop visits each non-word byte and the first byte of each word; the rest of a word
-    /// is skipped, as no detector starts inside a word.
+    /// One table lookup per byte decides whether any detector can start there: at the first
+    /// byte of a word (digits, uppercase letters, the first letters of token prefixes) or at
+    /// punctuation (`@`, `:`, `=`, `+`, `(`, `-`). Every other byte costs the lookup alone.
     fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
-        let detectors = &self.inner.detectors;
-        let mut index = from;
-        if index > 0 && is_word(at(bytes, index - 1)) {
-            index = skip_word(bytes, index);
-        }
-        while let Some(&byte) = bytes.get(index) {
-            match class_of(byte) {
-                NONE => index += 1,
-                LETTER => {
-                    // Without a trigger letter, only an IPv6 address can start here.
-                    if detectors.ip
-                        && byte.is_ascii_hexdigit()
-                        && let Some(found) = detect_ipv6(bytes, index)
-                    {
-                        return Some(found);
-                    }
-                    index = skip_word(bytes, index + 1);
+        let triggers = &self.inner.triggers;
+        let mut in_word = from > 0 && is_word(at(bytes, from - 1));
+        let rest = bytes.get(from..)?;
+        for (offset, &byte) in rest.iter().enumerate() {
+            let bits = triggers.get(usize::from(byte)).copied().unwrap_or(0);
+            if bits & WORD_BYTE != 0 {
+                if !in_word
+                    && bits & AT_WORD_START != 0
+                    && may_start(bytes, from + offset, byte, self.inner.detectors.ip)
+                    && let Some(found) = self.at_word(bytes, from + offset, byte)
+                {
+                    return Some(found);
                 }
-                class @ (DIGIT | UPPER | TRIGGER) => {
-                    if let Some(found) = self.at_word(bytes, index, byte, class) {
-                        return Some(found);
-                    }
-                    index = skip_word(bytes, index + 1);
-                }
-                class => {
-                    if let Some(found) = self.at_symbol(bytes, index, class, from) {
-                        return Some(found);
-                    }
-                    index += 1;
+                in_word = true;
+            } else {
+                in_word = false;
+                if bits & ANYWHERE != 0
+                    && let Some(found) = self.at_symbol(bytes, from + offset, byte, from)
+                {
+                    return Some(found);
                 }
             }
         }
@@ -512,14 +507,14 @@ impl Redactor {
         &self,
         bytes: &[u8],
         index: usize,
-        class: u8,
+        byte: u8,
         floor: usize,
     ) -> Option<(usize, usize, Kind)> {
         let detectors = &self.inner.detectors;
         let next = at(bytes, index + 1);
-        match class {
-            AT if detectors.email => email::detect(bytes, index, floor),
-            COLON => {
+        match byte {
+            b'@' if detectors.email => email::detect(bytes, index, floor),
+            b':' => {
                 if next == b'/' && (detectors.url_credentials || detectors.token) {
                     let url = url::detect(bytes, index, floor).filter(|(_, _, kind)| match kind {
                         Kind::SlackToken => detectors.token,
@@ -541,27 +536,21 @@ impl Redactor {
                 }
                 None
             }
-            EQUALS if detectors.field => pairs::detect(bytes, index, floor, &self.inner.names),
-            PLUS if detectors.digits.phone && next.is_ascii_digit() => {
+            b'=' if detectors.field => pairs::detect(bytes, index, floor, &self.inner.names),
+            b'+' if detectors.digits.phone && next.is_ascii_digit() => {
                 digits::detect_e164(bytes, index)
             }
-            PAREN if detectors.digits.phone && next.is_ascii_digit() => {
+            b'(' if detectors.digits.phone && next.is_ascii_digit() => {
                 digits::detect_parenthesized(bytes, index)
             }
-            DASH if detectors.private_key && next == b'-' => pem::detect(bytes, index),
+            b'-' if detectors.private_key && next == b'-' => pem::detect(bytes, index),
             _ => None,
         }
     }
 
     /// Runs the detectors that start at a word.
     #[inline(never)]
-    fn at_word(
-        &self,
-        bytes: &[u8],
-        index: usize,
-        byte: u8,
-        class: u8,
-    ) -> Option<(usize, usize, Kind)> {
+    fn at_word(&self, bytes: &[u8], index: usize, byte: u8) -> Option<(usize, usize, Kind)> {
         let detectors = &self.inner.detectors;
         if detectors.ip
             && byte.is_ascii_hexdigit()
@@ -569,8 +558,8 @@ impl Redactor {
         {
             return Some(found);
         }
-        match class {
-            DIGIT if detectors.any_digits => {
+        match byte {
+            b'0'..=b'9' if detectors.any_digits => {
                 // A lone run of digits can only be a card number; the other digit rules need
                 // groups, so most numbers in text end here.
                 let run = run_end(bytes, index, |b| b.is_ascii_digit());
@@ -582,7 +571,7 @@ impl Redactor {
                     None
                 }
             }
-            UPPER => {
+            b'A'..=b'Z' => {
                 if byte == b'A'
                     && detectors.aws_key
                     && let Some(found) = tokens::detect_aws(bytes, index)
@@ -606,12 +595,9 @@ impl Redactor {
                 }
                 None
             }
-            TRIGGER => match byte {
-                b'b' if detectors.credentials => tokens::detect_auth_scheme(bytes, index),
-                b'e' if detectors.jwt => tokens::detect_jwt(bytes, index),
-                b'g' | b'x' if detectors.token => tokens::detect_prefixed_token(bytes, index),
-                _ => None,
-            },
+            b'b' if detectors.credentials => tokens::detect_auth_scheme(bytes, index),
+            b'e' if detectors.jwt => tokens::detect_jwt(bytes, index),
+            b'g' | b'x' if detectors.token => tokens::detect_prefixed_token(bytes, index),
             _ => None,
         }
     }
@@ -630,14 +616,6 @@ thread_local! {
     /// Field actions of static field names, in a two-way set-associative cache.
     static ACTIONS: [[CachedAction; 2]; ACTION_SETS] =
         const { [const { [const { Cell::new(((0, 0, 0), FieldAction::Keep)) }; 2] }; ACTION_SETS] };
-}
-
-/// Returns the index of the first byte at or after `from` that is not a word byte.
-#[inline]
-fn skip_word(bytes: &[u8], from: usize) -> usize {
-    bytes.get(from..).map_or(from, |rest| {
-        from + rest.iter().position(|&b| !is_word(b)).unwrap_or(rest.len())
-    })
 }
 
 /// An IPv6 address at `start`, as the standard library parses it, with two or more colons.
@@ -678,55 +656,68 @@ pub enum RegisterError {
     Metrics(#[from] MetricsError),
 }
 
-const NONE: u8 = 0;
-/// A letter that starts no detector: the rest of its word is skipped.
-const LETTER: u8 = 1;
-const DIGIT: u8 = 2;
-const UPPER: u8 = 3;
-/// A lowercase letter that starts a token prefix or an authorization scheme.
-const TRIGGER: u8 = 4;
-const AT: u8 = 5;
-const COLON: u8 = 6;
-const EQUALS: u8 = 7;
-const PLUS: u8 = 8;
-const PAREN: u8 = 9;
-const DASH: u8 = 10;
+/// Returns false when no detector can match the word starting with `byte` at `index`, judged
+/// by its first bytes alone. Every shape a detector accepts passes.
+#[inline(always)]
+fn may_start(bytes: &[u8], index: usize, byte: u8, ip: bool) -> bool {
+    let second = at(bytes, index + 1);
+    if ip && byte.is_ascii_hexdigit() && (1..=4).any(|offset| at(bytes, index + offset) == b':') {
+        return true;
+    }
+    match byte {
+        b'0'..=b'9' => true,
+        // IBANs, AWS key ids and GitLab runner tokens go on in uppercase; `Bearer`, `Basic`.
+        b'A'..=b'Z' => {
+            second.is_ascii_uppercase() || (byte == b'B' && matches!(second, b'e' | b'a'))
+        }
+        b'b' => matches!(second, b'e' | b'a' | b'E' | b'A'),
+        b'e' => second == b'y',
+        b'g' => matches!(second, b'h' | b'l' | b'i'),
+        b'x' => matches!(second, b'o' | b'a'),
+        _ => false,
+    }
+}
 
-/// Byte classes of the scanner.
-#[allow(
-    clippy::indexing_slicing,
-    reason = "evaluated at compile time, where an index out of bounds fails the build"
-)]
-static CLASSES: [u8; 256] = {
-    let mut table = [NONE; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = if b.is_ascii_digit() {
-            DIGIT
-        } else if b.is_ascii_uppercase() {
-            UPPER
-        } else if b == b'b' || b == b'e' || b == b'g' || b == b'x' {
-            TRIGGER
-        } else if b.is_ascii_lowercase() || b == b'_' {
-            LETTER
-        } else {
-            match b {
-                b'@' => AT,
-                b':' => COLON,
-                b'=' => EQUALS,
-                b'+' => PLUS,
-                b'(' => PAREN,
-                b'-' => DASH,
-                _ => NONE,
-            }
+/// Trigger bit: the byte belongs to a word.
+const WORD_BYTE: u8 = 1;
+/// Trigger bit: a detector can start where a word starts with this byte.
+const AT_WORD_START: u8 = 2;
+/// Trigger bit: a detector can start at this punctuation byte.
+const ANYWHERE: u8 = 4;
+
+/// Builds the trigger bits of every byte for the detectors that are on.
+fn trigger_table(detectors: &Detectors) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    for (byte, bits) in (0u8..=255).zip(table.iter_mut()) {
+        if is_word(byte) {
+            *bits |= WORD_BYTE;
+        }
+        let hex = detectors.ip && byte.is_ascii_hexdigit();
+        let starts = match byte {
+            b'0'..=b'9' => detectors.any_digits || detectors.ip,
+            b'A' => detectors.aws_key || detectors.iban || hex,
+            b'B' => detectors.credentials || detectors.iban || hex,
+            b'G' => detectors.token || detectors.iban,
+            b'C'..=b'F' | b'H'..=b'Z' => detectors.iban || hex,
+            b'b' => detectors.credentials || hex,
+            b'e' => detectors.jwt || hex,
+            b'g' | b'x' => detectors.token,
+            _ => hex,
         };
-        byte += 1;
+        if starts {
+            *bits |= AT_WORD_START;
+        }
+        let anywhere = match byte {
+            b'@' => detectors.email,
+            b':' => detectors.url_credentials || detectors.token || detectors.ip || detectors.field,
+            b'=' => detectors.field,
+            b'+' | b'(' => detectors.digits.phone,
+            b'-' => detectors.private_key,
+            _ => false,
+        };
+        if anywhere {
+            *bits |= ANYWHERE;
+        }
     }
     table
-};
-
-#[inline]
-fn class_of(byte: u8) -> u8 {
-    CLASSES.get(usize::from(byte)).copied().unwrap_or(NONE)
 }

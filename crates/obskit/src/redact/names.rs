@@ -50,6 +50,8 @@ pub(crate) struct NameMatcher {
     allowed: Vec<Box<str>>,
     /// Length of the shortest entry; shorter names cannot match.
     shortest: usize,
+    /// Fewest ASCII letters of any entry; names with fewer letters cannot match.
+    fewest_letters: usize,
 }
 
 impl NameMatcher {
@@ -96,11 +98,22 @@ impl NameMatcher {
             .map(|entry| entry.iter().map(|part| part.len()).sum::<usize>())
             .min()
             .unwrap_or(usize::MAX);
+        let fewest_letters = entries
+            .iter()
+            .map(|entry| {
+                entry
+                    .iter()
+                    .map(|part| part.bytes().filter(u8::is_ascii_alphabetic).count())
+                    .sum::<usize>()
+            })
+            .min()
+            .unwrap_or(usize::MAX);
         Self {
             entries,
             first_segments,
             buckets,
             shortest,
+            fewest_letters,
             allowed: allowed
                 .iter()
                 .map(|name| name.to_ascii_lowercase().into_boxed_str())
@@ -134,6 +147,13 @@ impl NameMatcher {
     /// [`is_sensitive`](Self::is_sensitive) for a name given as bytes.
     pub(crate) fn is_sensitive_bytes(&self, bytes: &[u8]) -> bool {
         if bytes.len() < self.shortest {
+            return false;
+        }
+        // A name of lowercase letters alone is one segment, decided by its quick bit.
+        if bytes.iter().all(u8::is_ascii_lowercase) && self.first_segments & quick_bit(bytes) == 0 {
+            return false;
+        }
+        if bytes.iter().filter(|b| b.is_ascii_alphabetic()).count() < self.fewest_letters {
             return false;
         }
         let segment = |(start, end): (usize, usize)| bytes.get(start..end).unwrap_or_default();
