@@ -64,14 +64,18 @@ const fn shape(prefix: &'static [u8], kind: Kind, dashes: bool, min_len: usize) 
     }
 }
 
-/// GitHub, GitLab and Slack token prefixes.
-const TOKEN_SHAPES: &[TokenShape] = &[
+/// GitHub token prefixes.
+const GITHUB_SHAPES: &[TokenShape] = &[
     shape(b"ghp_", Kind::GithubToken, false, 30),
     shape(b"gho_", Kind::GithubToken, false, 30),
     shape(b"ghu_", Kind::GithubToken, false, 30),
     shape(b"ghs_", Kind::GithubToken, false, 30),
     shape(b"ghr_", Kind::GithubToken, false, 30),
     shape(b"github_pat_", Kind::GithubToken, false, 22),
+];
+
+/// GitLab token prefixes.
+const GITLAB_SHAPES: &[TokenShape] = &[
     shape(b"glpat-", Kind::GitlabToken, true, 20),
     shape(b"gldt-", Kind::GitlabToken, true, 20),
     shape(b"glrt-", Kind::GitlabToken, true, 20),
@@ -84,7 +88,13 @@ const TOKEN_SHAPES: &[TokenShape] = &[
     shape(b"glsoat-", Kind::GitlabToken, true, 20),
     shape(b"gloas-", Kind::GitlabToken, true, 20),
     shape(b"glffct-", Kind::GitlabToken, true, 20),
-    shape(b"GR1348941", Kind::GitlabToken, true, 20),
+];
+
+/// The GitLab runner registration token prefix.
+const RUNNER_SHAPES: &[TokenShape] = &[shape(b"GR1348941", Kind::GitlabToken, true, 20)];
+
+/// Slack token prefixes.
+const SLACK_SHAPES: &[TokenShape] = &[
     shape(b"xoxb-", Kind::SlackToken, true, 10),
     shape(b"xoxp-", Kind::SlackToken, true, 10),
     shape(b"xoxa-", Kind::SlackToken, true, 10),
@@ -98,9 +108,15 @@ const TOKEN_SHAPES: &[TokenShape] = &[
 
 /// A GitHub, GitLab or Slack token at `start`.
 pub(crate) fn detect_prefixed_token(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
-    let first = at(bytes, start);
-    for token in TOKEN_SHAPES {
-        if token.prefix.first() != Some(&first) || !has_at(bytes, start, token.prefix) {
+    let shapes = match (at(bytes, start), at(bytes, start + 1)) {
+        (b'g', b'h' | b'i') => GITHUB_SHAPES,
+        (b'g', b'l') => GITLAB_SHAPES,
+        (b'G', b'R') => RUNNER_SHAPES,
+        (b'x', b'o' | b'a') => SLACK_SHAPES,
+        _ => return None,
+    };
+    for token in shapes {
+        if !has_at(bytes, start, token.prefix) {
             continue;
         }
         let body = start + token.prefix.len();
