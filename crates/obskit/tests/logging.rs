@@ -626,6 +626,83 @@ fn text_format_writes_readable_lines() {
 }
 
 #[test]
+fn text_format_is_redacted() {
+    let logging = LoggingConfig {
+        format: LogFormat::Text,
+        ..config("info")
+    };
+    let (capture, registry) = capture_with(&logging, || {
+        let span = tracing::info_span!("login", user.email = "jane@example.com");
+        let _entered = span.enter();
+        tracing::warn!(
+            password = "hunter2",
+            attempts = 3,
+            "card 4111 1111 1111 1111 declined"
+        );
+    });
+    let text = capture.text();
+    for secret in ["jane@example.com", "hunter2", "4111 1111 1111 1111"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("card [REDACTED:card] declined"), "{text}");
+    assert!(text.contains("password=\"[REDACTED:field]\""), "{text}");
+    assert!(text.contains("user.email=\"[REDACTED:email]\""), "{text}");
+    assert!(text.contains("attempts=3"), "{text}");
+    let metrics = registry.encode(Format::OpenMetrics).unwrap();
+    assert!(
+        metrics.contains("obskit_redactions_total{kind=\"card\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn json_fields_of_every_type_are_redacted() {
+    #[derive(Debug)]
+    #[allow(dead_code, reason = "read through Debug")]
+    struct Account {
+        owner: &'static str,
+        api_key: &'static str,
+    }
+    let error = io::Error::other("upload to ftp://admin:pa55@files.internal failed");
+    let lines = capture(|| {
+        let span = tracing::info_span!("upload", db.password = tracing::field::Empty);
+        let _entered = span.enter();
+        span.record("db.password", "recorded-later");
+        tracing::error!(
+            error = &error as &(dyn std::error::Error + 'static),
+            account = ?Account { owner: "ann", api_key: "k-123456" },
+            contact = %"ann@example.org",
+            card_number = 4_111_111_111_111_111_u64,
+            order = 4_111_111_111_111_112_u64,
+            payment_ref = 4_111_111_111_111_111_u64,
+            cvv = 123,
+            "upload failed"
+        );
+    });
+    let line = &lines[0];
+    assert_eq!(
+        line["error"],
+        "upload to ftp://[REDACTED:url_credentials]@files.internal failed"
+    );
+    assert_eq!(
+        line["account"],
+        "Account { owner: \"ann\", api_key: \"[REDACTED:field]\" }"
+    );
+    assert_eq!(line["contact"], "[REDACTED:email]");
+    assert_eq!(line["card_number"], "[REDACTED:field]");
+    assert_eq!(
+        line["order"], 4_111_111_111_111_112_u64,
+        "fails the Luhn check"
+    );
+    assert_eq!(
+        line["payment_ref"], "[REDACTED:card]",
+        "a card number logged as a number"
+    );
+    assert_eq!(line["cvv"], "[REDACTED:field]");
+    assert_eq!(line["db.password"], "[REDACTED:field]");
+}
+
+#[test]
 fn text_format_is_sampled() {
     let logging = LoggingConfig {
         format: LogFormat::Text,
