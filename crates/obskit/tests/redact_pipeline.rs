@@ -12,9 +12,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::get;
@@ -22,6 +19,7 @@ use obskit::logging::LogOutput;
 use obskit::redact::Redacted;
 use obskit::{Config, Obskit};
 use opentelemetry_proto::tonic::common::v1::any_value;
+use support::capture::Capture;
 use support::otlp::Collector;
 
 const EMAIL: &str = "jane.doe@example.com";
@@ -46,20 +44,6 @@ const SECRETS: [&str; 9] = [
     "set-c00kie-secret",
     "4111111111111111",
 ];
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[derive(Debug)]
 #[allow(dead_code, reason = "read through Debug")]
@@ -165,7 +149,7 @@ fn secrets_never_reach_logs_spans_or_access_log() {
     obskit.flush_logs().unwrap();
 
     // Log lines: the secrets are gone and placeholders name what was there.
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     for secret in SECRETS {
         assert!(
             !logs.contains(secret),
