@@ -144,6 +144,51 @@ pub(crate) fn detect(
     None
 }
 
+/// Returns false when no digit rule can match the run that starts at `start`, judged from the
+/// lengths of its groups alone: most numbers in logs (counts, dates, decimals, versions) end
+/// here without the full check.
+///
+/// The conditions are necessary ones: an SSN and a `415-555-2671` phone start with three
+/// digits, `1-415-555-2671` with a lone `1`, a trunk-prefixed phone with `0`, an IPv4 address
+/// with up to three digits and a dot, and a card needs a group of 13 to 19 digits or a group of
+/// four in a run of at least 13 digits.
+pub(crate) fn may_match(bytes: &[u8], start: usize, rules: DigitRules) -> bool {
+    let first_end = super::text::run_end(bytes, start, |b| b.is_ascii_digit());
+    let first_len = first_end - start;
+    let first_digit = at(bytes, start);
+    let separator = at(bytes, first_end);
+    let grouped =
+        matches!(separator, b' ' | b'-' | b'.') && at(bytes, first_end + 1).is_ascii_digit();
+    if !grouped {
+        return rules.card && (13..=19).contains(&first_len);
+    }
+    if ((rules.ssn || rules.phone) && first_len == 3)
+        || (rules.phone && (first_digit == b'0' || (first_len == 1 && first_digit == b'1')))
+        || (rules.ip && first_len <= 3 && separator == b'.')
+        || (rules.card && (13..=19).contains(&first_len))
+    {
+        return true;
+    }
+    if !rules.card {
+        return false;
+    }
+    let mut total = first_len;
+    let mut has_four = first_len == 4;
+    let mut index = first_end;
+    for _ in 1..MAX_GROUPS {
+        if !(matches!(at(bytes, index), b' ' | b'-' | b'.')
+            && at(bytes, index + 1).is_ascii_digit())
+        {
+            break;
+        }
+        let end = super::text::run_end(bytes, index + 1, |b| b.is_ascii_digit());
+        total += end - index - 1;
+        has_four |= end - index - 1 == 4;
+        index = end;
+    }
+    has_four && total >= 13
+}
+
 /// Returns the leading groups written with one separator when they stand alone.
 ///
 /// They stand alone when the text ends, a non-word byte follows, or a space and another

@@ -560,12 +560,7 @@ impl Redactor {
         }
         match byte {
             b'0'..=b'9' if detectors.any_digits => {
-                // A lone run of digits can only be a card number; the other digit rules need
-                // groups, so most numbers in text end here.
-                let run = run_end(bytes, index, |b| b.is_ascii_digit());
-                let grouped = matches!(at(bytes, run), b' ' | b'-' | b'.')
-                    && at(bytes, run + 1).is_ascii_digit();
-                if grouped || (detectors.digits.card && (13..=19).contains(&(run - index))) {
+                if digits::may_match(bytes, index, detectors.digits) {
                     digits::detect(bytes, index, detectors.digits)
                 } else {
                     None
