@@ -995,6 +995,26 @@ fn ip_rule_when_enabled() {
 }
 
 #[test]
+fn long_percent_encoded_runs() {
+    let config = RedactConfig {
+        max_value_bytes: 1 << 20,
+        ..RedactConfig::default()
+    };
+    let redactor = Redactor::new(&config).expect("valid config");
+    // Each `%40` starts a scan back over the local part. The scan must stop at the previous
+    // `%40`, or a long run costs time quadratic in its length.
+    for unit in ["%40", "a%40", "%2540"] {
+        let run = unit.repeat(300_000 / unit.len());
+        let line = format!("{run} to jane%40example.com");
+        assert_eq!(
+            redactor.redact(&line),
+            format!("{run} to [REDACTED:email]"),
+            "run of {unit:?}"
+        );
+    }
+}
+
+#[test]
 fn ip_rule_long_colon_runs() {
     let config = RedactConfig {
         rules: obskit::config::RuleModes {
@@ -1005,8 +1025,8 @@ fn ip_rule_long_colon_runs() {
         ..RedactConfig::default()
     };
     let redactor = Redactor::new(&config).expect("valid config");
-    // Runs of colons and hex digits are no address but used to be scanned to their end from
-    // every start, which took seconds for one 64 KiB value.
+    // Runs of colons and hex digits are no address. A scan from each start to the end of the
+    // run would cost time quadratic in its length, seconds for one 64 KiB value.
     for unit in [":", "a:", "ab:", "1:2."] {
         let run = unit.repeat(200_000 / unit.len());
         let line = format!("{run}x peer 2001:db8::1");

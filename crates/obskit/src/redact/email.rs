@@ -17,7 +17,7 @@ pub(crate) fn detect(bytes: &[u8], at_sign: usize, floor: usize) -> Option<(usiz
     detect_around(bytes, at_sign, at_sign + 1, floor)
 }
 
-/// A URL-encoded email address around the `%40` at `percent`, as in a query string
+/// Finds a URL-encoded email address around the `%40` at `percent`, as in a query string
 /// (`?email=jane%40example.com`); the local part starts no earlier than `floor`.
 pub(crate) fn detect_encoded(
     bytes: &[u8],
@@ -30,15 +30,21 @@ pub(crate) fn detect_encoded(
     detect_around(bytes, percent, percent + 3, floor)
 }
 
-/// An email address whose local part ends at `at_sign` and whose domain starts at `domain`.
+/// Finds an email address whose local part ends at `at_sign` and whose domain starts at
+/// `domain`.
 fn detect_around(
     bytes: &[u8],
     at_sign: usize,
     domain: usize,
     floor: usize,
 ) -> Option<(usize, usize, Kind)> {
+    // The local part also ends after an earlier `%40`, so that each scan back stops where the
+    // previous one started and a long run of `%40%40…` is scanned once, not once per `%40`.
     let mut start = at_sign;
-    while start > floor && is_local(at(bytes, start - 1)) {
+    while start > floor
+        && is_local(at(bytes, start - 1))
+        && !(start >= 3 && has_at(bytes, start - 3, b"%40"))
+    {
         start -= 1;
     }
     while start < at_sign && at(bytes, start) == b'.' {
