@@ -894,3 +894,55 @@ fn global_subscriber_plain_level() {
     assert_eq!(lines[0]["message"], "shown");
     assert_eq!(lines[0]["order_id"], 7);
 }
+
+#[derive(Debug)]
+#[allow(dead_code, reason = "read through Debug")]
+struct Login {
+    user: &'static str,
+    password: &'static str,
+}
+
+#[test]
+fn text_format_redacts_fields_and_spans() {
+    let logging = LoggingConfig {
+        format: LogFormat::Text,
+        ..config("trace")
+    };
+    let (capture, registry) = capture_with(&logging, || {
+        let span = tracing::info_span!("checkout", customer = "jane@example.com");
+        let _entered = span.enter();
+        tracing::info!(
+            card = "4111 1111 1111 1111",
+            api_key = 42,
+            login = ?Login { user: "jane", password: "hunter2-text" },
+            header = %"Cookie: sid=s3ss; csrf=c5rf",
+            "paid by ops@example.com"
+        );
+    });
+    let text = capture.text();
+    for secret in [
+        "jane@example.com",
+        "4111",
+        "hunter2-text",
+        "s3ss",
+        "c5rf",
+        "ops@example.com",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "text output contains {secret:?}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#"checkout{customer="[REDACTED:email]"}"#),
+        "span field: {text}"
+    );
+    assert!(text.contains("paid by [REDACTED:email]"), "message: {text}");
+    assert!(text.contains(r#"api_key="[REDACTED:field]""#), "{text}");
+    assert!(text.contains(r#"card="[REDACTED:card]""#), "{text}");
+    let counters = registry.encode(Format::OpenMetrics).unwrap();
+    assert!(
+        counters.contains(r#"obskit_redactions_total{kind="email"} 2"#),
+        "{counters}"
+    );
+}

@@ -458,6 +458,18 @@ const POSITIVES: &[Positive] = &[
         Kind::Field,
     ),
     positive(
+        "url-encoded email in a query string",
+        "GET /unsubscribe?email=jane.doe%40example.com&list=news 200",
+        "jane.doe%40example.com",
+        Kind::Email,
+    ),
+    positive(
+        "every cookie of a Cookie header dump",
+        "upstream headers: Cookie: sid=9f8e7d; csrftoken=a1b2c3\nAccept: */*",
+        "sid=9f8e7d; csrftoken=a1b2c3",
+        Kind::Field,
+    ),
+    positive(
         "logfmt client_secret",
         "level=info client_id=web client_secret=Zm9vYmFyYmF6 msg=exchange",
         "Zm9vYmFyYmF6",
@@ -629,6 +641,11 @@ const NEGATIVES: &[(&str, &str)] = &[
         "at com.example.Foo.bar(Foo.java:42) in thread main",
     ),
     ("pointer", "segfault at 0x7ffd5fbff8a0"),
+    (
+        "percent-encoded at sign without a domain",
+        "GET /search?q=%40home&page=2",
+    ),
+    ("percentage figures", "cache hit ratio 100%40 of 40 shards"),
 ];
 
 #[test]
@@ -970,6 +987,55 @@ fn ip_rule_when_enabled() {
         "peer [REDACTED:ip] closed"
     );
     assert_eq!(redactor.redact("version 1.2.3.4.5"), "version 1.2.3.4.5");
+    assert_eq!(
+        redactor.redact("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255."),
+        "[REDACTED:ip].",
+        "the longest address text, before a full stop"
+    );
+}
+
+#[test]
+fn long_percent_encoded_runs() {
+    let config = RedactConfig {
+        max_value_bytes: 1 << 20,
+        ..RedactConfig::default()
+    };
+    let redactor = Redactor::new(&config).expect("valid config");
+    // Each `%40` starts a scan back over the local part. The scan must stop at the previous
+    // `%40`, or a long run costs time quadratic in its length.
+    for unit in ["%40", "a%40", "%2540"] {
+        let run = unit.repeat(300_000 / unit.len());
+        let line = format!("{run} to jane%40example.com");
+        assert_eq!(
+            redactor.redact(&line),
+            format!("{run} to [REDACTED:email]"),
+            "run of {unit:?}"
+        );
+    }
+}
+
+#[test]
+fn ip_rule_long_colon_runs() {
+    let config = RedactConfig {
+        rules: obskit::config::RuleModes {
+            ip: RuleMode::Mask,
+            ..Default::default()
+        },
+        max_value_bytes: 1 << 20,
+        ..RedactConfig::default()
+    };
+    let redactor = Redactor::new(&config).expect("valid config");
+    // Runs of colons and hex digits are no address. A scan from each start to the end of the
+    // run would cost time quadratic in its length, seconds for one 64 KiB value.
+    for unit in [":", "a:", "ab:", "1:2."] {
+        let run = unit.repeat(200_000 / unit.len());
+        let line = format!("{run}x peer 2001:db8::1");
+        assert_eq!(
+            redactor.redact(&line),
+            format!("{run}x peer [REDACTED:ip]"),
+            "run of {unit:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The email address detector, run at each `@`.
 
 use super::kind::Kind;
-use super::text::{at, run_end};
+use super::text::{at, has_at, run_end};
 
 fn is_local(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-')
@@ -14,8 +14,37 @@ fn is_label(byte: u8) -> bool {
 /// An email address around the `@` at `at_sign`; the local part starts no earlier than
 /// `floor`.
 pub(crate) fn detect(bytes: &[u8], at_sign: usize, floor: usize) -> Option<(usize, usize, Kind)> {
+    detect_around(bytes, at_sign, at_sign + 1, floor)
+}
+
+/// Finds a URL-encoded email address around the `%40` at `percent`, as in a query string
+/// (`?email=jane%40example.com`); the local part starts no earlier than `floor`.
+pub(crate) fn detect_encoded(
+    bytes: &[u8],
+    percent: usize,
+    floor: usize,
+) -> Option<(usize, usize, Kind)> {
+    if !has_at(bytes, percent, b"%40") {
+        return None;
+    }
+    detect_around(bytes, percent, percent + 3, floor)
+}
+
+/// Finds an email address whose local part ends at `at_sign` and whose domain starts at
+/// `domain`.
+fn detect_around(
+    bytes: &[u8],
+    at_sign: usize,
+    domain: usize,
+    floor: usize,
+) -> Option<(usize, usize, Kind)> {
+    // The local part also ends after an earlier `%40`, so that each scan back stops where the
+    // previous one started and a long run of `%40%40…` is scanned once, not once per `%40`.
     let mut start = at_sign;
-    while start > floor && is_local(at(bytes, start - 1)) {
+    while start > floor
+        && is_local(at(bytes, start - 1))
+        && !(start >= 3 && has_at(bytes, start - 3, b"%40"))
+    {
         start -= 1;
     }
     while start < at_sign && at(bytes, start) == b'.' {
@@ -26,7 +55,7 @@ pub(crate) fn detect(bytes: &[u8], at_sign: usize, floor: usize) -> Option<(usiz
     }
 
     let mut labels = 0;
-    let mut index = at_sign + 1;
+    let mut index = domain;
     let mut end = index;
     let mut last_label = (index, index);
     loop {
@@ -90,5 +119,25 @@ mod tests {
         );
         assert_eq!(matched("a@shop.xn--p1ai"), Some("a@shop.xn--p1ai"));
         assert_eq!(matched("a@my-host.example"), Some("a@my-host.example"));
+    }
+
+    fn matched_encoded(text: &str) -> Option<&str> {
+        let percent = text.find("%40")?;
+        detect_encoded(text.as_bytes(), percent, 0).map(|(s, e, _)| &text[s..e])
+    }
+
+    #[test]
+    fn url_encoded_addresses() {
+        assert_eq!(
+            matched_encoded("/cb?email=jane.doe%2Btag%40example.com&x=1"),
+            Some("jane.doe%2Btag%40example.com")
+        );
+        assert_eq!(
+            matched_encoded("email=JANE%40EXAMPLE.COM"),
+            Some("JANE%40EXAMPLE.COM")
+        );
+        assert_eq!(matched_encoded("q=%40example.com"), None);
+        assert_eq!(matched_encoded("q=user%40localhost"), None);
+        assert_eq!(matched_encoded("q=100%4012"), None);
     }
 }

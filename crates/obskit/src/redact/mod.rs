@@ -472,7 +472,7 @@ impl Redactor {
     ///
     /// One table lookup per byte decides whether any detector can start there: at the first
     /// byte of a word (digits, uppercase letters, the first letters of token prefixes) or at
-    /// punctuation (`@`, `:`, `=`, `+`, `(`, `-`). Every other byte costs the lookup alone.
+    /// punctuation (`@`, `%`, `:`, `=`, `+`, `(`, `-`). Every other byte costs the lookup alone.
     fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
         let triggers = &self.inner.triggers;
         let mut in_word = from > 0 && is_word(at(bytes, from - 1));
@@ -514,6 +514,7 @@ impl Redactor {
         let next = at(bytes, index + 1);
         match byte {
             b'@' if detectors.email => email::detect(bytes, index, floor),
+            b'%' if detectors.email && next == b'4' => email::detect_encoded(bytes, index, floor),
             b':' => {
                 if next == b'/' && (detectors.url_credentials || detectors.token) {
                     let url = url::detect(bytes, index, floor).filter(|(_, _, kind)| match kind {
@@ -613,6 +614,9 @@ thread_local! {
         const { [const { [const { Cell::new(((0, 0, 0), FieldAction::Keep)) }; 2] }; ACTION_SETS] };
 }
 
+/// Length of the longest IPv6 address text, `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`.
+const MAX_IPV6_TEXT: usize = 45;
+
 /// An IPv6 address at `start`, as the standard library parses it, with two or more colons.
 fn detect_ipv6(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     // The first group has at most four hex digits and a colon follows it.
@@ -622,11 +626,18 @@ fn detect_ipv6(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     if first_group - start > 4 || at(bytes, first_group) != b':' {
         return None;
     }
-    let mut end = run_end(bytes, start, |b| {
+    // The scan stops two bytes past the longest address text (room for a trailing dot), so a
+    // long run of hex digits and colons costs a bounded amount per start and the whole scan
+    // stays linear.
+    let limit = bytes.len().min(start + MAX_IPV6_TEXT + 2);
+    let mut end = run_end(bytes.get(..limit)?, start, |b| {
         b.is_ascii_hexdigit() || b == b':' || b == b'.'
     });
     while end > start && matches!(at(bytes, end - 1), b'.') {
         end -= 1;
+    }
+    if end - start > MAX_IPV6_TEXT {
+        return None;
     }
     let candidate = bytes.get(start..end)?;
     if candidate.iter().filter(|&&b| b == b':').count() < 2 || is_word(at(bytes, end)) {
@@ -703,7 +714,7 @@ fn trigger_table(detectors: &Detectors) -> [u8; 256] {
             *bits |= AT_WORD_START;
         }
         let anywhere = match byte {
-            b'@' => detectors.email,
+            b'@' | b'%' => detectors.email,
             b':' => detectors.url_credentials || detectors.token || detectors.ip || detectors.field,
             b'=' => detectors.field,
             b'+' | b'(' => detectors.digits.phone,

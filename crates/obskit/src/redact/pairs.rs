@@ -45,11 +45,37 @@ pub(crate) fn detect(
     if !names.is_sensitive_bytes(name) {
         return None;
     }
-    let (start, end) = value_after(bytes, separator + 1)?;
+    let (start, mut end) = value_after(bytes, separator + 1)?;
+    if is_cookie_header(name) {
+        end = cookie_list_end(bytes, end);
+    }
     if end <= start || has_at(bytes, start, b"[REDACTED") {
         return None;
     }
     Some((start, end, Kind::Field))
+}
+
+/// Returns whether `name` is a `Cookie` or `Set-Cookie` header, whose value is a list of
+/// `name=value` pairs joined by `; `, every one of them a credential.
+fn is_cookie_header(name: &[u8]) -> bool {
+    name.len() >= 6
+        && name
+            .get(name.len() - 6..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(b"cookie"))
+}
+
+/// Returns the end of the cookie list whose first unquoted value ends at `end`, so that
+/// `Cookie: a=1; b=2` loses `b=2` too.
+fn cookie_list_end(bytes: &[u8], mut end: usize) -> usize {
+    while at(bytes, end) == b';' {
+        let next = run_end(bytes, end + 1, |b| b == b' ');
+        let value_end = run_end(bytes, next, |b| !ends_value(b));
+        if value_end == next {
+            break;
+        }
+        end = value_end;
+    }
+    end
 }
 
 /// Returns the name that ends before `separator`, skipping spaces and a closing quote.
@@ -203,6 +229,16 @@ mod tests {
             Some(r#"{"user":"a","pin":"1"}"#)
         );
         assert_eq!(value(r#"body={\"token\":\"t0k\"}"#), Some("t0k"));
+        assert_eq!(
+            value("Cookie: sid=abc; theme=dark; csrf=x1 next"),
+            Some("sid=abc; theme=dark; csrf=x1"),
+            "every cookie of the header"
+        );
+        assert_eq!(
+            value(r#"{"cookie": "sid=abc; csrf=x1", "ua": "curl"}"#),
+            Some("sid=abc; csrf=x1")
+        );
+        assert_eq!(value("set-cookie=a=1;"), Some("a=1"));
         assert_eq!(value("tokens_used=42 author=ann"), None);
         assert_eq!(value("password="), None);
         assert_eq!(value("std::password"), None);

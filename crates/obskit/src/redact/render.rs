@@ -72,7 +72,7 @@ impl Renderer {
     ) -> fmt::Result {
         match self.mode(kind) {
             RuleMode::Partial if kind.keeps_last_four() => write_last_four(value, out),
-            RuleMode::Partial if kind == Kind::Email => match value.rfind('@') {
+            RuleMode::Partial if kind == Kind::Email => match at_sign(value) {
                 Some(at) => {
                     out.write_str("***")?;
                     out.write_str(value.get(at..).unwrap_or_default())
@@ -108,6 +108,11 @@ pub(crate) fn write_mask<W: Write + ?Sized>(kind: Kind, out: &mut W) -> fmt::Res
 
 /// Writes `value` with every letter and digit but the last four replaced by `*`; separators
 /// stay in place.
+/// Returns the index of the `@` of an email address, or of its URL-encoded form `%40`.
+fn at_sign(email: &str) -> Option<usize> {
+    email.rfind('@').or_else(|| email.rfind("%40"))
+}
+
 fn write_last_four<W: Write + ?Sized>(value: &str, out: &mut W) -> fmt::Result {
     let total = value.bytes().filter(u8::is_ascii_alphanumeric).count();
     let mut seen = 0;
@@ -152,6 +157,11 @@ mod tests {
         assert_eq!(
             render(rules, Kind::Email, "jane@example.com"),
             "***@example.com"
+        );
+        assert_eq!(
+            render(rules, Kind::Email, "jane%40example.com"),
+            "***%40example.com",
+            "a URL-encoded address keeps its encoded domain"
         );
         assert_eq!(render(rules, Kind::Jwt, "eyJ.x.y"), "[REDACTED:jwt]");
         rules.email = RuleMode::Hash;
