@@ -32,7 +32,7 @@ fn clean_event_allocates_nothing() {
     })
     .unwrap();
     let mut out = String::with_capacity(4096);
-    let mut run = |out: &mut String| {
+    let run = |out: &mut String| {
         out.clear();
         let mut replaced = redactor.redact_to(CLEAN, out).unwrap();
         for (name, value) in FIELDS {

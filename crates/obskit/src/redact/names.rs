@@ -35,6 +35,8 @@ pub const DEFAULT_FIELD_NAMES: &[&str] = &[
     "ssn",
     "jwt",
     "otp",
+    "signature",
+    "sig",
 ];
 
 /// Matches field names against a list of sensitive names by whole segments.

@@ -45,7 +45,13 @@ pub(crate) fn detect(
     if !names.is_sensitive_bytes(name) {
         return None;
     }
-    let (start, mut end) = value_after(bytes, separator + 1)?;
+    // `password => "x"` in Ruby, PHP and Perl hashes.
+    let value_start = if at(bytes, separator) == b'=' && at(bytes, separator + 1) == b'>' {
+        separator + 2
+    } else {
+        separator + 1
+    };
+    let (start, mut end) = value_after(bytes, value_start)?;
     if is_cookie_header(name) {
         end = cookie_list_end(bytes, end);
     }
@@ -206,6 +212,11 @@ mod tests {
         assert_eq!(
             value("GET /login?user=bob&password=hunter2 HTTP/1.1"),
             Some("hunter2")
+        );
+        assert_eq!(value(r#"{ :password => "hunter2" }"#), Some("hunter2"));
+        assert_eq!(
+            value("GET /f?X-Amz-Signature=7d1f0c&X-Amz-Date=20261204"),
+            Some("7d1f0c")
         );
         assert_eq!(value("api_key=abc123&x=1"), Some("abc123"));
         assert_eq!(

@@ -7,6 +7,14 @@ const BEGIN: &[u8] = b"-----BEGIN ";
 const END: &[u8] = b"-----END ";
 const DASHES: &[u8] = b"-----";
 const PRIVATE_KEY: &[u8] = b"PRIVATE KEY";
+/// The end of an OpenPGP secret key label (RFC 4880, section 6.2).
+const PGP_PRIVATE_KEY: &[u8] = b"PRIVATE KEY BLOCK";
+
+/// Returns whether a PEM or OpenPGP armor label names a private key: `RSA PRIVATE KEY`,
+/// `ENCRYPTED PRIVATE KEY`, `OPENSSH PRIVATE KEY`, `PGP PRIVATE KEY BLOCK` and the like.
+fn is_private_key_label(label: &[u8]) -> bool {
+    label.ends_with(PRIVATE_KEY) || label.ends_with(PGP_PRIVATE_KEY)
+}
 
 /// Longest label between `-----BEGIN ` and `-----` that is looked at.
 const MAX_LABEL: usize = 64;
@@ -20,10 +28,7 @@ fn begin_line_end(bytes: &[u8], start: usize) -> Option<usize> {
     let label = start + BEGIN.len();
     let window = bytes.get(label..(label + MAX_LABEL + DASHES.len()).min(bytes.len()))?;
     let close = window.windows(DASHES.len()).position(|w| w == DASHES)?;
-    window
-        .get(..close)?
-        .ends_with(PRIVATE_KEY)
-        .then_some(label + close + DASHES.len())
+    is_private_key_label(window.get(..close)?).then_some(label + close + DASHES.len())
 }
 
 /// A private key block at `start`, through its `END` line; a block without one runs to the
@@ -41,9 +46,7 @@ pub(crate) fn block_end(bytes: &[u8], from: usize) -> Option<usize> {
         let label = end_line + END.len();
         let window = bytes.get(label..(label + MAX_LABEL + DASHES.len()).min(bytes.len()))?;
         if let Some(close) = window.windows(DASHES.len()).position(|w| w == DASHES)
-            && window
-                .get(..close)
-                .is_some_and(|l| l.ends_with(PRIVATE_KEY))
+            && window.get(..close).is_some_and(is_private_key_label)
         {
             return Some(label + close + DASHES.len());
         }
@@ -98,6 +101,19 @@ mod tests {
         assert_eq!(
             closes_private_key("abc\n-----END PRIVATE KEY----- tail"),
             Some(29)
+        );
+    }
+
+    #[test]
+    fn pgp_secret_key_block() {
+        let block =
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGV\n-----END PGP PRIVATE KEY BLOCK-----";
+        let text = format!("export {block} done");
+        let found = detect(text.as_bytes(), 7).map(|(s, e, _)| &text[s..e]);
+        assert_eq!(found, Some(block));
+        assert_eq!(
+            detect(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\nmQIN", 0),
+            None
         );
     }
 
