@@ -117,7 +117,9 @@ fn secrets_never_reach_logs_spans_or_access_log() {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route("/checkout", get(checkout));
+        let app = Router::new()
+            .route("/checkout", get(checkout))
+            .route("/users/{id}", get(|| async { "user" }));
         let server = obskit.clone();
         tokio::spawn(async move { server.serve(listener, app).await });
         (obskit, addr)
@@ -133,6 +135,10 @@ fn secrets_never_reach_logs_spans_or_access_log() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
+        let user = reqwest::get(format!("http://{addr}/users/{EMAIL}"))
+            .await
+            .unwrap();
+        assert_eq!(user.status(), 200);
         assert_eq!(
             response.headers()["set-cookie"],
             SET_COOKIE,
@@ -187,6 +193,15 @@ fn secrets_never_reach_logs_spans_or_access_log() {
             "access log mentions {header}: {access}"
         );
     }
+
+    let user_access = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["http.route"] == "/users/{id}")
+        .unwrap_or_else(|| panic!("no access log line for /users/{{id}} in:\n{logs}"));
+    assert_eq!(user_access["url.path"], "/users/[REDACTED:email]");
+    assert_eq!(user_access["http.request.method"], "GET");
+    assert_eq!(user_access["message"], "request completed");
 
     // Spans at the receiver: names, attributes and events are redacted too.
     let mut exported = Vec::new();

@@ -39,6 +39,8 @@ pub(crate) struct FieldWriter<'a> {
     /// line's `target`; module path, file and line are not written, as for `tracing` events.
     pub(crate) skip_log_fields: bool,
     pub(crate) redactor: &'a Redactor,
+    /// Names of fields whose values the emitter produced itself and are written unscanned.
+    pub(crate) trusted: &'static [&'static str],
 }
 
 /// Integers from this magnitude up have the 13 or more digits of a card number and are scanned.
@@ -69,7 +71,14 @@ impl FieldWriter<'_> {
         }
         escape::escape_static_into(self.out, name);
         self.out.extend_from_slice(b"\":");
+        if self.is_trusted(name) {
+            return Some(FieldAction::Keep);
+        }
         Some(self.redactor.field_action_static(name))
+    }
+
+    fn is_trusted(&self, name: &str) -> bool {
+        self.trusted.contains(&name)
     }
 
     /// Returns the message buffer when `field` is the event message.
@@ -220,9 +229,14 @@ impl Visit for FieldWriter<'_> {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         let redactor = self.redactor;
+        let trusted = self.is_trusted(field.name());
         if let Some(message) = self.message_for(field) {
             message.clear();
-            write_scanned(message, redactor, value);
+            if trusted {
+                escape::escape_into(message, value);
+            } else {
+                write_scanned(message, redactor, value);
+            }
             return;
         }
         match self.key(field) {
@@ -350,6 +364,7 @@ impl SpanFields {
             entries: &mut self.starts,
             skip_log_fields: false,
             redactor,
+            trusted: &[],
         });
     }
 

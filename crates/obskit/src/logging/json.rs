@@ -41,6 +41,14 @@ pub struct TraceContext {
     pub span_id: [u8; 8],
 }
 
+/// Target of the access event that the HTTP middleware writes once per request.
+const ACCESS_TARGET: &str = "obskit::access";
+
+/// Fields of the access event whose values the middleware produces itself: a validated HTTP
+/// method, the route template and a fixed message. They are written without scanning for
+/// secrets; the path, the client address and the other fields are scanned.
+const ACCESS_TRUSTED_FIELDS: &[&str] = &["http.request.method", "http.route", "message"];
+
 /// Reusable buffers for formatting one event.
 #[derive(Default)]
 struct Scratch {
@@ -108,6 +116,11 @@ impl JsonLayer {
             entries: names,
             skip_log_fields: normalized.is_some(),
             redactor: &self.redactor,
+            trusted: if metadata.target() == ACCESS_TARGET {
+                ACCESS_TRUSTED_FIELDS
+            } else {
+                &[]
+            },
         });
 
         line.extend_from_slice(b"{\"timestamp\":\"");
