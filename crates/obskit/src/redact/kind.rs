@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// What a redacted value was, as written in `[REDACTED:kind]` and in the `kind` label of
+/// Kind of a redacted value, as written in `[REDACTED:kind]` and in the `kind` label of
 /// `obskit_redactions_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]

@@ -5,7 +5,7 @@ use super::kind::Kind;
 use super::names::NameMatcher;
 use super::text::{at, has_at, has_at_ignore_case, run_end};
 
-/// Longest name looked up; longer names are not pair names.
+/// Maximum length of a pair name that is looked up; longer names are not pair names.
 const MAX_NAME: usize = 128;
 
 fn is_name(byte: u8) -> bool {

@@ -16,7 +16,7 @@ fn is_private_key_label(label: &[u8]) -> bool {
     label.ends_with(PRIVATE_KEY) || label.ends_with(PGP_PRIVATE_KEY)
 }
 
-/// Longest label between `-----BEGIN ` and `-----` that is looked at.
+/// Maximum length of the label between `-----BEGIN ` and `-----` that is looked at.
 const MAX_LABEL: usize = 64;
 
 /// Returns the end of the label of a private key `BEGIN` line at `start`, or `None` when

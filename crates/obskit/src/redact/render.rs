@@ -1,4 +1,4 @@
-//! How a match is written in place of the value: masked, partly kept or as a keyed hash.
+//! Replacement text of a match: masked, partly kept or a keyed hash.
 
 use std::fmt::{self, Write};
 
