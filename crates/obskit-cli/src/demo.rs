@@ -194,6 +194,9 @@ struct OrderWithStock {
 struct NewOrder {
     item: String,
     quantity: u32,
+    /// Contact address of the customer; logged, and so redacted in the log line.
+    #[serde(default)]
+    customer_email: Option<String>,
 }
 
 async fn get_order(
@@ -285,7 +288,13 @@ async fn create_order(State(state): State<AppState>, Json(new): Json<NewOrder>) 
         .golden
         .observe(&["insert"], started.elapsed().as_secs_f64(), false);
     state.report_store(len);
-    tracing::info!(order_id = id, item = %order.item, quantity = order.quantity, "order created");
+    tracing::info!(
+        order_id = id,
+        item = %order.item,
+        quantity = order.quantity,
+        customer.email = new.customer_email.as_deref(),
+        "order created"
+    );
     (StatusCode::CREATED, Json(order)).into_response()
 }
 

@@ -174,13 +174,22 @@ async fn demo_serves_scrapes_and_shuts_down() {
     // Traffic on every route.
     let created = client
         .post(demo.url("/orders"))
-        .json(&serde_json::json!({ "item": "book", "quantity": 2 }))
+        .json(&serde_json::json!({
+            "item": "book",
+            "quantity": 2,
+            "customer_email": "jane.doe@example.com"
+        }))
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
     let order: serde_json::Value = created.json().await.unwrap();
     let id = order["id"].as_u64().unwrap();
+
+    // The customer's address is logged, and redacted before it is written.
+    let order_created = demo.wait_for_message("order created");
+    assert_eq!(order_created["customer.email"], "[REDACTED:email]");
+    assert_eq!(order_created["item"], "book");
 
     let found = client
         .get(demo.url(&format!("/orders/{id}")))
