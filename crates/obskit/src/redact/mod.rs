@@ -50,6 +50,7 @@ mod names;
 mod pairs;
 mod pem;
 mod render;
+mod scan;
 mod spans;
 mod text;
 mod tokens;
@@ -474,30 +475,74 @@ impl Redactor {
     /// byte of a word (digits, uppercase letters, the first letters of token prefixes) or at
     /// punctuation (`@`, `%`, `:`, `=`, `+`, `(`, `-`). Every other byte costs the lookup alone.
     fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
-        let triggers = &self.inner.triggers;
-        let mut in_word = from > 0 && is_word(at(bytes, from - 1));
         let rest = bytes.get(from..)?;
-        for (offset, &byte) in rest.iter().enumerate() {
-            let bits = triggers.get(usize::from(byte)).copied().unwrap_or(0);
-            if bits & WORD_BYTE != 0 {
-                if !in_word
-                    && bits & AT_WORD_START != 0
-                    && may_start(bytes, from + offset, byte, self.inner.detectors.ip)
-                    && let Some(found) = self.at_word(bytes, from + offset, byte)
-                {
-                    return Some(found);
-                }
-                in_word = true;
-            } else {
-                in_word = false;
-                if bits & ANYWHERE != 0
-                    && let Some(found) = self.at_symbol(bytes, from + offset, byte, from)
-                {
+        let mut previous_word = from > 0 && is_word(at(bytes, from - 1));
+        let mut blocks = rest.chunks_exact(scan::BLOCK);
+        let mut base = from;
+        for block in &mut blocks {
+            let block = <[u8; scan::BLOCK]>::try_from(block).unwrap_or_default();
+            let found = scan::classify(block, self.inner.detectors.ip);
+            // A word starts where a word byte follows a byte that is not one.
+            let after_word = (found.word << 1) | u32::from(previous_word);
+            let mut candidates = (found.word_start & !after_word) | found.anywhere;
+            previous_word = found.word & (1 << (scan::BLOCK - 1)) != 0;
+            while candidates != 0 {
+                let index = base + candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                if let Some(found) = self.at_candidate(bytes, index, from) {
                     return Some(found);
                 }
             }
+            base += scan::BLOCK;
+        }
+        // The last, partial block is padded with zero bytes, which start nothing.
+        let remainder = blocks.remainder();
+        if remainder.is_empty() {
+            return None;
+        }
+        let mut block = [0u8; scan::BLOCK];
+        if let Some(prefix) = block.get_mut(..remainder.len()) {
+            prefix.copy_from_slice(remainder);
+        }
+        let found = scan::classify(block, self.inner.detectors.ip);
+        let after_word = (found.word << 1) | u32::from(previous_word);
+        let mut candidates = (found.word_start & !after_word) | found.anywhere;
+        while candidates != 0 {
+            let index = base + candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if let Some(found) = self.at_candidate(bytes, index, from) {
+                return Some(found);
+            }
         }
         None
+    }
+
+    /// Runs the detectors that may start at `index`, a word start or punctuation, as the
+    /// rules that are on decide.
+    #[inline]
+    fn at_candidate(
+        &self,
+        bytes: &[u8],
+        index: usize,
+        floor: usize,
+    ) -> Option<(usize, usize, Kind)> {
+        let byte = at(bytes, index);
+        let bits = self
+            .inner
+            .triggers
+            .get(usize::from(byte))
+            .copied()
+            .unwrap_or(0);
+        if bits & WORD_BYTE != 0 {
+            if bits & AT_WORD_START != 0 && may_start(bytes, index, byte, self.inner.detectors.ip) {
+                return self.at_word(bytes, index, byte);
+            }
+            None
+        } else if bits & ANYWHERE != 0 {
+            self.at_symbol(bytes, index, byte, floor)
+        } else {
+            None
+        }
     }
 
     /// Runs the detectors that start at the punctuation byte at `index`; backward-looking
