@@ -27,6 +27,11 @@ const CLEAN_MESSAGE: &str = "order 8812734 for tenant acme-eu accepted at 2026-1
 by checkout v1.4.2 in 12.5ms; trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7 \
 retries=0 items=3 total=42.50 cache=miss ok";
 
+/// A clean 200-byte message of words, with few digits and no `key=value` pairs.
+const PROSE_MESSAGE: &str = "session refreshed for the tenant after the upstream identity \
+provider answered slowly; the cached profile was served from the edge node in the western \
+region and the request completed without retrying";
+
 /// Six fields of a typical request event.
 const CLEAN_FIELDS: [(&str, &str); 6] = [
     ("http.route", "/orders/{id}"),
@@ -132,6 +137,23 @@ fn regex_set_clean_event(bencher: Bencher<'_, '_>) {
         "the peer finds nothing either"
     );
     bencher.bench_local(|| peer_event(&set, black_box(CLEAN_MESSAGE)));
+}
+
+/// The default rules on a message of words: the lower end of the clean-event cost.
+#[divan::bench(sample_count = 1000, sample_size = 100)]
+fn obskit_clean_prose_event(bencher: Bencher<'_, '_>) {
+    let redactor = Redactor::default();
+    let mut out = String::with_capacity(1024);
+    assert_eq!(PROSE_MESSAGE.len(), 200);
+    assert_eq!(redact_event(&redactor, PROSE_MESSAGE, &mut out), 0);
+    bencher.bench_local(|| redact_event(&redactor, black_box(PROSE_MESSAGE), &mut out));
+}
+
+#[divan::bench(sample_count = 1000, sample_size = 100)]
+fn regex_set_clean_prose_event(bencher: Bencher<'_, '_>) {
+    let set = peer();
+    assert_eq!(peer_event(&set, PROSE_MESSAGE), 0);
+    bencher.bench_local(|| peer_event(&set, black_box(PROSE_MESSAGE)));
 }
 
 #[divan::bench(sample_count = 1000, sample_size = 100)]

@@ -153,6 +153,13 @@ pub(crate) fn detect(
 /// with up to three digits and a dot, and a card needs a group of 13 to 19 digits or a group of
 /// four in a run of at least 13 digits.
 pub(crate) fn may_match(bytes: &[u8], start: usize, rules: DigitRules) -> bool {
+    // A lone digit, the commonest case, can start nothing.
+    let second = at(bytes, start + 1);
+    if !second.is_ascii_digit()
+        && !(matches!(second, b' ' | b'-' | b'.') && at(bytes, start + 2).is_ascii_digit())
+    {
+        return false;
+    }
     let first_end = super::text::run_end(bytes, start, |b| b.is_ascii_digit());
     let first_len = first_end - start;
     let first_digit = at(bytes, start);

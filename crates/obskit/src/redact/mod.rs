@@ -501,8 +501,9 @@ impl Redactor {
             return None;
         }
         let mut block = [0u8; scan::BLOCK];
-        if let Some(prefix) = block.get_mut(..remainder.len()) {
-            prefix.copy_from_slice(remainder);
+        // A byte loop: the tail is short, and `copy_from_slice` would call `memcpy`.
+        for (slot, &byte) in block.iter_mut().zip(remainder) {
+            *slot = byte;
         }
         let found = scan::classify(block, self.inner.detectors.ip);
         let after_word = (found.word << 1) | u32::from(previous_word);
@@ -717,9 +718,14 @@ fn may_start(bytes: &[u8], index: usize, byte: u8, ip: bool) -> bool {
     }
     match byte {
         b'0'..=b'9' => true,
-        // IBANs, AWS key ids and GitLab runner tokens go on in uppercase; `Bearer`, `Basic`.
         b'A'..=b'Z' => {
-            second.is_ascii_uppercase() || (byte == b'B' && matches!(second, b'e' | b'a'))
+            let third = at(bytes, index + 2);
+            let fourth = at(bytes, index + 3);
+            // An IBAN (and a GitLab runner token, `GR1348941…`) starts with two letters and a
+            // digit; every AWS key id prefix ends in `A` (`AKIA`, `ASIA` …).
+            (second.is_ascii_uppercase() && third.is_ascii_digit())
+                || (byte == b'A' && second.is_ascii_uppercase() && fourth == b'A')
+                || (byte == b'B' && matches!(second, b'e' | b'a' | b'E' | b'A'))
         }
         b'b' => matches!(second, b'e' | b'a' | b'E' | b'A'),
         b'e' => second == b'y',

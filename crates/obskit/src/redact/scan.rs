@@ -18,9 +18,13 @@ pub(crate) struct Candidates {
 }
 
 /// Returns a lane of 0xFF where `value` is in `low..=high`, else 0.
+///
+/// Subtracting `low` with wrap-around moves the range to `0..=high - low` and every value
+/// below `low` above it, so one unsigned minimum decides.
 #[inline(always)]
 fn in_range(value: u8x16, low: u8, high: u8) -> u8x16 {
-    value.max(u8x16::splat(low)).cmp_eq(value) & value.min(u8x16::splat(high)).cmp_eq(value)
+    let shifted = value - u8x16::splat(low);
+    shifted.min(u8x16::splat(high - low)).cmp_eq(shifted)
 }
 
 #[inline(always)]
