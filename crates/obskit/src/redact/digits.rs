@@ -155,9 +155,8 @@ pub(crate) fn detect(
 pub(crate) fn may_match(bytes: &[u8], start: usize, rules: DigitRules) -> bool {
     // A lone digit, the commonest case, can start nothing.
     let second = at(bytes, start + 1);
-    if !second.is_ascii_digit()
-        && !(matches!(second, b' ' | b'-' | b'.') && at(bytes, start + 2).is_ascii_digit())
-    {
+    let continues = matches!(second, b' ' | b'-' | b'.') && at(bytes, start + 2).is_ascii_digit();
+    if !(second.is_ascii_digit() || continues) {
         return false;
     }
     let first_end = super::text::run_end(bytes, start, |b| b.is_ascii_digit());
