@@ -495,21 +495,33 @@ impl Redactor {
             }
             base += scan::BLOCK;
         }
-        // The last, partial block is padded with zero bytes, which start nothing.
-        let remainder = blocks.remainder();
-        if remainder.is_empty() {
+        let tail = blocks.remainder().len();
+        if tail == 0 {
             return None;
         }
-        let mut block = [0u8; scan::BLOCK];
-        // A byte loop: the tail is short, and `copy_from_slice` would call `memcpy`.
-        for (slot, &byte) in block.iter_mut().zip(remainder) {
-            *slot = byte;
-        }
+        // The last, partial block: a text of 16 bytes or more classifies its last 16 bytes and
+        // drops the bytes already seen; a shorter one is padded with zero bytes, which start
+        // nothing.
+        let (block, block_start, seen) = match rest.len().checked_sub(scan::BLOCK) {
+            Some(start) => (
+                rest.get(start..)
+                    .and_then(|last| <[u8; scan::BLOCK]>::try_from(last).ok())
+                    .unwrap_or_default(),
+                from + start,
+                scan::BLOCK - tail,
+            ),
+            None => (scan::pad(rest), from, 0),
+        };
         let found = scan::classify(block, self.inner.detectors.ip);
-        let after_word = (found.word << 1) | u32::from(previous_word);
-        let mut candidates = (found.word_start & !after_word) | found.anywhere;
+        let carry = if seen == 0 {
+            u32::from(previous_word)
+        } else {
+            0
+        };
+        let after_word = (found.word << 1) | carry;
+        let mut candidates = ((found.word_start & !after_word) | found.anywhere) >> seen << seen;
         while candidates != 0 {
-            let index = base + candidates.trailing_zeros() as usize;
+            let index = block_start + candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
             if let Some(found) = self.at_candidate(bytes, index, from) {
                 return Some(found);

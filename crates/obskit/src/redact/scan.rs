@@ -17,6 +17,34 @@ pub(crate) struct Candidates {
     pub(crate) anywhere: u32,
 }
 
+/// Returns `text`, shorter than a block, followed by zero bytes.
+///
+/// Copies of 8 or 4 bytes, overlapping where the length asks for it, avoid a `memcpy` call.
+#[inline]
+pub(crate) fn pad(text: &[u8]) -> [u8; BLOCK] {
+    let mut block = [0u8; BLOCK];
+    let len = text.len().min(BLOCK);
+    let mut copy = |at: usize, width: usize| {
+        if let (Some(target), Some(source)) =
+            (block.get_mut(at..at + width), text.get(at..at + width))
+        {
+            target.copy_from_slice(source);
+        }
+    };
+    if len >= 8 {
+        copy(0, 8);
+        copy(len - 8, 8);
+    } else if len >= 4 {
+        copy(0, 4);
+        copy(len - 4, 4);
+    } else {
+        for at in 0..len {
+            copy(at, 1);
+        }
+    }
+    block
+}
+
 /// Returns a lane of 0xFF where `value` is in `low..=high`, else 0.
 ///
 /// Subtracting `low` with wrap-around moves the range to `0..=high - low` and every value
@@ -71,11 +99,22 @@ pub(crate) fn classify(block: [u8; BLOCK], hex_letters: bool) -> Candidates {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "test code")]
 mod tests {
     use super::*;
 
     fn block(text: &[u8; 16]) -> [u8; BLOCK] {
         *text
+    }
+
+    #[test]
+    fn pad_copies_every_length() {
+        let text: Vec<u8> = (1..=15).collect();
+        for len in 0..=15 {
+            let block = pad(&text[..len]);
+            assert_eq!(&block[..len], &text[..len], "{len}");
+            assert!(block[len..].iter().all(|&b| b == 0), "{len}");
+        }
     }
 
     #[test]
