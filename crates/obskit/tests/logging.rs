@@ -626,6 +626,42 @@ fn text_format_writes_readable_lines() {
 }
 
 #[test]
+fn layer_takes_custom_redaction_rules() {
+    use obskit::config::{RedactConfig, RuleMode, RuleModes};
+    use obskit::redact::Redactor;
+
+    let capture = Capture::default();
+    let registry = Registry::default();
+    let rules = RedactConfig {
+        rules: RuleModes {
+            card: RuleMode::Partial,
+            email: RuleMode::Off,
+            ..RuleModes::default()
+        },
+        ..RedactConfig::default()
+    };
+    let redactor = Redactor::with_registry(&rules, &registry).unwrap();
+    let (layer, guard) = logging::layer_with_redactor(
+        &config("info"),
+        &service(),
+        &registry,
+        LogOutput::Writer(Box::new(capture.clone())),
+        redactor,
+    )
+    .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info!(
+            contact = "ann@example.org",
+            "card 4111 1111 1111 1111 declined"
+        );
+    });
+    guard.shutdown(SHUTDOWN).unwrap();
+    let line = &capture.lines()[0];
+    assert_eq!(line["message"], "card **** **** **** 1111 declined");
+    assert_eq!(line["contact"], "ann@example.org", "the email rule is off");
+}
+
+#[test]
 fn json_fields_of_every_type_are_redacted() {
     #[derive(Debug)]
     #[allow(dead_code, reason = "read through Debug")]

@@ -220,7 +220,8 @@ impl LogOutput {
 /// Use it to add obskit's output to a subscriber that has other layers, or to scope it with
 /// [`tracing::subscriber::with_default`]. The layer carries its own level filter and sampler,
 /// so other layers of the subscriber still see every event. It registers
-/// `obskit_log_events_dropped_total` in `registry`.
+/// `obskit_log_events_dropped_total` and `obskit_redactions_total` in `registry`, and redacts
+/// with the default rules; [`layer_with_redactor`] takes other rules.
 ///
 /// `log` records reach the layer only when a `log` logger forwards them to `tracing`: call
 /// [`forward_log_records`] after setting the subscriber ([`install`] does both).
@@ -261,8 +262,56 @@ pub fn layer<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
-    let parts = Parts::new(logging, registry, output)?;
     let redactor = default_redactor(registry)?;
+    layer_with_redactor(logging, service, registry, output, redactor)
+}
+
+/// [`layer`] with the redaction rules of `redactor` instead of the default ones.
+///
+/// # Example
+///
+/// ```
+/// use obskit::config::{LoggingConfig, RedactConfig, RuleMode, RuleModes, ServiceConfig};
+/// use obskit::logging::{self, LogOutput};
+/// use obskit::metrics::Registry;
+/// use obskit::redact::Redactor;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = Registry::default();
+/// let rules = RedactConfig {
+///     rules: RuleModes { card: RuleMode::Partial, ..RuleModes::default() },
+///     ..RedactConfig::default()
+/// };
+/// let redactor = Redactor::with_registry(&rules, &registry)?;
+/// let (layer, guard) = logging::layer_with_redactor(
+///     &LoggingConfig::default(),
+///     &ServiceConfig::default(),
+///     &registry,
+///     LogOutput::Writer(Box::new(std::io::sink())),
+///     redactor,
+/// )?;
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!("card 4111 1111 1111 1111"));
+/// guard.flush()?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// As [`layer`].
+pub fn layer_with_redactor<S>(
+    logging: &LoggingConfig,
+    service: &ServiceConfig,
+    registry: &Registry,
+    output: LogOutput,
+    redactor: Redactor,
+) -> Result<(BoxedLayer<S>, LogGuard), LoggingError>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    let parts = Parts::new(logging, registry, output)?;
     let layer = match plain_level(&logging.level) {
         // A bare level needs none of `EnvFilter`'s per-span bookkeeping, which in
         // tracing-subscriber 0.3.23 takes a lock on every span entry, exit and close.
