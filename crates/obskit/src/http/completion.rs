@@ -78,7 +78,7 @@ impl Drop for Completion {
         macro_rules! access_event {
             ($macro:ident, $($extra:tt)*) => {
                 tracing::$macro!(
-                    target: "obskit::access",
+                    target: crate::logging::ACCESS_TARGET,
                     duration_ms,
                     http.request.method = method,
                     http.route = route,

@@ -43,9 +43,6 @@ pub(crate) struct FieldWriter<'a> {
     pub(crate) trusted: &'static [&'static str],
 }
 
-/// Integers from this magnitude up have the 13 or more digits of a card number and are scanned.
-const SCANNED_INTEGER: u128 = 1_000_000_000_000;
-
 thread_local! {
     /// Text of a `Debug` or `Display` value, formatted here to be scanned before it is written.
     static FORMATTED: RefCell<String> = const { RefCell::new(String::new()) };
@@ -106,31 +103,12 @@ impl FieldWriter<'_> {
     }
 
     /// Writes an integer, scanning those long enough to be a card number.
-    fn integer<T: itoa::Integer + Into<i128> + Copy + fmt::Display>(&mut self, value: T) {
-        match self.key_action_for_integer(value) {
-            IntegerOutput::Plain => escape::write_integer(self.out, value),
-            IntegerOutput::Redacted(text) => escape::write_string(self.out, &text),
+    fn integer<T: itoa::Integer + Into<i128>>(&mut self, value: T) {
+        match self.redactor.redact_integer(value.into()) {
+            Some(redacted) => escape::write_string(self.out, &redacted),
+            None => escape::write_integer(self.out, value),
         }
     }
-
-    fn key_action_for_integer<T: itoa::Integer + Into<i128> + Copy>(
-        &self,
-        value: T,
-    ) -> IntegerOutput {
-        if value.into().unsigned_abs() < SCANNED_INTEGER {
-            return IntegerOutput::Plain;
-        }
-        let mut buffer = itoa::Buffer::new();
-        match self.redactor.redact(buffer.format(value)) {
-            std::borrow::Cow::Borrowed(_) => IntegerOutput::Plain,
-            std::borrow::Cow::Owned(text) => IntegerOutput::Redacted(text),
-        }
-    }
-}
-
-enum IntegerOutput {
-    Plain,
-    Redacted(String),
 }
 
 /// Formats `value` into this thread's scratch string and passes the text to `f`; a nested call

@@ -9,6 +9,7 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::ACCESS_TARGET;
 use super::escape;
 use super::fields::{FieldWriter, SpanFields};
 use super::time;
@@ -40,9 +41,6 @@ pub struct TraceContext {
     /// W3C span id (parent id), written as 16 lowercase hex digits.
     pub span_id: [u8; 8],
 }
-
-/// Target of the access event that the HTTP middleware writes once per request.
-const ACCESS_TARGET: &str = "obskit::access";
 
 /// Fields of the access event whose values the middleware produces itself: a validated HTTP
 /// method, the route template and a fixed message. They are written without scanning for

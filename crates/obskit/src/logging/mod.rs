@@ -108,6 +108,11 @@ use crate::redact::Redactor;
 pub use json::TraceContext;
 pub use writer::LogGuard;
 
+/// Target of the access event that the HTTP middleware writes once per request. The span
+/// bridge does not copy it into the server span, whose attributes it repeats, and the JSON
+/// formatter writes the fields the middleware produces itself without scanning them.
+pub(crate) const ACCESS_TARGET: &str = "obskit::access";
+
 /// Name of the dropped-events counter family, without the `_total` suffix.
 pub const DROPPED_EVENTS_METRIC: &str = "obskit_log_events_dropped";
 

@@ -376,12 +376,17 @@ impl Redactor {
         if !self.inner.enabled {
             return Cow::Borrowed(text);
         }
-        if text.len() <= self.inner.max_value_bytes && self.find(text.as_bytes(), 0).is_none() {
-            return Cow::Borrowed(text);
+        let mut out = String::new();
+        if text.len() > self.inner.max_value_bytes {
+            let _ = self.write_oversize(&mut out);
+            return Cow::Owned(out);
         }
-        let mut out = String::with_capacity(text.len());
-        // Writing into a `String` cannot fail.
-        let _ = self.redact_to(text, &mut out);
+        let Some(first) = self.find(text.as_bytes(), 0) else {
+            return Cow::Borrowed(text);
+        };
+        out.reserve(text.len());
+        // `fmt::Write` for `String` returns no error.
+        let _ = self.write_matches(text, Some(first), &mut out);
         Cow::Owned(out)
     }
 
@@ -449,14 +454,32 @@ impl Redactor {
             return Ok(0);
         }
         if text.len() > self.inner.max_value_bytes {
-            self.count(Kind::Oversize);
-            render::write_mask(Kind::Oversize, out)?;
-            return Ok(1);
+            return self.write_oversize(out);
         }
+        let first = self.find(text.as_bytes(), 0);
+        self.write_matches(text, first, out)
+    }
+
+    /// Replaces a value too long to scan whole, and counts it.
+    fn write_oversize<W: Write + ?Sized>(&self, out: &mut W) -> Result<usize, fmt::Error> {
+        self.count(Kind::Oversize);
+        render::write_mask(Kind::Oversize, out)?;
+        Ok(1)
+    }
+
+    /// Writes `text` with `first` and every later match replaced; returns the number of
+    /// matches.
+    fn write_matches<W: Write + ?Sized>(
+        &self,
+        text: &str,
+        first: Option<(usize, usize, Kind)>,
+        out: &mut W,
+    ) -> Result<usize, fmt::Error> {
         let bytes = text.as_bytes();
         let mut written = 0;
         let mut replaced = 0;
-        while let Some((start, end, kind)) = self.find(bytes, written) {
+        let mut next = first;
+        while let Some((start, end, kind)) = next {
             out.write_str(text.get(written..start).unwrap_or_default())?;
             self.inner
                 .renderer
@@ -464,9 +487,22 @@ impl Redactor {
             self.count(kind);
             replaced += 1;
             written = end;
+            next = self.find(bytes, written);
         }
         out.write_str(text.get(written..).unwrap_or_default())?;
         Ok(replaced)
+    }
+
+    /// Returns the decimal text of `value` redacted when it has the 13 or more digits of a
+    /// card number and a rule matches it, and `None` otherwise.
+    pub(crate) fn redact_integer(&self, value: i128) -> Option<String> {
+        if value.unsigned_abs() < 1_000_000_000_000 {
+            return None;
+        }
+        match self.redact(itoa::Buffer::new().format(value)) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(redacted) => Some(redacted),
+        }
     }
 
     /// Returns the first match at or after `from`, as start, end and kind.
@@ -478,52 +514,57 @@ impl Redactor {
         let rest = bytes.get(from..)?;
         let mut previous_word = from > 0 && is_word(at(bytes, from - 1));
         let mut blocks = rest.chunks_exact(scan::BLOCK);
-        let mut base = from;
+        let mut block_start = from;
         for block in &mut blocks {
             let block = <[u8; scan::BLOCK]>::try_from(block).unwrap_or_default();
-            let found = scan::classify(block, self.inner.detectors.ip);
-            // A word starts where a word byte follows a byte that is not one.
-            let after_word = (found.word << 1) | u32::from(previous_word);
-            let mut candidates = (found.word_start & !after_word) | found.anywhere;
-            previous_word = found.word & (1 << (scan::BLOCK - 1)) != 0;
-            while candidates != 0 {
-                let index = base + candidates.trailing_zeros() as usize;
-                candidates &= candidates - 1;
-                if let Some(found) = self.at_candidate(bytes, index, from) {
-                    return Some(found);
-                }
+            let found = self.in_block(bytes, block, block_start, previous_word, 0, from);
+            if found.is_some() {
+                return found;
             }
-            base += scan::BLOCK;
+            previous_word = block.last().is_some_and(|&byte| is_word(byte));
+            block_start += scan::BLOCK;
         }
+
         let tail = blocks.remainder().len();
         if tail == 0 {
             return None;
         }
-        // The last, partial block: a text of 16 bytes or more classifies its last 16 bytes and
-        // drops the bytes already seen; a shorter one is padded with zero bytes, which start
-        // nothing.
-        let (block, block_start, seen) = match rest.len().checked_sub(scan::BLOCK) {
-            Some(start) => (
-                rest.get(start..)
+        // A text of 16 bytes or more classifies its last 16 bytes and skips the bytes already
+        // seen. A shorter one is padded with zero bytes, which start nothing.
+        match rest.len().checked_sub(scan::BLOCK) {
+            Some(start) => {
+                let last = rest
+                    .get(start..)
                     .and_then(|last| <[u8; scan::BLOCK]>::try_from(last).ok())
-                    .unwrap_or_default(),
-                from + start,
-                scan::BLOCK - tail,
-            ),
-            None => (scan::pad(rest), from, 0),
-        };
+                    .unwrap_or_default();
+                self.in_block(bytes, last, from + start, false, scan::BLOCK - tail, from)
+            }
+            None => self.in_block(bytes, scan::pad(rest), from, previous_word, 0, from),
+        }
+    }
+
+    /// Runs the detectors at the candidates of the block that starts at `block_start`, except
+    /// its first `seen` bytes. `previous_word` tells whether the byte before the block belongs
+    /// to a word; it is ignored when `seen` is not 0, because that byte is then in the block.
+    #[inline(always)]
+    fn in_block(
+        &self,
+        bytes: &[u8],
+        block: [u8; scan::BLOCK],
+        block_start: usize,
+        previous_word: bool,
+        seen: usize,
+        floor: usize,
+    ) -> Option<(usize, usize, Kind)> {
         let found = scan::classify(block, self.inner.detectors.ip);
-        let carry = if seen == 0 {
-            u32::from(previous_word)
-        } else {
-            0
-        };
+        // A word starts where a word byte follows a byte that is not one.
+        let carry = u32::from(previous_word && seen == 0);
         let after_word = (found.word << 1) | carry;
         let mut candidates = ((found.word_start & !after_word) | found.anywhere) >> seen << seen;
         while candidates != 0 {
             let index = block_start + candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
-            if let Some(found) = self.at_candidate(bytes, index, from) {
+            if let Some(found) = self.at_candidate(bytes, index, floor) {
                 return Some(found);
             }
         }

@@ -8,9 +8,6 @@ use opentelemetry_sdk::trace::SpanData;
 
 use super::{FieldAction, Redactor};
 
-/// Integers from this magnitude up have the 13 or more digits of a card number and are scanned.
-const SCANNED_INTEGER: u64 = 1_000_000_000_000;
-
 /// Redacts the name, attributes, events, link attributes and status description of `span`.
 pub fn redact_span(redactor: &Redactor, span: &mut SpanData) {
     if !redactor.is_enabled() {
@@ -61,8 +58,8 @@ fn redact_value(redactor: &Redactor, value: &mut Value) {
                 *text = redacted;
             }
         }
-        Value::I64(number) if number.unsigned_abs() >= SCANNED_INTEGER => {
-            if let Cow::Owned(redacted) = redactor.redact(itoa::Buffer::new().format(*number)) {
+        Value::I64(number) => {
+            if let Some(redacted) = redactor.redact_integer(i128::from(*number)) {
                 *value = Value::from(redacted);
             }
         }

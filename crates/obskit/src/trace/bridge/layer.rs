@@ -533,7 +533,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if self.never_records() || event.metadata().target() == ACCESS_TARGET {
+        if self.never_records() || event.metadata().target() == crate::logging::ACCESS_TARGET {
             return;
         }
         let Some(span) = ctx.event_span(event) else {
@@ -575,10 +575,6 @@ where
         }
     }
 }
-
-/// Target of the HTTP middleware's access-log event. Its fields repeat the attributes that the
-/// middleware sets on the server span, so it is not copied into the span as an event.
-pub(crate) const ACCESS_TARGET: &str = "obskit::access";
 
 /// Moves a span under a remote parent and decides sampling again.
 pub(crate) fn reparent(
