@@ -91,7 +91,7 @@ fn obskit_json(bencher: Bencher<'_, '_>) {
     finish(guard, &registry);
 }
 
-/// The event through the globally filtered subscriber that `init` installs, with the default
+/// Measures the event through the globally filtered subscriber that `init` installs, with the default
 /// redaction rules and with redaction off, to show what redaction costs.
 #[divan::bench(sample_count = 1000, sample_size = 100, args = [true, false])]
 fn obskit_json_subscriber(bencher: Bencher<'_, '_>, redacted: bool) {

@@ -1,8 +1,8 @@
 //! Cost of redaction: obskit's scanner against a `regex::RegexSet` over the same patterns.
 //!
-//! One "event" is a message and six field values. Both sides look at the same text; the peer
-//! only answers whether anything matches, while obskit also writes the redacted text, so the
-//! comparison favours the peer.
+//! One "event" is a message and six field values, and both sides look at the same text. The
+//! peer only returns whether anything matches, while obskit also writes the redacted text, so
+//! the comparison favours the peer.
 
 #![allow(clippy::expect_used, reason = "benchmark setup")]
 
@@ -81,7 +81,7 @@ fn peer() -> RegexSet {
     RegexSet::new(PATTERNS).expect("valid patterns")
 }
 
-/// The default rules, without IP addresses, on the same clean event.
+/// Measures the default rules, without IP addresses, on the same clean event.
 #[divan::bench(sample_count = 1000, sample_size = 100)]
 fn obskit_clean_event_default_rules(bencher: Bencher<'_, '_>) {
     let redactor = Redactor::default();
@@ -139,7 +139,7 @@ fn regex_set_clean_event(bencher: Bencher<'_, '_>) {
     bencher.bench_local(|| peer_event(&set, black_box(CLEAN_MESSAGE)));
 }
 
-/// The default rules on a message of words: the lower end of the clean-event cost.
+/// Measures the default rules on a message of words, the lower end of the clean-event cost.
 #[divan::bench(sample_count = 1000, sample_size = 100)]
 fn obskit_clean_prose_event(bencher: Bencher<'_, '_>) {
     let redactor = Redactor::default();

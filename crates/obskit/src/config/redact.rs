@@ -43,7 +43,7 @@ pub struct RedactConfig {
     /// Field names whose values are written as they are: neither the name nor the value
     /// detectors apply. Matched case-insensitively on the whole name.
     pub allow_fields: Vec<String>,
-    /// How each kind of match is replaced, or `off`.
+    /// Replacement mode of each rule, or `off`.
     pub rules: RuleModes,
     /// Key of the `hash` mode's HMAC-SHA256; required when any rule uses `hash`.
     pub hash_key: Option<Secret>,
@@ -81,7 +81,7 @@ pub struct FieldNames {
     pub remove: Vec<String>,
 }
 
-/// How matches of one rule are replaced.
+/// Replacement mode of one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleMode {

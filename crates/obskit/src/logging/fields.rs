@@ -111,8 +111,8 @@ impl FieldWriter<'_> {
     }
 }
 
-/// Formats `value` into this thread's scratch string and passes the text to `f`; a nested call
-/// (a `Debug` impl that logs) formats into a fresh string.
+/// Formats `value` into this thread's scratch string and passes the text to `f`. A nested call
+/// from a `Debug` impl that logs formats into a fresh string.
 fn with_formatted(value: fmt::Arguments<'_>, f: impl FnOnce(&str)) {
     if let Some(text) = value.as_str() {
         f(text);

@@ -93,7 +93,7 @@ impl Groups {
     }
 }
 
-/// Which digit rules are on.
+/// Digit rules that are on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DigitRules {
     pub(crate) card: bool,
@@ -148,10 +148,10 @@ pub(crate) fn detect(
 /// lengths of its groups alone: most numbers in logs (counts, dates, decimals, versions) end
 /// here without the full check.
 ///
-/// The conditions are necessary ones: an SSN and a `415-555-2671` phone start with three
-/// digits, `1-415-555-2671` with a lone `1`, a trunk-prefixed phone with `0`, an IPv4 address
-/// with up to three digits and a dot, and a card needs a group of 13 to 19 digits or a group of
-/// four in a run of at least 13 digits.
+/// The conditions are necessary ones. An SSN and a `415-555-2671` phone start with three
+/// digits, `1-415-555-2671` with a lone `1`, and a trunk-prefixed phone with `0`. An IPv4
+/// address starts with up to three digits and a dot. A card needs a group of 13 to 19 digits,
+/// or a group of four in a run of at least 13 digits.
 pub(crate) fn may_match(bytes: &[u8], start: usize, rules: DigitRules) -> bool {
     // A lone digit, the commonest case, can start nothing.
     let second = at(bytes, start + 1);
@@ -391,7 +391,7 @@ fn network_accepts(digits: &[u8]) -> bool {
     }
 }
 
-/// The Luhn (mod 10) check.
+/// Returns whether `digits` pass the Luhn (mod 10) check.
 pub(crate) fn luhn(digits: &[u8]) -> bool {
     let sum: u32 = digits
         .iter()
@@ -609,7 +609,7 @@ mod tests {
     }
 
     #[test]
-    fn number_before_a_space_does_not_hide_a_match() {
+    fn trailing_number_keeps_match() {
         assert_eq!(kind_of("123-45-6789 42"), Some((Kind::Ssn, "123-45-6789")));
         assert_eq!(
             kind_of("415.555.2671 1234"),

@@ -11,7 +11,7 @@ fn is_label(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'-'
 }
 
-/// An email address around the `@` at `at_sign`; the local part starts no earlier than
+/// Finds an email address around the `@` at `at_sign`; the local part starts no earlier than
 /// `floor`.
 pub(crate) fn detect(bytes: &[u8], at_sign: usize, floor: usize) -> Option<(usize, usize, Kind)> {
     detect_around(bytes, at_sign, at_sign + 1, floor)

@@ -126,7 +126,7 @@ fn is_upper_alnum(byte: u8) -> bool {
     byte.is_ascii_uppercase() || byte.is_ascii_digit()
 }
 
-/// An IBAN at `start`, written compact (`GB82WEST12345698765432`) or in groups of four
+/// Finds an IBAN at `start`, written compact (`GB82WEST12345698765432`) or in groups of four
 /// separated by single spaces (`GB82 WEST 1234 5698 7654 32`).
 pub(crate) fn detect(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     let country = bytes.get(start..start + 2)?;
@@ -188,8 +188,8 @@ fn read_groups(
     }
 }
 
-/// The ISO 13616 check: the first four characters moved to the end, letters read as 10 to
-/// 35, the number modulo 97 is 1.
+/// Returns whether `iban` passes the ISO 13616 check. With the first four characters moved to
+/// the end and letters read as 10 to 35, the number modulo 97 is 1.
 fn mod97(iban: &[u8]) -> bool {
     let (head, tail) = iban.split_at(4.min(iban.len()));
     let mut remainder = 0u32;

@@ -521,7 +521,7 @@ fn write_quoted(text: &str, out: &mut String) {
         };
         out.push_str(text.get(run_start..index).unwrap_or_default());
         if escape.is_empty() {
-            // Writing into a `String` cannot fail.
+            // `fmt::Write` for `String` returns no error.
             let _ = write!(out, "\\u{byte:04x}");
         } else {
             out.push_str(escape);

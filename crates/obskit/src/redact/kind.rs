@@ -68,7 +68,7 @@ impl Kind {
         Kind::InvalidUtf8,
     ];
 
-    /// The label value and placeholder name, such as `email`.
+    /// Returns the label value and placeholder name, such as `email`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Field => "field",
@@ -97,7 +97,7 @@ impl Kind {
         self as usize
     }
 
-    /// Whether partial mode keeps the last four digits or letters of this kind.
+    /// Returns whether partial mode keeps the last four digits or letters of this kind.
     pub(crate) fn keeps_last_four(self) -> bool {
         matches!(self, Kind::Card | Kind::Ssn | Kind::Phone | Kind::Iban)
     }

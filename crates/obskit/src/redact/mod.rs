@@ -5,8 +5,8 @@
 //! - the values of fields whose name is sensitive (`password`, `api_key`, `set_cookie` …,
 //!   matched on whole name segments, so `X-Api-Key` and `userPassword` match and `author` and
 //!   `tokens_used` do not);
-//! - values found by shape in any text: email addresses, payment cards that pass the Luhn
-//!   check, US SSNs, phone numbers, IBANs that pass the mod-97 check, JWTs, `Bearer` and
+//! - values found by shape in any text. These are email addresses, payment cards that pass the
+//!   Luhn check, US SSNs, phone numbers, IBANs that pass the mod-97 check, JWTs, `Bearer` and
 //!   `Basic` credentials, AWS access key ids, GitHub, GitLab and Slack tokens, PEM private
 //!   keys, URL credentials, `name=value` pairs with a sensitive name and, when enabled, IP
 //!   addresses.
@@ -102,7 +102,7 @@ pub enum RedactError {
     },
 }
 
-/// What the logging and span pipelines do with a field, decided by its name.
+/// Action of the logging and span pipelines on a field, decided by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldAction {
     /// The name is sensitive: the whole value is replaced.
@@ -113,7 +113,7 @@ pub enum FieldAction {
     Keep,
 }
 
-/// Which detectors run.
+/// Detectors that run.
 #[derive(Debug, Clone, Copy)]
 struct Detectors {
     field: bool,
@@ -153,13 +153,13 @@ pub struct Redactor {
 }
 
 impl Default for Redactor {
-    /// The default rules: every detector but IP addresses, in `mask` mode.
+    /// Builds a redactor of the default rules: every detector but IP addresses, in `mask` mode.
     fn default() -> Self {
         Self::build(&RedactConfig::default(), None)
     }
 }
 
-/// The names of the rules, in the order [`RedactError::MissingHashKey`] reports them.
+/// Returns the rule names and modes, in the order [`RedactError::MissingHashKey`] reports them.
 fn rule_modes(config: &RedactConfig) -> [(&'static str, RuleMode); 13] {
     let rules = &config.rules;
     [
@@ -233,7 +233,7 @@ impl Redactor {
         Ok(Self::build(config, Some(counters)))
     }
 
-    /// A redactor that leaves everything as it is.
+    /// Builds a redactor that leaves everything as it is.
     pub fn disabled() -> Self {
         Self::build(
             &RedactConfig {
@@ -701,7 +701,7 @@ impl Redactor {
 /// Source of [`Inner::id`].
 static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
-/// Number of sets in the per-thread cache of field actions; each set holds two names.
+/// Number of sets in the per-thread cache of field actions. Each set contains two names.
 const ACTION_SETS: usize = 64;
 
 /// A cached field action: redactor id, name address and length, and the action.
@@ -716,7 +716,7 @@ thread_local! {
 /// Length of the longest IPv6 address text, `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`.
 const MAX_IPV6_TEXT: usize = 45;
 
-/// An IPv6 address at `start`, as the standard library parses it, with two or more colons.
+/// Finds an IPv6 address at `start`, as the standard library parses it, with two or more colons.
 fn detect_ipv6(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     // The first group has at most four hex digits and a colon follows it.
     let first_group = (start..start + 5)
@@ -774,8 +774,8 @@ fn may_start(bytes: &[u8], index: usize, byte: u8, ip: bool) -> bool {
         b'A'..=b'Z' => {
             let third = at(bytes, index + 2);
             let fourth = at(bytes, index + 3);
-            // An IBAN (and a GitLab runner token, `GR1348941…`) starts with two letters and a
-            // digit; every AWS key id prefix ends in `A` (`AKIA`, `ASIA` …).
+            // An IBAN and a GitLab runner token (`GR1348941…`) start with two letters and a
+            // digit. Every AWS key id prefix ends in `A` (`AKIA`, `ASIA` …).
             (second.is_ascii_uppercase() && third.is_ascii_digit())
                 || (byte == b'A' && second.is_ascii_uppercase() && fourth == b'A')
                 || (byte == b'B' && matches!(second, b'e' | b'a' | b'E' | b'A'))

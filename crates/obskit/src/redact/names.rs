@@ -218,9 +218,9 @@ fn lower_segments(name: &str) -> Vec<String> {
 
 /// Iterates over the byte ranges of a name's segments.
 ///
-/// Segments end at `_`, `-`, `.`, `/`, `:`, whitespace, before an uppercase letter that follows
-/// a lowercase letter or digit (`userPassword`), and before the last of a run of uppercase
-/// letters that a lowercase letter follows (`APIKey` is `API` and `Key`).
+/// Segments end at `_`, `-`, `.`, `/`, `:` and whitespace. A new segment also starts at an
+/// uppercase letter after a lowercase letter or digit (`userPassword`), and at the last of a
+/// run of uppercase letters that a lowercase letter follows (`APIKey` is `API` and `Key`).
 #[derive(Clone)]
 pub(crate) struct Segments<'a> {
     bytes: &'a [u8],

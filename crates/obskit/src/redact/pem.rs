@@ -31,7 +31,7 @@ fn begin_line_end(bytes: &[u8], start: usize) -> Option<usize> {
     is_private_key_label(window.get(..close)?).then_some(label + close + DASHES.len())
 }
 
-/// A private key block at `start`, through its `END` line; a block without one runs to the
+/// Finds a private key block at `start`, through its `END` line; a block without one runs to the
 /// end of the text.
 pub(crate) fn detect(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     let header_end = begin_line_end(bytes, start)?;

@@ -19,7 +19,7 @@ pub(crate) struct Candidates {
 
 /// Returns `text`, shorter than a block, followed by zero bytes.
 ///
-/// Copies of 8 or 4 bytes, overlapping where the length asks for it, avoid a `memcpy` call.
+/// Copies of 8 or 4 bytes, overlapping where the length requires it, avoid a `memcpy` call.
 #[inline]
 pub(crate) fn pad(text: &[u8]) -> [u8; BLOCK] {
     let mut block = [0u8; BLOCK];
@@ -136,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn every_byte_value_is_classified_like_the_scalar_rules() {
+    fn classify_every_byte_value() {
         for first in (0u8..=255).step_by(16) {
             let mut text = [0u8; BLOCK];
             for (offset, slot) in text.iter_mut().enumerate() {

@@ -12,7 +12,7 @@ fn is_upper_alnum(byte: u8) -> bool {
     byte.is_ascii_uppercase() || byte.is_ascii_digit()
 }
 
-/// A JWT at `start`: `eyJ…` header, payload and a signature that may be empty, each base64url.
+/// Finds a JWT at `start`: `eyJ…` header, payload and a signature that may be empty, each base64url.
 pub(crate) fn detect_jwt(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     if !has_at(bytes, start, b"eyJ") {
         return None;
@@ -35,7 +35,7 @@ const AWS_PREFIXES: [&[u8]; 12] = [
     b"AROA", b"ASCA",
 ];
 
-/// An AWS access key id at `start`: a known prefix and 16 uppercase letters or digits.
+/// Finds an AWS access key id at `start`: a known prefix and 16 uppercase letters or digits.
 pub(crate) fn detect_aws(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     if !AWS_PREFIXES
         .iter()
@@ -106,7 +106,7 @@ const SLACK_SHAPES: &[TokenShape] = &[
     shape(b"xapp-", Kind::SlackToken, true, 10),
 ];
 
-/// A GitHub, GitLab or Slack token at `start`.
+/// Finds a GitHub, GitLab or Slack token at `start`.
 pub(crate) fn detect_prefixed_token(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     let shapes = match (at(bytes, start), at(bytes, start + 1)) {
         (b'g', b'h' | b'i') => GITHUB_SHAPES,
@@ -141,7 +141,7 @@ fn is_b64token(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
 }
 
-/// A `Bearer` or `Basic` credential after the scheme word at `start`, matched case-insensitively.
+/// Finds a `Bearer` or `Basic` credential after the scheme word at `start`, matched case-insensitively.
 ///
 /// The match is the credential, without the scheme. A bearer token needs eight or more bytes
 /// and a digit or symbol, or twenty or more bytes, so that prose such as "bearer token
