@@ -46,6 +46,7 @@
 //! | [`health`] | Liveness, readiness and startup checks with timeouts and caching |
 //! | [`admin`] | The `/metrics` and health routes with their security |
 //! | [`http`] | Tower middleware: request metrics, access log, request ids, panics |
+//! | [`resilience`] | Circuit breaker, retry with budget, rate limiting, bulkhead and timeout |
 //! | [`shutdown`] | Graceful shutdown coordinator |
 //! | [`trace`] | Tracing: the [`trace::OtelLayer`] bridge from `tracing` spans with head sampling, the [`trace::BatchExporter`] (OTLP or stdout), and W3C Trace Context and Baggage propagation |
 //!
@@ -54,6 +55,7 @@
 //! | Feature | Default | Enables |
 //! |---|---|---|
 //! | `http` | yes | [`http`], [`admin`], the health HTTP routes and [`Obskit::serve`] (axum, tower, hyper) |
+//! | `resilience` | yes | [`resilience`]: circuit breakers, retries (backon), rate limiters (governor), bulkheads and timeouts |
 //! | `otlp` | yes | OTLP span export over gRPC (tonic) and HTTP/protobuf (hyper), with TLS (rustls); without it only the `stdout` span exporter exists |
 
 #[cfg(feature = "http")]
@@ -66,6 +68,8 @@ mod init;
 pub mod logging;
 pub mod metrics;
 pub mod redact;
+#[cfg(feature = "resilience")]
+pub mod resilience;
 pub mod shutdown;
 pub mod trace;
 

@@ -1,0 +1,1 @@
+//! Bulkhead: a maximum of concurrent calls with an optional bounded wait.

@@ -1,0 +1,110 @@
+//! The monotonic clock that breakers and windows read, and a manual clock for tests.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A monotonic clock: the time elapsed since a fixed origin.
+///
+/// Breakers and sliding windows read time only through this trait, so a test can drive them
+/// with a [`ManualClock`] instead of sleeping.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Returns the time elapsed since the clock's origin. It never decreases.
+    fn now(&self) -> Duration;
+}
+
+/// The system's monotonic clock ([`Instant`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock {
+    origin: Instant,
+}
+
+impl MonotonicClock {
+    /// Returns a clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for MonotonicClock {
+    #[inline]
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A clock that moves only when told to, for tests.
+///
+/// Clones share the same time.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use obskit::resilience::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(clock.now(), Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// Returns a clock standing at its origin.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `by`, saturating at about 584 years.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        // fetch_update never fails with a closure that always returns Some.
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                Some(now.saturating_add(by))
+            });
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_advanced_and_clones_share_it() {
+        let clock = ManualClock::new();
+        let clone = clock.clone();
+        assert_eq!(clock.now(), Duration::ZERO);
+        clone.advance(Duration::from_millis(1500));
+        assert_eq!(clock.now(), Duration::from_millis(1500));
+        clock.advance(Duration::MAX);
+        assert_eq!(clock.now(), Duration::from_nanos(u64::MAX));
+    }
+
+    #[test]
+    fn monotonic_clock_never_goes_back() {
+        let clock = MonotonicClock::new();
+        let first = clock.now();
+        let second = clock.now();
+        assert!(second >= first, "{second:?} < {first:?}");
+    }
+}

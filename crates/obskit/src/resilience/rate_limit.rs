@@ -1,0 +1,1 @@
+//! Rate limiting backed by governor: direct and keyed limiters with bounded key memory.

@@ -1,0 +1,1 @@
+//! Retry with exponential backoff, jitter, a deadline and a retry budget.

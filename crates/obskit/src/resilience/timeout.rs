@@ -1,0 +1,1 @@
+//! Per-call timeout that cancels the inner future.
