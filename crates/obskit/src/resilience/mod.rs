@@ -16,3 +16,6 @@ pub mod timeout;
 pub use breaker::State;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
+pub use retry::{
+    Backoff, Jitter, Retry, RetryBudget, RetryBudgetConfig, RetryConfigError, RetryPolicy,
+};

@@ -1,0 +1,3 @@
+//! Resilience benchmarks.
+
+fn main() {}
