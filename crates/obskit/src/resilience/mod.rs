@@ -14,6 +14,7 @@ pub mod retry;
 pub mod timeout;
 
 pub use breaker::State;
+pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
 pub use retry::{

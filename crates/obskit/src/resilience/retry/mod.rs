@@ -363,6 +363,7 @@ impl Metrics {
 }
 
 /// What to do after a failed attempt, before attempts, deadline and budget are checked.
+#[derive(Clone, Copy)]
 enum Decision {
     Stop,
     Retry { at_least: Option<Duration> },
@@ -661,4 +662,5 @@ impl<E> fmt::Debug for Retry<E> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests;

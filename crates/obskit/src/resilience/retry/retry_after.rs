@@ -72,6 +72,7 @@ fn parse_delta_seconds(digits: &str) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
