@@ -27,7 +27,7 @@ use obskit::resilience::retry::{
 };
 use obskit::resilience::timeout::Timeout;
 
-/// Requests the server has answered, per route.
+/// Requests the server has received, per route.
 #[derive(Default)]
 struct Hits {
     throttled: AtomicU32,
@@ -109,7 +109,8 @@ fn sample(text: &str, series: &str) -> u64 {
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |value| value.parse().unwrap());
-    assert!(value >= 0.0 && value.fract() == 0.0, "{series} is {value}");
+    assert!(value >= 0.0, "{series} is {value}");
+    assert_eq!(value.fract(), 0.0, "{series} is {value}");
     value as u64
 }
 
@@ -307,7 +308,7 @@ async fn full_bulkhead_is_not_retried() {
     let client = reqwest::Client::new();
     let url = format!("http://{address}/slow-once");
 
-    let _held = bulkhead.try_acquire().unwrap();
+    let _only_permit = bulkhead.try_acquire().unwrap();
     let error = retry
         .call_with_rejections(|| bulkhead.call(get_text(&client, &url)))
         .await

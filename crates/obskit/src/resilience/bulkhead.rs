@@ -125,11 +125,11 @@ impl<E> From<BulkheadFull> for Error<E> {
 /// let config = BulkheadConfig { max_concurrent: 1, max_wait: Duration::ZERO };
 /// let bulkhead = Bulkhead::with_registry("reports", config, &registry)?;
 ///
-/// let held = bulkhead.try_acquire()?;
+/// let only_permit = bulkhead.try_acquire()?;
 /// let rejected = bulkhead.call(async { Ok::<_, std::io::Error>("report") }).await;
 /// assert!(matches!(rejected, Err(Error::BulkheadFull { .. })));
 ///
-/// drop(held);
+/// drop(only_permit);
 /// let report = bulkhead.call(async { Ok::<_, std::io::Error>("report") }).await?;
 /// assert_eq!(report, "report");
 /// # Ok(())
@@ -204,17 +204,17 @@ impl Bulkhead {
         })
     }
 
-    /// The bulkhead's name, as the `name` label shows it.
+    /// Returns the bulkhead's name, the value of its `name` label.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
-    /// The settings the bulkhead was created with.
+    /// Returns the settings the bulkhead was created with.
     pub fn config(&self) -> &BulkheadConfig {
         &self.inner.config
     }
 
-    /// The number of permits free now.
+    /// Returns the number of permits free now.
     pub fn available_permits(&self) -> usize {
         self.inner.semaphore.available_permits()
     }
@@ -392,7 +392,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn zero_wait_fails_fast() {
         let (bulkhead, registry) = bulkhead(1, Duration::ZERO);
-        let _held = bulkhead.acquire().await.unwrap();
+        let _only_permit = bulkhead.acquire().await.unwrap();
         let start = Instant::now();
         let result = bulkhead.call(async { Ok::<_, ()>(()) }).await;
         assert!(matches!(
@@ -412,10 +412,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waiter_is_admitted_after_release_within_max_wait() {
         let (bulkhead, _registry) = bulkhead(1, Duration::from_millis(500));
-        let held = bulkhead.acquire().await.unwrap();
+        let only_permit = bulkhead.acquire().await.unwrap();
         let release = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            drop(held);
+            drop(only_permit);
         });
         let start = Instant::now();
         let value = bulkhead.call(async { Ok::<_, ()>(5) }).await.unwrap();
@@ -427,7 +427,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waiter_is_rejected_after_max_wait() {
         let (bulkhead, registry) = bulkhead(1, Duration::from_millis(300));
-        let _held = bulkhead.acquire().await.unwrap();
+        let _only_permit = bulkhead.acquire().await.unwrap();
         let start = Instant::now();
         let rejected = bulkhead.acquire().await.unwrap_err();
         assert_eq!(&*rejected.name, "db");

@@ -125,12 +125,12 @@ impl Timeout {
         })
     }
 
-    /// The timeout's name, as the `name` label shows it.
+    /// Returns the timeout's name, the value of its `name` label.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The time limit.
+    /// Returns the time limit.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }

@@ -1,16 +1,16 @@
 //! Exponential backoff with full, decorrelated or no jitter.
 //!
 //! The jitter formulas are those of Marc Brooker's "Exponential Backoff And Jitter" (AWS
-//! Architecture Blog, 2015). backon's own exponential jitter adds up to one more delay on top
-//! of the exponential one, so it can exceed the cap, and backon has no decorrelated jitter;
-//! the delays are therefore drawn here. Their iterator is a [`backon::Backoff`], so it also
+//! Architecture Blog, 2015). The delays are drawn here because backon (1.6) has no
+//! decorrelated jitter, and its exponential jitter adds up to one more delay on top of the
+//! exponential one, which can exceed the cap. Their iterator is a [`backon::Backoff`], so it also
 //! plugs into backon's `Retryable::retry`.
 
 use std::time::Duration;
 
 use super::RetryConfigError;
 
-/// How a backoff spreads its delays.
+/// The randomization applied to backoff delays.
 ///
 /// `n` counts retries from 0, `base` is the base delay and `cap` the maximum delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,17 +103,17 @@ impl Backoff {
         })
     }
 
-    /// The delay the sequence grows from.
+    /// Returns the delay the sequence grows from.
     pub fn base_delay(&self) -> Duration {
         self.base_delay
     }
 
-    /// The cap no delay exceeds.
+    /// Returns the cap that no delay exceeds.
     pub fn max_delay(&self) -> Duration {
         self.max_delay
     }
 
-    /// The jitter applied to each delay.
+    /// Returns the jitter applied to each delay.
     pub fn jitter(&self) -> Jitter {
         self.jitter
     }
@@ -255,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn decorrelated_jitter_stays_between_base_and_three_times_previous() {
+    fn decorrelated_jitter_stays_within_bounds() {
         for seed in 0..200 {
             let mut previous = BASE;
             for delay in backoff(Jitter::Decorrelated)

@@ -157,7 +157,7 @@ impl RetryBudget {
         }
     }
 
-    /// The settings the budget was created with.
+    /// Returns the settings the budget was created with.
     pub fn config(&self) -> &RetryBudgetConfig {
         &self.inner.config
     }
@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn sustained_outage_is_bounded() {
         // 1000 calls spread over 4 ttl of 5 s, each call followed by as many retries as the
-        // budget allows. Each ttl sees 250 calls: at most 0.1 * 250 + 2 * 5 = 35 retries.
+        // budget allows. Each ttl has 250 calls: at most 0.1 * 250 + 2 * 5 = 35 retries.
         let (budget, clock) = budget(5, 2, 0.1);
         let mut retries_per_ttl = [0u64; 4];
         for call in 0..1000u64 {

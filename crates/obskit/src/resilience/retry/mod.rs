@@ -17,7 +17,7 @@
 //!    taken and the call stops, so no attempt starts after the deadline.
 //! 5. Whether the [`RetryBudget`], if any, has a retry left.
 //!
-//! When any step says no, the call returns the last error as it is.
+//! When any step stops the call, it returns the last error unchanged.
 //!
 //! The loop is backon's `Retry` future, sleeping with tokio's timer, with the steps above in
 //! its `adjust` hook.
@@ -246,12 +246,12 @@ impl<E> RetryPolicy<E> {
         self
     }
 
-    /// The number of attempts in all, the first included.
+    /// Returns the number of attempts in all, the first included.
     pub fn get_max_attempts(&self) -> u32 {
         self.max_attempts
     }
 
-    /// The deadline from the start of the call, if any.
+    /// Returns the deadline from the start of the call, if any.
     pub fn get_max_elapsed(&self) -> Option<Duration> {
         self.max_elapsed
     }
@@ -362,7 +362,8 @@ impl Metrics {
     }
 }
 
-/// What to do after a failed attempt, before attempts, deadline and budget are checked.
+/// The verdict of the predicate or the rejection rules on a failed attempt, before
+/// attempts, deadline and budget are checked.
 #[derive(Clone, Copy)]
 enum Decision {
     Stop,
@@ -462,17 +463,17 @@ impl<E> Retry<E> {
         self
     }
 
-    /// The retry's name, as the `name` label shows it.
+    /// Returns the retry's name, the value of its `name` label.
     pub fn name(&self) -> &str {
         &self.shared.name
     }
 
-    /// The policy the retry applies.
+    /// Returns the policy the retry applies.
     pub fn policy(&self) -> &RetryPolicy<E> {
         &self.shared.policy
     }
 
-    /// The budget the retry draws from, if any.
+    /// Returns the budget the retry draws from, if any.
     pub fn budget(&self) -> Option<&RetryBudget> {
         self.budget.as_ref()
     }
@@ -499,7 +500,7 @@ impl<E> Retry<E> {
     ///
     /// This is the form for a retry around a breaker, a rate limiter, a timeout or a
     /// bulkhead: their rejections are retried as [`RetryPolicy::retry_rejections`] and
-    /// [`RetryPolicy::retry_timeouts`] say.
+    /// [`RetryPolicy::retry_timeouts`] set.
     ///
     /// # Errors
     ///

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use http::HeaderMap;
 use http::header::RETRY_AFTER;
 
-/// Parses a `Retry-After` value into the delay it asks for, measured from now.
+/// Parses a `Retry-After` value into the delay it requests, measured from now.
 ///
 /// RFC 9110, section 10.2.3 allows two forms: delta-seconds (`120`) and an HTTP-date
 /// (`Wed, 21 Oct 2015 07:28:00 GMT`, or the obsolete RFC 850 and asctime forms). A date in

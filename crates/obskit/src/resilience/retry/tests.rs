@@ -286,7 +286,7 @@ async fn timeouts_are_retried_unless_turned_off() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn inner_errors_in_composed_form_use_predicate_and_hook() {
+async fn composed_form_classifies_inner_errors() {
     let registry = Registry::default();
     let policy = no_jitter()
         .retry_if(|failure: &Failure| failure.transient)
