@@ -14,5 +14,9 @@ pub mod retry;
 pub mod timeout;
 
 pub use breaker::State;
+pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
+pub use retry::{
+    Backoff, Jitter, Retry, RetryBudget, RetryBudgetConfig, RetryConfigError, RetryPolicy,
+};

@@ -1,0 +1,147 @@
+//! Resilience overhead on the success path, each next to the peer it builds on.
+//!
+//! - Retry around a ready `Ok` future: obskit and backon's `Retryable::retry`.
+//! - Bulkhead acquire and release: obskit and a bare tokio semaphore.
+//! - Timeout around a ready future: obskit and `tokio::time::timeout`.
+//!
+//! Each iteration runs a batch of `BATCH` calls inside one `block_on`, so the runtime's own
+//! cost is spread over the batch; divide the figures by `BATCH` for one call.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use obskit::metrics::Registry;
+use obskit::resilience::bulkhead::{Bulkhead, BulkheadConfig};
+use obskit::resilience::retry::{Retry, RetryBudget, RetryPolicy};
+use obskit::resilience::timeout::Timeout;
+use tokio::sync::Semaphore;
+
+/// Calls per iteration.
+const BATCH: u64 = 100;
+
+fn main() {
+    divan::main();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn ready(value: u64) -> Result<u64, std::io::Error> {
+    Ok(black_box(value))
+}
+
+mod retry_ready_ok {
+    use super::*;
+
+    #[divan::bench]
+    fn obskit(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        let retry =
+            Retry::with_registry("bench", RetryPolicy::new(), &Registry::default()).unwrap();
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for value in 0..BATCH {
+                    black_box(retry.call(|| ready(value)).await.unwrap());
+                }
+            });
+        });
+    }
+
+    #[divan::bench]
+    fn obskit_with_budget(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        let retry = Retry::with_registry("bench", RetryPolicy::new(), &Registry::default())
+            .unwrap()
+            .with_budget(RetryBudget::default());
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for value in 0..BATCH {
+                    black_box(retry.call(|| ready(value)).await.unwrap());
+                }
+            });
+        });
+    }
+
+    #[divan::bench]
+    fn backon(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(2)
+            .with_jitter();
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for value in 0..BATCH {
+                    black_box((|| ready(value)).retry(backoff).await.unwrap());
+                }
+            });
+        });
+    }
+}
+
+mod bulkhead_acquire_release {
+    use super::*;
+
+    #[divan::bench]
+    fn obskit(bencher: divan::Bencher<'_, '_>) {
+        let config = BulkheadConfig::default();
+        let bulkhead = Bulkhead::with_registry("bench", config, &Registry::default()).unwrap();
+        bencher.bench_local(|| {
+            for _ in 0..BATCH {
+                drop(black_box(bulkhead.try_acquire().unwrap()));
+            }
+        });
+    }
+
+    #[divan::bench]
+    fn tokio_semaphore(bencher: divan::Bencher<'_, '_>) {
+        let semaphore = Arc::new(Semaphore::new(25));
+        bencher.bench_local(|| {
+            for _ in 0..BATCH {
+                drop(black_box(
+                    Arc::clone(&semaphore).try_acquire_owned().unwrap(),
+                ));
+            }
+        });
+    }
+}
+
+mod timeout_ready {
+    use super::*;
+
+    #[divan::bench]
+    fn obskit(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        let timeout =
+            Timeout::with_registry("bench", Duration::from_secs(1), &Registry::default()).unwrap();
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for value in 0..BATCH {
+                    black_box(timeout.call(ready(value)).await.unwrap());
+                }
+            });
+        });
+    }
+
+    #[divan::bench]
+    fn tokio(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for value in 0..BATCH {
+                    let result = tokio::time::timeout(Duration::from_secs(1), ready(value)).await;
+                    black_box(result.unwrap().unwrap());
+                }
+            });
+        });
+    }
+}

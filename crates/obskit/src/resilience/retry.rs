@@ -1,1 +1,0 @@
-//! Retry with exponential backoff, jitter, a deadline and a retry budget.
