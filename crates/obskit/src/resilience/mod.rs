@@ -16,3 +16,4 @@ pub mod timeout;
 pub use breaker::State;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
+pub use rate_limit::{KeyedRateLimiter, Quota, RateLimiter};
