@@ -315,7 +315,11 @@ mod tests {
         assert_eq!(limiter.len(), 51, "interval not reached yet");
         clock.advance(Duration::from_secs(1));
         assert!(limiter.check_key(&101).is_ok());
-        assert_eq!(limiter.len(), 1, "key 100 turned idle too, so only key 101 is left");
+        assert_eq!(
+            limiter.len(),
+            1,
+            "key 100 turned idle too, so only key 101 is left"
+        );
     }
 
     #[test]
