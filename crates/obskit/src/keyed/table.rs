@@ -1,11 +1,11 @@
-//! A hash table with a hard capacity that forgets its oldest keys when full.
+//! A hash table with a hard capacity that evicts its oldest keys when full.
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
 
-/// Counts keys that a full table forgot while their state still mattered.
+/// Counts keys that a full table evicted while their state still differed from a fresh one.
 pub(crate) trait CountEvictions: Send + Sync {
     /// Adds one eviction.
     fn count_eviction(&self);
@@ -48,6 +48,8 @@ impl<K: Hash + Eq + Clone, V> BoundedTable<K, V> {
     }
 }
 
+// Without `http`, the admin tables that use the plain insert, update and remove are absent.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl<K: Hash + Eq + Clone, V, S: BuildHasher> BoundedTable<K, V, S> {
     /// Creates a table for at most `capacity` keys (at least one) hashing with `hasher`.
     pub(crate) fn with_hasher(
@@ -148,7 +150,7 @@ impl<K: Hash + Eq + Clone, V, S: BuildHasher> BoundedTable<K, V, S> {
         self.entries.len()
     }
 
-    /// Drops the first idle key among the oldest [`IDLE_SCAN`] slots; returns whether it did.
+    /// Drops the first idle key among the oldest [`IDLE_SCAN`] slots. Returns whether it found one.
     fn drop_idle(&mut self, is_idle: &impl Fn(&V) -> bool) -> bool {
         let found = self
             .insertion_order
@@ -165,7 +167,7 @@ impl<K: Hash + Eq + Clone, V, S: BuildHasher> BoundedTable<K, V, S> {
         true
     }
 
-    /// Evicts the key inserted first; returns false when no slot is left to evict.
+    /// Evicts the key inserted first. Returns false when no slot is left to evict.
     fn evict_oldest(&mut self) -> bool {
         while let Some(oldest) = self.insertion_order.pop_front() {
             let hash = self.hash(&oldest);

@@ -270,12 +270,11 @@ mod tests {
 
     #[test]
     fn full_store_evicts_oldest_busy_key_and_counts_it() {
-        let clock = ManualClock::new();
         let registry = Registry::default();
         let limiter: KeyedRateLimiter<u32, ManualClock> =
             RateLimiter::builder("full", Quota::per_minute(1).unwrap())
                 .registry(&registry)
-                .clock(clock.clone())
+                .clock(ManualClock::new())
                 .max_keys(2)
                 .build_keyed()
                 .unwrap();

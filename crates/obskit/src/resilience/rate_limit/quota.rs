@@ -98,7 +98,7 @@ impl Quota {
         self.count
     }
 
-    /// The period that `count` requests are spread over.
+    /// Period that `count` requests are spread over.
     pub fn period(&self) -> Duration {
         self.period
     }
@@ -114,11 +114,12 @@ impl Quota {
         self.period / self.count
     }
 
-    /// The window of the `RateLimit-Policy` header in whole seconds (at least 1), and the
-    /// quota of requests in that window.
+    /// Computes the window of the `RateLimit-Policy` header in whole seconds (at least 1) and
+    /// the quota of requests in that window.
     ///
     /// A period of whole seconds is the window itself. A sub-second or fractional period is
     /// rounded up to whole seconds, and the count scaled down to what fits in that window.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn policy_window(&self) -> (u64, u64) {
         let window = self.period.as_secs() + u64::from(self.period.subsec_nanos() > 0);
         let window = window.max(1);
