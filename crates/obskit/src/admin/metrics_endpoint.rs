@@ -14,7 +14,7 @@ use flate2::write::GzEncoder;
 
 use super::AdminShared;
 use super::auth::AuthOutcome;
-use super::client_table::ClientKey;
+use crate::keyed::ClientKey;
 use crate::metrics::Format;
 
 /// `WWW-Authenticate` challenge sent with 401 responses.

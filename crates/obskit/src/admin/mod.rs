@@ -63,7 +63,6 @@
 #![cfg(feature = "http")]
 
 mod auth;
-mod client_table;
 mod metrics_endpoint;
 mod rate_limit;
 

@@ -17,6 +17,7 @@ pub use breaker::State;
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
+pub use rate_limit::{KeyedRateLimiter, Quota, RateLimiter};
 pub use retry::{
     Backoff, Jitter, Retry, RetryBudget, RetryBudgetConfig, RetryConfigError, RetryPolicy,
 };
