@@ -11,6 +11,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{NotKeyed, StateStore};
 
+use super::snapshot::RateLimiterSnapshot;
 use super::metrics::LimiterMetrics;
 use super::{InsufficientCapacity, Quota, RateLimitStatus, RateLimiterBuilder};
 use crate::resilience::Error;
@@ -141,6 +142,11 @@ impl<C: Clock> RateLimiter<C> {
             self.quota.emission_interval(),
             self.quota.burst(),
         )
+    }
+
+    /// Returns the limiter's quota and decision counts, for an admin route.
+    pub fn snapshot(&self) -> RateLimiterSnapshot {
+        RateLimiterSnapshot::new(&self.name, self.quota, None, &self.metrics)
     }
 
     /// The limiter's name.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 
+use super::snapshot::RateLimiterSnapshot;
 use super::metrics::LimiterMetrics;
 use super::{InsufficientCapacity, Quota, RateLimitError, RateLimitStatus};
 use crate::keyed::BoundedStateStore;
@@ -54,6 +55,7 @@ pub struct KeyedRateLimiter<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
     quota: Quota,
     limiter: governor::RateLimiter<K, BoundedStateStore<K, C>, C, NoOpMiddleware<C::Instant>>,
     store: BoundedStateStore<K, C>,
+    max_keys: usize,
     metrics: LimiterMetrics,
 }
 
@@ -78,6 +80,7 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedRateLimiter<K, C> {
             quota,
             limiter,
             store,
+            max_keys: settings.max_keys,
             metrics,
         })
     }
@@ -177,6 +180,16 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedRateLimiter<K, C> {
     /// The limiter's quota.
     pub fn quota(&self) -> Quota {
         self.quota
+    }
+
+    /// Returns the limiter's quota, key count and decision counts, for an admin route.
+    pub fn snapshot(&self) -> RateLimiterSnapshot {
+        RateLimiterSnapshot::new(
+            &self.name,
+            self.quota,
+            Some((self.len(), self.max_keys)),
+            &self.metrics,
+        )
     }
 }
 

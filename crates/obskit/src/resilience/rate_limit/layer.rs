@@ -19,6 +19,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use super::snapshot::RateLimiterSnapshot;
 use super::{KeyedRateLimiter, RateLimitStatus};
 use crate::keyed::ClientKey;
 use crate::resilience::Error;
@@ -173,6 +174,13 @@ impl<C: Clock + Clone> RateLimitLayer<C> {
                 policy,
             }),
         }
+    }
+}
+
+impl<C: Clock + Clone> RateLimitLayer<C> {
+    /// Returns the limiter's quota, key count and decision counts, for an admin route.
+    pub fn snapshot(&self) -> RateLimiterSnapshot {
+        self.shared.limiter.snapshot()
     }
 }
 

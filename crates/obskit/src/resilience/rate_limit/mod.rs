@@ -34,6 +34,7 @@ mod keyed;
 mod layer;
 mod metrics;
 mod quota;
+mod snapshot;
 
 mod status;
 
@@ -50,6 +51,7 @@ pub use layer::{
     KeyExtractor, RATELIMIT, RATELIMIT_POLICY, RateLimitLayer, RateLimitService, ResponseFuture,
 };
 pub use quota::Quota;
+pub use snapshot::RateLimiterSnapshot;
 pub use status::RateLimitStatus;
 
 use crate::metrics::{MetricsError, Registry};
