@@ -13,6 +13,9 @@ pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
 
-pub use breaker::State;
+pub use breaker::{
+    BreakerError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, NotPermitted,
+    Outcome, Permit, Preset, Snapshot, State,
+};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
