@@ -357,7 +357,7 @@ mod tests {
                 slow: 0
             }
         );
-        let word = (5 | 2 << FIELD_BITS | 1 << (2 * FIELD_BITS)) + word;
+        let word = (5_u64 | 2 << FIELD_BITS | 1 << (2 * FIELD_BITS)).wrapping_add(word);
         assert_eq!(
             decode(word),
             Counts {
