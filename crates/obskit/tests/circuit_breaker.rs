@@ -224,8 +224,9 @@ fn exposition_passes_promtool() {
     let text = metrics.encode(Format::PrometheusText).unwrap();
     for state in ["closed", "open", "half_open", "forced_open", "disabled"] {
         let expected = if state == "open" { 1 } else { 0 };
-        let line =
-            format!("obskit_circuit_breaker_state{{name=\"promtool\",state=\"{state}\"}} {expected}");
+        let line = format!(
+            "obskit_circuit_breaker_state{{name=\"promtool\",state=\"{state}\"}} {expected}"
+        );
         assert!(text.contains(&line), "missing {line} in\n{text}");
     }
     assert!(

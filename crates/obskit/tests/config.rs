@@ -863,7 +863,10 @@ fn breaker_file_yields_configured_breaker() {
     let payments = breakers.get_or_create("payments").unwrap();
     let settings = payments.config();
     assert_eq!(settings.failure_rate_threshold, 40.0);
-    assert_eq!(settings.wait_duration_in_open_state, Duration::from_secs(20));
+    assert_eq!(
+        settings.wait_duration_in_open_state,
+        Duration::from_secs(20)
+    );
     assert_eq!(settings.slow_call_duration_threshold, None);
     assert_eq!(settings.sliding_window_type, SlidingWindowType::Time);
     assert_eq!(settings.permitted_number_of_calls_in_half_open_state, 3);

@@ -146,13 +146,13 @@ pub const KEYS: &[KeyInfo] = &[
 /// The keys of one circuit breaker's table, `resilience.circuit_breakers.<name>.<key>`, in
 /// report order. The names are Resilience4j's, in snake case.
 pub const CIRCUIT_BREAKER_KEYS: &[KeyInfo] = &[
-    key(
-        "preset",
-        "one of \"database\", \"cache\", \"external_api\"",
-    ),
+    key("preset", "one of \"database\", \"cache\", \"external_api\""),
     key("failure_rate_threshold", resilience::PERCENT),
     key("slow_call_rate_threshold", resilience::PERCENT),
-    key("slow_call_duration_threshold", resilience::SLOW_CALL_DURATION),
+    key(
+        "slow_call_duration_threshold",
+        resilience::SLOW_CALL_DURATION,
+    ),
     key(
         "permitted_number_of_calls_in_half_open_state",
         resilience::PERMITTED_CALLS,
@@ -164,7 +164,10 @@ pub const CIRCUIT_BREAKER_KEYS: &[KeyInfo] = &[
     key("sliding_window_type", "one of \"count\", \"time\""),
     key("sliding_window_size", resilience::WINDOW_SIZE),
     key("minimum_number_of_calls", resilience::MINIMUM_CALLS),
-    key("wait_duration_in_open_state", resilience::WAIT_IN_OPEN_STATE),
+    key(
+        "wait_duration_in_open_state",
+        resilience::WAIT_IN_OPEN_STATE,
+    ),
     key(
         "automatic_transition_from_open_to_half_open_enabled",
         "true or false",

@@ -13,15 +13,15 @@ use serde::de::DeserializeOwned;
 use super::env::{self, CONFIG_FILE_VAR, nest};
 use super::error::{ConfigError, ConfigProblem};
 use super::keys::{
-    BREAKERS_KEY, CIRCUIT_BREAKER_KEYS, FREE_TABLE_KEY, find_breaker_key, find_key,
-    is_secret_key, is_section, nearest, suggest_key,
+    BREAKERS_KEY, CIRCUIT_BREAKER_KEYS, FREE_TABLE_KEY, find_breaker_key, find_key, is_secret_key,
+    is_section, nearest, suggest_key,
 };
 use super::report::ConfigReport;
 use super::source::{Layer, ValueSource};
 use super::{
-    AdminConfig, BatchConfig, CircuitBreakerSettings, Config, FieldNames, HealthConfig,
-    HttpConfig, LoggingConfig, MetricsConfig, RedactConfig, ResilienceConfig, RuleModes, Secret,
-    ServiceConfig, ShutdownConfig, TracingConfig, file, validate, validate_resilience,
+    AdminConfig, BatchConfig, CircuitBreakerSettings, Config, FieldNames, HealthConfig, HttpConfig,
+    LoggingConfig, MetricsConfig, RedactConfig, ResilienceConfig, RuleModes, Secret, ServiceConfig,
+    ShutdownConfig, TracingConfig, file, validate, validate_resilience,
 };
 
 impl Config {
@@ -637,7 +637,9 @@ fn set_breaker_setting(
 
     match setting {
         "preset" => settings.preset = Some(value.deserialize().ok()?),
-        "failure_rate_threshold" => settings.failure_rate_threshold = Some(value.deserialize().ok()?),
+        "failure_rate_threshold" => {
+            settings.failure_rate_threshold = Some(value.deserialize().ok()?);
+        }
         "slow_call_rate_threshold" => {
             settings.slow_call_rate_threshold = Some(value.deserialize().ok()?);
         }
@@ -690,7 +692,8 @@ impl Extractor<'_> {
             return config;
         };
         let Value::Dict(_, breakers) = value else {
-            self.problems.push(self.merged.invalid_at(BREAKERS_KEY, value));
+            self.problems
+                .push(self.merged.invalid_at(BREAKERS_KEY, value));
             return config;
         };
 
@@ -700,7 +703,9 @@ impl Extractor<'_> {
                 self.problems.push(ConfigProblem::InvalidValue {
                     value: self.merged.display_value(&prefix, Some(table)),
                     origin: self.merged.source_of(table),
-                    expected: "a table of circuit breaker settings, such as failure_rate_threshold = 50".to_owned(),
+                    expected:
+                        "a table of circuit breaker settings, such as failure_rate_threshold = 50"
+                            .to_owned(),
                     key: prefix,
                 });
                 continue;

@@ -46,13 +46,14 @@ impl ResilienceConfig {
     /// Returns the effective settings of the breaker called `name`: its preset, if any, with
     /// the keys set for it on top; [`CircuitBreakerConfig::default`] for an unlisted name.
     pub fn circuit_breaker(&self, name: &str) -> CircuitBreakerConfig {
-        self.circuit_breakers
-            .get(name)
-            .map_or_else(CircuitBreakerConfig::default, CircuitBreakerSettings::resolve)
+        self.circuit_breakers.get(name).map_or_else(
+            CircuitBreakerConfig::default,
+            CircuitBreakerSettings::resolve,
+        )
     }
 }
 
-/// How the sliding window of a closed breaker is measured.
+/// The unit of a closed breaker's sliding window: calls or seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SlidingWindowType {
@@ -412,7 +413,10 @@ fn format_optional(duration: Option<Duration>) -> String {
 /// [`CircuitBreakerConfig`] without one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[allow(missing_docs, reason = "each field is the CircuitBreakerConfig field of the same name")]
+#[allow(
+    missing_docs,
+    reason = "each field is the CircuitBreakerConfig field of the same name"
+)]
 pub struct CircuitBreakerSettings {
     /// The preset the other keys start from.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -429,10 +433,7 @@ pub struct CircuitBreakerSettings {
     pub slow_call_duration_threshold: Option<Option<Duration>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permitted_number_of_calls_in_half_open_state: Option<u32>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        with = "duration_setting"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", with = "duration_setting")]
     pub max_wait_duration_in_half_open_state: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sliding_window_type: Option<SlidingWindowType>,
@@ -440,10 +441,7 @@ pub struct CircuitBreakerSettings {
     pub sliding_window_size: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub minimum_number_of_calls: Option<u32>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        with = "duration_setting"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", with = "duration_setting")]
     pub wait_duration_in_open_state: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub automatic_transition_from_open_to_half_open_enabled: Option<bool>,
@@ -481,12 +479,8 @@ impl CircuitBreakerSettings {
             max_wait_duration_in_half_open_state: self
                 .max_wait_duration_in_half_open_state
                 .unwrap_or(base.max_wait_duration_in_half_open_state),
-            sliding_window_type: self
-                .sliding_window_type
-                .unwrap_or(base.sliding_window_type),
-            sliding_window_size: self
-                .sliding_window_size
-                .unwrap_or(base.sliding_window_size),
+            sliding_window_type: self.sliding_window_type.unwrap_or(base.sliding_window_type),
+            sliding_window_size: self.sliding_window_size.unwrap_or(base.sliding_window_size),
             minimum_number_of_calls: self
                 .minimum_number_of_calls
                 .unwrap_or(base.minimum_number_of_calls),

@@ -12,7 +12,7 @@ pub(crate) struct InvalidBreaker {
     pub(crate) expected: String,
 }
 
-/// What a breaker name may contain. A dot would split the name into nested tables, and the
+/// The accepted form of a breaker name. A dot would split the name into nested tables, and the
 /// name becomes a metric label value and a log field.
 pub(crate) const BREAKER_NAME: &str =
     "a breaker name of ASCII letters, digits, \"_\" and \"-\", at most 64 characters";
@@ -59,7 +59,10 @@ mod tests {
     use crate::config::{CircuitBreakerSettings, Preset};
 
     fn keys(config: &ResilienceConfig) -> Vec<String> {
-        check(config).into_iter().map(|invalid| invalid.key).collect()
+        check(config)
+            .into_iter()
+            .map(|invalid| invalid.key)
+            .collect()
     }
 
     #[test]
@@ -89,7 +92,10 @@ mod tests {
             "resilience.circuit_breakers.payments.failure_rate_threshold"
         );
         assert_eq!(problem.value, "150");
-        assert_eq!(problem.expected, "a percentage greater than 0 and at most 100");
+        assert_eq!(
+            problem.expected,
+            "a percentage greater than 0 and at most 100"
+        );
     }
 
     #[test]

@@ -81,8 +81,7 @@ impl Compiled {
             slow_call_rate_threshold: config.slow_call_rate_threshold as f32,
             slow_call_nanos: config.slow_call_duration_threshold.map(nanos),
             minimum_number_of_calls: config.effective_minimum_number_of_calls(),
-            permitted_calls_in_half_open_state: config
-                .permitted_number_of_calls_in_half_open_state,
+            permitted_calls_in_half_open_state: config.permitted_number_of_calls_in_half_open_state,
             max_half_open_nanos: nanos(config.max_wait_duration_in_half_open_state),
             automatic_transition: config.automatic_transition_from_open_to_half_open_enabled,
         }

@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 
 use super::State;
 use super::config::{
-    BreakerError, CircuitBreakerConfig, Compiled, Preset, SlidingWindowType, is_valid_name,
-    nanos, open_state_wait,
+    BreakerError, CircuitBreakerConfig, Compiled, Preset, SlidingWindowType, is_valid_name, nanos,
+    open_state_wait,
 };
 use super::metrics::BreakerMetrics;
 use super::snapshot::Snapshot;
@@ -82,14 +82,14 @@ fn decode_probes(word: u64) -> Counts {
     }
 }
 
-/// How the call behind a permit ended, as the breaker records it.
+/// The outcome of the call behind a permit, as the breaker records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The call succeeded. It still counts as slow when it took too long.
     Success,
     /// The call failed and counts toward the failure rate.
     Failure,
-    /// The call is not recorded, as for a client error that says nothing about the
+    /// The call is not recorded, as for a client error that is unrelated to the
     /// dependency's health. A half-open breaker lets another probe take its place.
     Ignored,
 }
@@ -235,11 +235,12 @@ impl CircuitBreaker {
     /// ```
     /// use obskit::resilience::breaker::{CircuitBreaker, Outcome};
     ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
     /// let breaker = CircuitBreaker::builder("users")
     ///     .registry(&obskit::metrics::Registry::default())
     ///     .build()?;
-    /// // A 404 says nothing about the health of the user service.
+    /// // A 404 is unrelated to the health of the user service.
     /// let result = breaker
     ///     .call_with(async { Err::<(), u16>(404) }, |status| {
     ///         if *status < 500 { Outcome::Ignored } else { Outcome::Failure }
@@ -249,6 +250,7 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.snapshot().buffered_calls, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # })
+    /// # }
     /// ```
     pub async fn call_with<T, E, F>(
         &self,
@@ -372,7 +374,10 @@ impl CircuitBreaker {
             let counts = decode_probes(inner.probe_counts.load(Ordering::Acquire));
             (counts, inner.compiled.permitted_calls_in_half_open_state)
         } else {
-            (inner.window_counts(now), inner.compiled.minimum_number_of_calls)
+            (
+                inner.window_counts(now),
+                inner.compiled.minimum_number_of_calls,
+            )
         };
         let next_probe = (state == State::Open).then(|| {
             let until = inner.open_until.load(Ordering::Acquire);
@@ -415,7 +420,8 @@ impl CircuitBreaker {
     /// Moves the breaker to open, for the wait that the consecutive openings give
     /// (Resilience4j `transitionToOpenState`).
     pub fn transition_to_open(&self) {
-        self.inner.force(State::Open, Cause::manual("opened by hand"));
+        self.inner
+            .force(State::Open, Cause::manual("opened by hand"));
     }
 
     /// Moves the breaker to half-open with a fresh set of probe slots (Resilience4j
@@ -572,7 +578,7 @@ impl Permit<'_> {
         self.finish(Outcome::Failure);
     }
 
-    /// Records nothing, as for an error that says nothing about the dependency's health.
+    /// Records nothing, as for an error that is unrelated to the dependency's health.
     pub fn ignore(mut self) {
         self.finish(Outcome::Ignored);
     }
@@ -728,8 +734,8 @@ impl Inner {
         let state = state_of(current);
         // A call that finishes after its window opened the breaker still counts in that
         // window; once the breaker moved on, the window it was permitted in is gone.
-        let opened_by_this_window = state == State::Open
-            && generation_of(current) == generation_of(permit_word) + 1;
+        let opened_by_this_window =
+            state == State::Open && generation_of(current) == generation_of(permit_word) + 1;
         if state != State::Closed && !opened_by_this_window {
             return;
         }
@@ -773,11 +779,11 @@ impl Inner {
         let delta = 1
             | u64::from(record.is_failure()) << PROBE_FIELD_BITS
             | u64::from(record.is_slow()) << (2 * PROBE_FIELD_BITS);
-        let updated = self
-            .probe_counts
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |counts| {
-                (counts >> PROBE_TAG_SHIFT == tag).then(|| counts + delta)
-            });
+        let updated =
+            self.probe_counts
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |counts| {
+                    (counts >> PROBE_TAG_SHIFT == tag).then(|| counts + delta)
+                });
         let Ok(previous) = updated else {
             return;
         };
@@ -790,7 +796,10 @@ impl Inner {
         let (to, reason) = if self.exceeds_thresholds(counts, permitted) {
             (State::Open, "a probe rate reached its threshold")
         } else {
-            (State::Closed, "the probe rates stayed below their thresholds")
+            (
+                State::Closed,
+                "the probe rates stayed below their thresholds",
+            )
         };
         self.transition(
             permit_word,
@@ -904,10 +913,9 @@ impl Inner {
 
     fn log_transition(&self, from: State, to: State, cause: Cause, next_probe: Option<Duration>) {
         let (failure_rate, slow_call_rate) = match cause.counts {
-            Some((counts, minimum)) => (
-                counts.failure_rate(minimum),
-                counts.slow_call_rate(minimum),
-            ),
+            Some((counts, minimum)) => {
+                (counts.failure_rate(minimum), counts.slow_call_rate(minimum))
+            }
             None => (None, None),
         };
         let failure_rate = failure_rate.map(f64::from);

@@ -48,6 +48,7 @@
 //! use obskit::resilience::Error;
 //! use obskit::resilience::breaker::{CircuitBreaker, CircuitBreakerConfig};
 //!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 //! let registry = obskit::metrics::Registry::default();
 //! let breaker = CircuitBreaker::builder("inventory")
@@ -69,6 +70,7 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })
+//! # }
 //! ```
 //!
 //! # Limitations

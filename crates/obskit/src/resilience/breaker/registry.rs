@@ -84,7 +84,10 @@ impl CircuitBreakerRegistry {
     ///
     /// The first breaker whose settings are invalid. [`Config`](crate::Config) loading
     /// already rejects those, so this fails only for a hand-built [`ResilienceConfig`].
-    pub fn from_config(config: &ResilienceConfig, metrics: &Registry) -> Result<Self, BreakerError> {
+    pub fn from_config(
+        config: &ResilienceConfig,
+        metrics: &Registry,
+    ) -> Result<Self, BreakerError> {
         Self::from_config_with_clock(config, metrics, MonotonicClock::new())
     }
 

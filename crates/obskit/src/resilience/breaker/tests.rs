@@ -3,6 +3,7 @@
     clippy::panic,
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::indexing_slicing,
     reason = "a test fails by panicking"
 )]
 
@@ -118,17 +119,43 @@ fn cases() -> Vec<Case> {
         case(
             "minimum calls not reached",
             count(10, 5, 50.0),
-            &[Fail, Fail, Fail, Fail, Expect(State::Closed), Counts(4, 4, 0)],
+            &[
+                Fail,
+                Fail,
+                Fail,
+                Fail,
+                Expect(State::Closed),
+                Counts(4, 4, 0),
+            ],
         ),
         case(
             "threshold reached exactly",
             count(10, 4, 50.0),
-            &[Fail, Ok, Fail, Expect(State::Closed), Ok, Expect(State::Open)],
+            &[
+                Fail,
+                Ok,
+                Fail,
+                Expect(State::Closed),
+                Ok,
+                Expect(State::Open),
+            ],
         ),
         case(
             "rate just below threshold",
             count(10, 5, 50.0),
-            &[Fail, Fail, Ok, Ok, Ok, Expect(State::Closed), Ok, Ok, Ok, Ok, Ok],
+            &[
+                Fail,
+                Fail,
+                Ok,
+                Ok,
+                Ok,
+                Expect(State::Closed),
+                Ok,
+                Ok,
+                Ok,
+                Ok,
+                Ok,
+            ],
         ),
         case(
             "success completes minimum and trips",
@@ -138,7 +165,14 @@ fn cases() -> Vec<Case> {
         case(
             "count window caps minimum",
             count(4, 100, 50.0),
-            &[Fail, Fail, Fail, Expect(State::Closed), Fail, Expect(State::Open)],
+            &[
+                Fail,
+                Fail,
+                Fail,
+                Expect(State::Closed),
+                Fail,
+                Expect(State::Open),
+            ],
         ),
         case(
             "threshold of 100 needs every call failed",
@@ -160,12 +194,22 @@ fn cases() -> Vec<Case> {
         case(
             "slow calls trip",
             slow(2, 1000, 50.0),
-            &[OkAfter(1001), Expect(State::Closed), Ok, Expect(State::Open)],
+            &[
+                OkAfter(1001),
+                Expect(State::Closed),
+                Ok,
+                Expect(State::Open),
+            ],
         ),
         case(
             "call at slow threshold is not slow",
             slow(2, 1000, 50.0),
-            &[OkAfter(1000), OkAfter(1000), Expect(State::Closed), Counts(2, 0, 0)],
+            &[
+                OkAfter(1000),
+                OkAfter(1000),
+                Expect(State::Closed),
+                Counts(2, 0, 0),
+            ],
         ),
         case(
             "slow failure counts as both",
@@ -173,7 +217,14 @@ fn cases() -> Vec<Case> {
                 slow_call_duration_threshold: Some(Duration::from_millis(100)),
                 ..count(4, 4, 100.0)
             },
-            &[FailAfter(101), Ok, Ok, OkAfter(200), Counts(4, 1, 2), Expect(State::Closed)],
+            &[
+                FailAfter(101),
+                Ok,
+                Ok,
+                OkAfter(200),
+                Counts(4, 1, 2),
+                Expect(State::Closed),
+            ],
         ),
         case(
             "slow tracking off",
@@ -182,12 +233,24 @@ fn cases() -> Vec<Case> {
                 slow_call_rate_threshold: 1.0,
                 ..count(2, 2, 50.0)
             },
-            &[OkAfter(7_200_000), OkAfter(7_200_000), Expect(State::Closed), Counts(2, 0, 0)],
+            &[
+                OkAfter(7_200_000),
+                OkAfter(7_200_000),
+                Expect(State::Closed),
+                Counts(2, 0, 0),
+            ],
         ),
         case(
             "ignored errors not recorded",
             count(4, 2, 50.0),
-            &[Ignore, Ignore, Ignore, Ok, Counts(1, 0, 0), Expect(State::Closed)],
+            &[
+                Ignore,
+                Ignore,
+                Ignore,
+                Ok,
+                Counts(1, 0, 0),
+                Expect(State::Closed),
+            ],
         ),
         case(
             "count window evicts oldest",
@@ -277,7 +340,14 @@ fn cases() -> Vec<Case> {
                 permitted_number_of_calls_in_half_open_state: 3,
                 ..count(4, 2, 50.0)
             },
-            &[Advance(10_001), Fail, Ok, Expect(State::HalfOpen), Ok, Expect(State::Closed)],
+            &[
+                Advance(10_001),
+                Fail,
+                Ok,
+                Expect(State::HalfOpen),
+                Ok,
+                Expect(State::Closed),
+            ],
         ),
         case_tripped(
             "half-open permits exhausted",
@@ -297,12 +367,26 @@ fn cases() -> Vec<Case> {
                 permitted_number_of_calls_in_half_open_state: 3,
                 ..count(4, 2, 50.0)
             },
-            &[Advance(10_001), Ok, Ok, Hold, Rejected(None), Expect(State::HalfOpen)],
+            &[
+                Advance(10_001),
+                Ok,
+                Ok,
+                Hold,
+                Rejected(None),
+                Expect(State::HalfOpen),
+            ],
         ),
         case_tripped(
             "half-open ignored frees slot",
             count(4, 2, 50.0),
-            &[Advance(10_001), Ignore, Ignore, Ok, Ok, Expect(State::Closed)],
+            &[
+                Advance(10_001),
+                Ignore,
+                Ignore,
+                Ok,
+                Ok,
+                Expect(State::Closed),
+            ],
         ),
         case_tripped(
             "half-open slow probes reopen",
@@ -344,7 +428,15 @@ fn cases() -> Vec<Case> {
         case(
             "disabled records nothing",
             count(4, 2, 50.0),
-            &[Disable, Fail, Fail, Fail, Fail, Expect(State::Disabled), Counts(0, 0, 0)],
+            &[
+                Disable,
+                Fail,
+                Fail,
+                Fail,
+                Fail,
+                Expect(State::Disabled),
+                Counts(0, 0, 0),
+            ],
         ),
         case(
             "growing wait doubles and resets",
@@ -370,17 +462,35 @@ fn cases() -> Vec<Case> {
         case_tripped(
             "reset closes with empty window",
             count(4, 2, 50.0),
-            &[Reset, Expect(State::Closed), Counts(0, 0, 0), Fail, Expect(State::Closed)],
+            &[
+                Reset,
+                Expect(State::Closed),
+                Counts(0, 0, 0),
+                Fail,
+                Expect(State::Closed),
+            ],
         ),
         case(
             "manual half-open takes probes",
             count(4, 2, 50.0),
-            &[ToHalfOpen, Hold, Hold, Rejected(None), Expect(State::HalfOpen)],
+            &[
+                ToHalfOpen,
+                Hold,
+                Hold,
+                Rejected(None),
+                Expect(State::HalfOpen),
+            ],
         ),
         case(
             "manual open waits base duration",
             count(4, 2, 50.0),
-            &[ToOpen, Rejected(Some(10_000)), Advance(10_001), Ok, Expect(State::HalfOpen)],
+            &[
+                ToOpen,
+                Rejected(Some(10_000)),
+                Advance(10_001),
+                Ok,
+                Expect(State::HalfOpen),
+            ],
         ),
         case_tripped(
             "late outcome counts in opening window",

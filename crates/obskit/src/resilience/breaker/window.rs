@@ -187,8 +187,7 @@ impl CountWindow {
         for slot in &self.slots {
             let old = slot.swap(0, Ordering::AcqRel);
             if old != 0 {
-                self.counts
-                    .fetch_sub(contribution(old), Ordering::AcqRel);
+                self.counts.fetch_sub(contribution(old), Ordering::AcqRel);
             }
         }
         self.position.store(0, Ordering::Release);
@@ -281,8 +280,7 @@ impl TimeWindow {
 
     fn bucket(&self, tag: u64) -> Option<&Bucket> {
         let len = self.buckets.len() as u64;
-        self.buckets
-            .get(usize::try_from(tag % len).unwrap_or(0))
+        self.buckets.get(usize::try_from(tag % len).unwrap_or(0))
     }
 
     /// Moves the window to end at `tag` (a second plus one), expiring the buckets of the
