@@ -13,7 +13,10 @@ pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
 
-pub use breaker::State;
+pub use breaker::{
+    BreakerError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, NotPermitted,
+    Outcome, Permit, Preset, Snapshot, State,
+};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
