@@ -1,4 +1,6 @@
 //! Client identity by peer address: IPv4 per address, IPv6 per /64 prefix.
+// Public through `resilience::rate_limit`; without that feature only the admin routes use it.
+#![cfg_attr(not(feature = "resilience"), allow(unreachable_pub))]
 
 use std::net::{IpAddr, Ipv6Addr};
 

@@ -8,6 +8,8 @@ mod client;
 mod store;
 mod table;
 
+// Public through `resilience::rate_limit`; the admin routes use it inside the crate only.
+#[cfg_attr(not(feature = "resilience"), allow(unreachable_pub))]
 pub use client::ClientKey;
 pub(crate) use store::BoundedStateStore;
 pub(crate) use table::{BoundedTable, CountEvictions};

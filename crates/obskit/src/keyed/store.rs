@@ -85,12 +85,16 @@ impl<K: Hash + Eq + Clone, C: Clock> BoundedStateStore<K, C> {
     }
 
     /// Returns the TAT of `key` in nanoseconds since the store's start, if it is tracked.
+    // Only the resilience rate limiters read these; the admin table does not.
+    #[cfg_attr(not(feature = "resilience"), allow(dead_code))]
     pub(crate) fn tat(&self, key: &K) -> Option<Nanos> {
         let state = self.inner.state.lock();
         state.table.get(key).map(|tat| Nanos::from(*tat))
     }
 
     /// Drops every idle key, as governor's `retain_recent` does, and returns how many.
+    // Only the resilience rate limiters read these; the admin table does not.
+    #[cfg_attr(not(feature = "resilience"), allow(dead_code))]
     pub(crate) fn retain_recent(&self) -> usize {
         let now = self.elapsed();
         let mut state = self.inner.state.lock();
@@ -99,6 +103,8 @@ impl<K: Hash + Eq + Clone, C: Clock> BoundedStateStore<K, C> {
         state.table.retain_active(|tat| *tat <= drop_below)
     }
 
+    // Only the resilience rate limiters read these; the admin table does not.
+    #[cfg_attr(not(feature = "resilience"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.inner.state.lock().table.len()
     }

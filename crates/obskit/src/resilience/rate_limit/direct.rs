@@ -11,8 +11,8 @@ use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{NotKeyed, StateStore};
 
-use super::snapshot::RateLimiterSnapshot;
 use super::metrics::LimiterMetrics;
+use super::snapshot::RateLimiterSnapshot;
 use super::{InsufficientCapacity, Quota, RateLimitStatus, RateLimiterBuilder};
 use crate::resilience::Error;
 

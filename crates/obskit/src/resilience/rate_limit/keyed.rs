@@ -9,8 +9,8 @@ use std::sync::Arc;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 
-use super::snapshot::RateLimiterSnapshot;
 use super::metrics::LimiterMetrics;
+use super::snapshot::RateLimiterSnapshot;
 use super::{InsufficientCapacity, Quota, RateLimitError, RateLimitStatus};
 use crate::keyed::BoundedStateStore;
 use crate::resilience::Error;

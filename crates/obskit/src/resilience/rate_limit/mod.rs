@@ -51,7 +51,7 @@ pub use layer::{
     KeyExtractor, RATELIMIT, RATELIMIT_POLICY, RateLimitLayer, RateLimitService, ResponseFuture,
 };
 pub use quota::Quota;
-pub use snapshot::RateLimiterSnapshot;
+pub use snapshot::{RateLimiterSnapshot, SnapshotSource};
 pub use status::RateLimitStatus;
 
 use crate::metrics::{MetricsError, Registry};

@@ -68,3 +68,42 @@ impl RateLimiterSnapshot {
         }
     }
 }
+
+/// A rate limiter that can show itself in a [`Resilience`](crate::resilience::Resilience)
+/// registry's snapshot.
+pub trait SnapshotSource: Send + Sync + 'static {
+    /// Returns the limiter's quota, keys and decision counts now.
+    fn snapshot(&self) -> RateLimiterSnapshot;
+}
+
+impl<C> SnapshotSource for std::sync::Arc<super::RateLimiter<C>>
+where
+    C: governor::clock::Clock + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
+    fn snapshot(&self) -> RateLimiterSnapshot {
+        super::RateLimiter::snapshot(self)
+    }
+}
+
+impl<K, C> SnapshotSource for std::sync::Arc<super::KeyedRateLimiter<K, C>>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    C: governor::clock::Clock + Clone + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
+    fn snapshot(&self) -> RateLimiterSnapshot {
+        super::KeyedRateLimiter::snapshot(self)
+    }
+}
+
+#[cfg(feature = "http")]
+impl<C> SnapshotSource for super::RateLimitLayer<C>
+where
+    C: governor::clock::Clock + Clone + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
+    fn snapshot(&self) -> RateLimiterSnapshot {
+        super::RateLimitLayer::snapshot(self)
+    }
+}
