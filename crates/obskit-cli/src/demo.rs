@@ -1,12 +1,22 @@
 //! The demo service started by `obskit demo`: an orders API with every obskit capability on.
 //!
-//! Routes: `GET /orders/{id}`, `POST /orders`, `GET /slow?ms=N` (sleeps, at most 10 s) and
-//! `GET /fail?status=N` (responds with that 4xx or 5xx status), plus the admin routes
-//! `/metrics`, `/health`, `/health/live`, `/health/ready` and `/health/startup` on the same
-//! listener. The demo starts a real dependency on another loopback port, an inventory service:
-//! readiness checks it, and `GET /orders/{id}` looks up the order's stock there over HTTP. One
-//! trace then contains the order request's server span, the lookup's client span and the
-//! inventory's server span.
+//! Routes: `GET /orders/{id}`, `POST /orders`, `GET /slow?ms=N` (sleeps, at most 10 s),
+//! `GET /fail?status=N` (responds with that 4xx or 5xx status) and `GET` / `PUT
+//! /payments/settings` (the payments server's failure rate and latency), plus the admin routes
+//! `/metrics`, `/resilience`, `/health`, `/health/live`, `/health/ready` and `/health/startup`
+//! on the same listener.
+//!
+//! The demo starts two real dependencies on other loopback ports:
+//!
+//! - an inventory service: readiness checks it, and `GET /orders/{id}` looks up the order's
+//!   stock there over HTTP. One trace then contains the order request's server span, the
+//!   lookup's client span and the inventory's server span.
+//! - a payments server that fails and lags as `--payments-failure-rate` and
+//!   `--payments-latency-ms` say. `POST /orders` pays there through a timeout, a retry with a
+//!   budget, the `payments` circuit breaker and a bulkhead, so the breaker can be watched as it
+//!   opens and recovers on `/resilience`.
+//!
+//! Both `/orders` routes are rate limited per client address (`--orders-rate-limit`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +36,9 @@ use tokio::sync::RwLock;
 
 use crate::DemoArgs;
 use crate::inventory::{InventoryClient, LookupError};
+use crate::payments::{Behaviour, PaymentError, Payments, Settings};
+use obskit::resilience::Preset;
+use obskit::resilience::rate_limit::{KeyExtractor, Quota, RateLimiter};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -62,6 +75,28 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
     shutdown.listen_for_signals()?;
 
     let inventory = crate::inventory::start(obskit.http_layer()).await?;
+    let behaviour = Behaviour::new(
+        Settings {
+            failure_rate: args.payments_failure_rate,
+            latency_ms: args.payments_latency_ms,
+        }
+        .validate()?,
+    );
+    let payments_address =
+        crate::payments::start(obskit.http_layer(), Arc::clone(&behaviour)).await?;
+    // The file's `[resilience.circuit_breakers.payments]` keys apply on top of the preset.
+    let payments_breaker = obskit
+        .resilience()
+        .circuit_breakers()
+        .get_or_create_with_preset("payments", Preset::ExternalApi)?;
+    let orders_limit = RateLimiter::builder(
+        "orders",
+        Quota::per_second(args.orders_rate_limit)?
+            .with_burst(args.orders_rate_limit.saturating_mul(2))?,
+    )
+    .registry(obskit.registry())
+    .layer(KeyExtractor::PeerAddr)?;
+    obskit.resilience().show_rate_limiter(orders_limit.clone());
     let health = obskit.health();
     health.add_readiness(
         "inventory",
@@ -90,13 +125,20 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
         golden: GoldenSignals::register(obskit.registry(), "demo_orders", ["operation"])?,
         usage: UseMetrics::register(obskit.registry(), "demo_resource")?,
         inventory: InventoryClient::new(inventory),
+        payments: Payments::new(payments_address, payments_breaker, obskit.registry())?,
     };
     let app = Router::new()
         .route("/orders", axum::routing::post(create_order))
         .route("/orders/{id}", get(get_order))
+        .route_layer(orders_limit)
         .route("/slow", get(slow))
         .route("/fail", get(fail))
-        .with_state(state);
+        .with_state(state)
+        .route(
+            "/payments/settings",
+            get(payments_settings).put(change_payments_settings),
+        )
+        .layer(Extension(behaviour));
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
@@ -105,6 +147,7 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
         metrics = %format!("http://{address}/metrics"),
         ready = %format!("http://{address}/health/ready"),
         %inventory,
+        payments = %payments_address,
         "demo service listening"
     );
     log_trace_destination(&obskit.config().tracing);
@@ -155,6 +198,7 @@ struct AppState {
     golden: GoldenSignals<1>,
     usage: UseMetrics,
     inventory: InventoryClient,
+    payments: Payments,
 }
 
 impl AppState {
@@ -180,6 +224,9 @@ struct Order {
     id: u64,
     item: String,
     quantity: u32,
+    /// The payment that paid for the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_id: Option<u64>,
 }
 
 /// Response of `GET /orders/{id}`: the order and the units of its item in stock.
@@ -255,6 +302,11 @@ async fn create_order(State(state): State<AppState>, Json(new): Json<NewOrder>) 
         );
     }
 
+    let payment = match state.payments.pay().await {
+        Ok(payment) => payment,
+        Err(error) => return payment_failure(&error),
+    };
+
     let started = std::time::Instant::now();
     state.pending_writes.fetch_add(1, Ordering::Relaxed);
     let mut orders = state.orders.write().await;
@@ -279,6 +331,7 @@ async fn create_order(State(state): State<AppState>, Json(new): Json<NewOrder>) 
         id,
         item: new.item,
         quantity: new.quantity,
+        payment_id: Some(payment.payment_id),
     };
     orders.insert(id, order.clone());
     let len = orders.len();
@@ -334,6 +387,62 @@ async fn fail(Query(query): Query<FailQuery>) -> Response {
     }
 }
 
+/// Answers an order whose payment failed: 503 with `Retry-After` while the payments breaker is
+/// open, 503 when every payment slot is busy, 504 when the payments server was too slow and
+/// 502 when it failed.
+fn payment_failure(error: &obskit::resilience::Error<PaymentError>) -> Response {
+    use obskit::resilience::Error;
+
+    tracing::warn!(%error, "payment failed, order not created");
+    let (status, detail) = match error {
+        Error::NotPermitted { .. } | Error::BulkheadFull { .. } | Error::RateLimited { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "payments are unavailable; retry later".to_owned(),
+        ),
+        Error::Timeout { timeout, .. } => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("payments server did not respond within {timeout:?}"),
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            "payments server failed the payment".to_owned(),
+        ),
+    };
+    let mut response = problem(status, &detail);
+    if let Some(wait) = error.retry_after() {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds.max(1)),
+        );
+    }
+    response
+}
+
+/// `GET /payments/settings`: the payments server's failure rate and latency.
+async fn payments_settings(Extension(behaviour): Extension<Arc<Behaviour>>) -> Json<Settings> {
+    Json(behaviour.get())
+}
+
+/// `PUT /payments/settings`: changes the payments server's failure rate and latency.
+async fn change_payments_settings(
+    Extension(behaviour): Extension<Arc<Behaviour>>,
+    Json(settings): Json<Settings>,
+) -> Response {
+    match settings.validate() {
+        Ok(settings) => {
+            behaviour.set(settings);
+            tracing::info!(
+                failure_rate = settings.failure_rate,
+                latency_ms = settings.latency_ms,
+                "payments server behaviour changed"
+            );
+            Json(settings).into_response()
+        }
+        Err(detail) => problem(StatusCode::UNPROCESSABLE_ENTITY, &detail),
+    }
+}
+
 fn problem(status: StatusCode, detail: &str) -> Response {
     (
         status,
@@ -360,6 +469,15 @@ mod tests {
             golden: GoldenSignals::register(&registry, "demo_orders", ["operation"]).unwrap(),
             usage: UseMetrics::register(&registry, "demo_resource").unwrap(),
             inventory: InventoryClient::new(address),
+            payments: Payments::new(
+                address,
+                obskit::resilience::CircuitBreaker::builder("payments")
+                    .registry(&registry)
+                    .build()
+                    .unwrap(),
+                &registry,
+            )
+            .unwrap(),
         }
     }
 
@@ -371,6 +489,7 @@ mod tests {
             id: 1,
             item: "book".to_owned(),
             quantity: 1,
+            payment_id: None,
         };
         state.orders.write().await.insert(1, order);
 

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod config_check;
 mod demo;
 mod inventory;
+mod payments;
 mod redact;
 
 /// Observability toolkit for Rust services.
@@ -84,6 +85,32 @@ pub(crate) struct DemoArgs {
     /// Address the demo service listens on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
+    /// Share of payments the demo's payments server fails with 503, from 0.0 to 1.0.
+    /// `PUT /payments/settings` changes it while the demo runs.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.0, value_parser = parse_ratio)]
+    pub(crate) payments_failure_rate: f64,
+    /// Time the payments server takes for each payment, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=crate::payments::MAX_LATENCY_MS))]
+    pub(crate) payments_latency_ms: u64,
+    /// Requests per second each client may make to `/orders`; twice as many in a burst.
+    #[arg(long, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) orders_rate_limit: u32,
+}
+
+/// Parses a ratio from 0.0 to 1.0.
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; use a ratio from 0.0 to 1.0"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text} is out of range; use a ratio from 0.0 to 1.0"
+        ))
+    }
 }
 
 fn main() -> ExitCode {

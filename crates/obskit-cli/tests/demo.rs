@@ -31,8 +31,13 @@ struct Demo {
 
 impl Demo {
     fn start(extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with(&[], extra_env)
+    }
+
+    fn start_with(extra_args: &[&str], extra_env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_obskit"))
             .args(["demo", "--listen", "127.0.0.1:0"])
+            .args(extra_args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("OBSKIT_SHUTDOWN_PRE_STOP_DELAY", "500ms")
@@ -499,4 +504,174 @@ fn demo_shuts_down_with_collector_down() {
         "{:#?}",
         demo.seen
     );
+}
+
+async fn post_order(client: &reqwest::Client, demo: &Demo) -> reqwest::Response {
+    client
+        .post(demo.url("/orders"))
+        .json(&serde_json::json!({ "item": "book", "quantity": 1 }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn payments_breaker(client: &reqwest::Client, demo: &Demo) -> serde_json::Value {
+    let resilience: serde_json::Value = client
+        .get(demo.url("/resilience"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resilience["circuit_breakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|breaker| breaker["name"] == "payments")
+        .cloned()
+        .unwrap_or_else(|| panic!("no payments breaker in {resilience}"))
+}
+
+#[tokio::test]
+async fn payments_breaker_opens_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("obskit.toml");
+    std::fs::write(
+        &config,
+        "[resilience.circuit_breakers.payments]\n\
+         preset = \"external_api\"\n\
+         minimum_number_of_calls = 6\n\
+         wait_duration_in_open_state = \"1s\"\n\
+         enable_exponential_backoff = false\n",
+    )
+    .unwrap();
+    let mut demo = Demo::start_with(
+        &[
+            "--payments-failure-rate",
+            "1.0",
+            "--payments-latency-ms",
+            "0",
+        ],
+        &[("OBSKIT_CONFIG_FILE", config.to_str().unwrap())],
+    );
+    let client = reqwest::Client::new();
+    wait_ready(&client, &demo).await;
+
+    // Every payment fails: the first orders get 502 after their retries, until the breaker
+    // opens and orders get 503 with the time until the next probe.
+    let mut statuses = Vec::new();
+    let refused = loop {
+        let response = post_order(&client, &demo).await;
+        statuses.push(response.status().as_u16());
+        if response.status() == 503 {
+            break response;
+        }
+        assert!(
+            statuses.len() < 20,
+            "the breaker never opened: {statuses:?}"
+        );
+    };
+    assert!(
+        statuses[..statuses.len() - 1]
+            .iter()
+            .all(|status| *status == 502),
+        "{statuses:?}"
+    );
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(retry_after, 1);
+    let breaker = payments_breaker(&client, &demo).await;
+    assert_eq!(breaker["state"], "open", "{breaker}");
+    assert_eq!(breaker["failure_rate"], 100.0, "{breaker}");
+    assert!(
+        breaker["next_probe_in_seconds"].as_f64().unwrap() <= 1.0,
+        "{breaker}"
+    );
+    let opened = demo.wait_for_message("circuit breaker opened");
+    assert_eq!(opened["circuit_breaker"], "payments");
+
+    // The payments server recovers; after the wait the probes succeed and close the breaker.
+    let healthy = client
+        .put(demo.url("/payments/settings"))
+        .json(&serde_json::json!({ "failure_rate": 0.0, "latency_ms": 0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(healthy.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..3 {
+        let response = post_order(&client, &demo).await;
+        assert_eq!(response.status(), 201);
+        let order: serde_json::Value = response.json().await.unwrap();
+        assert!(order["payment_id"].as_u64().is_some(), "{order}");
+    }
+    let breaker = payments_breaker(&client, &demo).await;
+    assert_eq!(breaker["state"], "closed", "{breaker}");
+
+    let metrics = client
+        .get(demo.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let opened_total = sample(
+        &metrics,
+        r#"obskit_circuit_breaker_transitions_total{name="payments",from="closed",to="open"}"#,
+    );
+    assert_eq!(opened_total, Some(1.0));
+    promtool_check(&metrics);
+
+    let invalid = client
+        .put(demo.url("/payments/settings"))
+        .json(&serde_json::json!({ "failure_rate": 2.0, "latency_ms": 0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 422);
+}
+
+#[tokio::test]
+async fn orders_are_rate_limited_per_client() {
+    let demo = Demo::start_with(&["--orders-rate-limit", "1"], &[]);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &demo).await;
+
+    // A rate of 1 per second allows a burst of 2.
+    assert_eq!(post_order(&client, &demo).await.status(), 201);
+    assert_eq!(post_order(&client, &demo).await.status(), 201);
+    let limited = post_order(&client, &demo).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(limited.headers()["ratelimit-policy"], "\"orders\";q=1;w=1");
+    assert!(
+        limited.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"orders\";r=0;t="),
+        "{:?}",
+        limited.headers()
+    );
+    // Routes outside /orders are not limited.
+    for _ in 0..3 {
+        let ready = client.get(demo.url("/health/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+    }
+    let resilience: serde_json::Value = client
+        .get(demo.url("/resilience"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let orders = &resilience["rate_limiters"][0];
+    assert_eq!(orders["name"], "orders");
+    assert_eq!(orders["rejected"], 1, "{resilience}");
+    assert_eq!(orders["allowed"], 2, "{resilience}");
 }
