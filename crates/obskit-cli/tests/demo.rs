@@ -637,7 +637,7 @@ async fn payments_breaker_opens_and_recovers() {
 }
 
 #[tokio::test]
-async fn orders_are_rate_limited_per_client() {
+async fn orders_rate_limited_per_client() {
     let demo = Demo::start_with(&["--orders-rate-limit", "1"], &[]);
     let client = reqwest::Client::new();
     wait_ready(&client, &demo).await;

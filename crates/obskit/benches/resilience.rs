@@ -3,6 +3,8 @@
 //! - Retry around a ready `Ok` future: obskit and backon's `Retryable::retry`.
 //! - Bulkhead acquire and release: obskit and a bare tokio semaphore.
 //! - Timeout around a ready future: obskit and `tokio::time::timeout`.
+//! - The full policy (timeout, retry, breaker, bulkhead) around a ready future: obskit and
+//!   the peers stacked by hand.
 //!
 //! Each iteration runs a batch of `BATCH` calls inside one `block_on`, so the runtime's own
 //! cost is spread over the batch; divide the figures by `BATCH` for one call.
@@ -140,6 +142,94 @@ mod timeout_ready {
                 for value in 0..BATCH {
                     let result = tokio::time::timeout(Duration::from_secs(1), ready(value)).await;
                     black_box(result.unwrap().unwrap());
+                }
+            });
+        });
+    }
+}
+
+/// The full composition around a ready future: timeout, retry, circuit breaker and bulkhead.
+/// The peer stacks the crates obskit's parts compare with by hand: backon's retry around a
+/// failsafe breaker around `tokio::time::timeout` around a tokio semaphore.
+mod policy_ready_ok {
+    use super::*;
+    use obskit::resilience::Policy;
+    use obskit::resilience::breaker::{CircuitBreaker, CircuitBreakerConfig};
+
+    fn policy(slow_call_tracking: bool) -> Policy<std::io::Error> {
+        let registry = Registry::default();
+        let mut config = CircuitBreakerConfig::default();
+        if !slow_call_tracking {
+            config.slow_call_duration_threshold = None;
+        }
+        Policy::builder("bench")
+            .retry(Retry::with_registry("bench", RetryPolicy::new(), &registry).unwrap())
+            .circuit_breaker(
+                CircuitBreaker::builder("bench")
+                    .config(config)
+                    .registry(&registry)
+                    .build()
+                    .unwrap(),
+            )
+            .timeout(Timeout::with_registry("bench", Duration::from_secs(1), &registry).unwrap())
+            .bulkhead(
+                Bulkhead::with_registry("bench", BulkheadConfig::default(), &registry).unwrap(),
+            )
+            .build()
+    }
+
+    #[divan::bench]
+    fn obskit(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        let policy = policy(false);
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for value in 0..BATCH {
+                    black_box(policy.call(|| ready(value)).await.unwrap());
+                }
+            });
+        });
+    }
+
+    #[divan::bench]
+    fn obskit_slow_call_tracking(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        let policy = policy(true);
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for value in 0..BATCH {
+                    black_box(policy.call(|| ready(value)).await.unwrap());
+                }
+            });
+        });
+    }
+
+    #[divan::bench]
+    fn peers_stacked(bencher: divan::Bencher<'_, '_>) {
+        use failsafe::futures::CircuitBreaker as _;
+
+        let runtime = runtime();
+        let breaker = failsafe::Config::new().build();
+        let semaphore = Arc::new(Semaphore::new(25));
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(2)
+            .with_jitter();
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for value in 0..BATCH {
+                    let attempt = || async {
+                        breaker
+                            .call(async {
+                                let _permit = semaphore.try_acquire().unwrap();
+                                tokio::time::timeout(Duration::from_secs(1), ready(value))
+                                    .await
+                                    .unwrap()
+                            })
+                            .await
+                    };
+                    black_box(attempt.retry(backoff).await.unwrap());
                 }
             });
         });

@@ -425,7 +425,38 @@ fn registry_with_every_family() -> Result<Registry, Box<dyn std::error::Error>> 
         "Events from a plain prometheus-client counter.",
         ClientCounter::<u64>::default(),
     )?;
+    register_resilience_families(&registry)?;
     Ok(registry)
+}
+
+/// Registers the families of every resilience part: breaker, retry, rate limiter, bulkhead
+/// and timeout.
+#[cfg(feature = "resilience")]
+fn register_resilience_families(registry: &Registry) -> Result<(), Box<dyn std::error::Error>> {
+    use obskit::resilience::breaker::CircuitBreaker;
+    use obskit::resilience::bulkhead::{Bulkhead, BulkheadConfig};
+    use obskit::resilience::rate_limit::{Quota, RateLimiter};
+    use obskit::resilience::retry::{Retry, RetryPolicy};
+    use obskit::resilience::timeout::Timeout;
+
+    CircuitBreaker::builder("payments")
+        .registry(registry)
+        .build()?
+        .try_acquire()?
+        .success();
+    Retry::<std::io::Error>::with_registry("payments", RetryPolicy::new(), registry)?;
+    RateLimiter::builder("orders", Quota::per_second(1)?)
+        .registry(registry)
+        .build_keyed::<u64>()?
+        .check_key(&1)?;
+    Bulkhead::with_registry("payments", BulkheadConfig::default(), registry)?;
+    Timeout::with_registry("payments", std::time::Duration::from_secs(1), registry)?;
+    Ok(())
+}
+
+#[cfg(not(feature = "resilience"))]
+fn register_resilience_families(_: &Registry) -> Result<(), Box<dyn std::error::Error>> {
+    Ok(())
 }
 
 #[test]

@@ -77,7 +77,7 @@ fn retry<E>(registry: &Registry, attempts: u32) -> Retry<E> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn retry_stops_when_the_breaker_opens() {
+async fn retry_stops_at_open_breaker() {
     let registry = Registry::default();
     let clock = ManualClock::new();
     let policy = Policy::builder("dependency")
@@ -93,22 +93,22 @@ async fn retry_stops_when_the_breaker_opens() {
         })
         .await;
 
-    // Four failures fill the window and open the breaker; the fifth attempt is refused and
-    // a refusal is not retried.
+    // Four failures fill the window and open the breaker; the fifth attempt is rejected and
+    // a rejection is not retried.
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     match result {
         Err(Error::NotPermitted { state, .. }) => assert_eq!(state, BreakerState::Open),
-        other => panic!("expected the open breaker's refusal, got {other:?}"),
+        other => panic!("expected the open breaker's rejection, got {other:?}"),
     }
     let failures = r#"obskit_circuit_breaker_calls_total{name="dependency",outcome="failure"}"#;
     assert_eq!(sample(&registry, failures), 4.0);
-    let refused =
+    let rejected =
         r#"obskit_circuit_breaker_calls_total{name="dependency",outcome="not_permitted"}"#;
-    assert_eq!(sample(&registry, refused), 1.0);
+    assert_eq!(sample(&registry, rejected), 1.0);
 }
 
 #[tokio::test(start_paused = true)]
-async fn timeout_counts_as_a_breaker_failure_and_cancels_the_call() {
+async fn timeout_is_breaker_failure() {
     let registry = Registry::default();
     let clock = ManualClock::new();
     let policy = Policy::builder("dependency")
@@ -146,7 +146,7 @@ async fn timeout_counts_as_a_breaker_failure_and_cancels_the_call() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn rate_limited_attempt_frees_the_half_open_probe() {
+async fn rate_limit_frees_half_open_probe() {
     let registry = Registry::default();
     let clock = ManualClock::new();
     let breaker = breaker(&registry, &clock, 2);
@@ -167,7 +167,7 @@ async fn rate_limited_attempt_frees_the_half_open_probe() {
         matches!(result, Err(Error::RateLimited { .. })),
         "{result:?}"
     );
-    // The only probe slot is free again: the refusal said nothing about the dependency.
+    // The only probe slot is free again: the rejection said nothing about the dependency.
     assert_eq!(breaker.state(), BreakerState::HalfOpen);
     let probe = breaker.try_acquire().unwrap();
     probe.success();
@@ -175,7 +175,7 @@ async fn rate_limited_attempt_frees_the_half_open_probe() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn full_bulkhead_is_ignored_by_the_breaker_and_not_retried() {
+async fn full_bulkhead_ignored_not_retried() {
     let registry = Registry::default();
     let clock = ManualClock::new();
     let bulkhead = Bulkhead::with_registry(
@@ -219,7 +219,7 @@ async fn full_bulkhead_is_ignored_by_the_breaker_and_not_retried() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn classifier_keeps_ignored_errors_out_of_the_failure_rate() {
+async fn classifier_ignored_errors_skip_rate() {
     let registry = Registry::default();
     let clock = ManualClock::new();
     let breaker = breaker(&registry, &clock, 4);
@@ -253,7 +253,7 @@ async fn serve(app: Router) -> SocketAddr {
 }
 
 #[tokio::test]
-async fn client_layer_retries_5xx_over_http_and_returns_the_final_response() {
+async fn client_layer_retries_server_errors() {
     let hits = Arc::new(AtomicU32::new(0));
     let app = Router::new()
         .route(
@@ -318,7 +318,7 @@ async fn client_layer_retries_5xx_over_http_and_returns_the_final_response() {
 }
 
 #[tokio::test]
-async fn load_shed_layer_answers_503_when_full_and_504_when_late() {
+async fn load_shed_layer_503_and_504() {
     let registry = Registry::default();
     let release = Arc::new(tokio::sync::Notify::new());
     let app = Router::new()

@@ -22,8 +22,8 @@ const BEARER_CHALLENGE: &str = "Bearer realm=\"metrics\"";
 
 /// Serves one scrape.
 pub(crate) async fn handle(State(shared): State<Arc<AdminShared>>, request: Request) -> Response {
-    if let Some(refused) = refusal(&shared, &request) {
-        return refused;
+    if let Some(rejected) = rejection(&shared, &request) {
+        return rejected;
     }
     encode(&shared, request.headers())
 }
@@ -35,8 +35,8 @@ pub(crate) async fn resilience(
     State((shared, resilience)): State<(Arc<AdminShared>, crate::resilience::Resilience)>,
     request: Request,
 ) -> Response {
-    if let Some(refused) = refusal(&shared, &request) {
-        return refused;
+    if let Some(rejected) = rejection(&shared, &request) {
+        return rejected;
     }
     let mut response = axum::Json(resilience.snapshot()).into_response();
     response
@@ -47,7 +47,7 @@ pub(crate) async fn resilience(
 
 /// Applies the lockout, the rate limit and bearer authentication to one request of an admin
 /// route, returning the response to send when it does not pass.
-fn refusal(shared: &AdminShared, request: &Request) -> Option<Response> {
+fn rejection(shared: &AdminShared, request: &Request) -> Option<Response> {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -167,7 +167,7 @@ where
 /// Load shedding for an HTTP server: a bulkhead caps the requests in progress and a timeout
 /// caps their time.
 ///
-/// A request the bulkhead refuses gets `503 Service Unavailable` with `Retry-After: 1`; one
+/// A request the bulkhead rejects gets `503 Service Unavailable` with `Retry-After: 1`; one
 /// that runs out of time is cancelled and gets `504 Gateway Timeout`. Both come with an
 /// `application/problem+json` body and are counted by the bulkhead and the timeout. For a
 /// per-client request rate, add a

@@ -22,7 +22,7 @@ pub use breaker::{
     Outcome, Permit, Preset, Snapshot, State,
 };
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
-pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use clock::{Clock, CoarseMonotonicClock, ManualClock, MonotonicClock};
 pub use error::Error;
 #[cfg(feature = "http")]
 pub use layer::{LoadShedLayer, LoadShedService, PolicyLayer, PolicyService};

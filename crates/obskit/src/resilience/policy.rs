@@ -28,7 +28,7 @@ type Classifier<E> = dyn Fn(&E) -> Outcome + Send + Sync;
 ///   its policy says [`retry_rejections`](super::retry::RetryPolicy::retry_rejections).
 /// - The breaker records each attempt that got past it: the call's own error as the classifier
 ///   says (every error is a failure by default), a timeout as a failure, and a rate limiter or
-///   bulkhead rejection as ignored, since a local refusal says nothing about the dependency.
+///   bulkhead rejection as ignored, since a local rejection says nothing about the dependency.
 /// - The rate limiter spends a token only on attempts the breaker let through.
 /// - The timeout covers the wait for a bulkhead slot and the call.
 ///
@@ -132,13 +132,13 @@ impl<E> Policy<E> {
     /// # Errors
     ///
     /// The last attempt's error: the call's own as [`Error::Inner`], or the rejection of the
-    /// part that refused it.
+    /// part that rejected it.
     pub async fn call<T, F, Fut>(&self, mut operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        // The breaker and the limiter decide before `operation` is called, so a refused
+        // The breaker and the limiter decide before `operation` is called, so a rejected
         // attempt never builds the call.
         let mut attempt = || {
             let admitted = self.admit().map(|permit| (permit, operation()));

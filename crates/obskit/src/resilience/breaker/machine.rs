@@ -18,7 +18,7 @@ use super::metrics::BreakerMetrics;
 use super::snapshot::Snapshot;
 use super::window::{CountWindow, Counts, Record, TimeWindow, Window};
 use crate::metrics::Registry;
-use crate::resilience::{Clock, Error, MonotonicClock};
+use crate::resilience::{Clock, CoarseMonotonicClock, Error};
 
 /// Log target of every transition.
 const LOG_TARGET: &str = "obskit::resilience";
@@ -468,7 +468,7 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// Reads time from `clock` instead of a [`MonotonicClock`]; a
+    /// Reads time from `clock` instead of a [`CoarseMonotonicClock`]; a
     /// [`ManualClock`](crate::resilience::ManualClock) in tests.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -508,7 +508,7 @@ impl CircuitBreakerBuilder {
         };
         let clock = self
             .clock
-            .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
+            .unwrap_or_else(|| Arc::new(CoarseMonotonicClock::new()));
 
         Ok(CircuitBreaker {
             inner: Arc::new(Inner {

@@ -92,6 +92,11 @@
 //!   expire the buckets that left the window. The lock of the state transitions is the only
 //!   other lock.
 //! - Metric series are never removed: a breaker that is dropped keeps its last values.
+//! - Breakers read the kernel's coarse monotonic clock
+//!   ([`CoarseMonotonicClock`](crate::resilience::CoarseMonotonicClock)) unless given another:
+//!   call durations and waits are measured to within its tick of 1 to 4 ms. Give the builder
+//!   a [`MonotonicClock`](crate::resilience::MonotonicClock) when the slow-call threshold is a
+//!   few milliseconds.
 
 mod config;
 mod machine;

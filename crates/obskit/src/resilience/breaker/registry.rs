@@ -11,7 +11,7 @@ use super::machine::CircuitBreaker;
 use super::snapshot::Snapshot;
 use crate::config::ResilienceConfig;
 use crate::metrics::Registry;
-use crate::resilience::{Clock, MonotonicClock};
+use crate::resilience::{Clock, CoarseMonotonicClock};
 
 /// Circuit breakers by name, created on first use from the configuration file's settings for
 /// that name, a preset, explicit settings or the defaults.
@@ -71,7 +71,7 @@ impl CircuitBreakerRegistry {
     pub fn new(metrics: &Registry) -> Self {
         Self::build(
             metrics,
-            Arc::new(MonotonicClock::new()),
+            Arc::new(CoarseMonotonicClock::new()),
             CircuitBreakerConfig::default(),
             BTreeMap::new(),
         )
@@ -88,7 +88,7 @@ impl CircuitBreakerRegistry {
         config: &ResilienceConfig,
         metrics: &Registry,
     ) -> Result<Self, BreakerError> {
-        Self::from_config_with_clock(config, metrics, MonotonicClock::new())
+        Self::from_config_with_clock(config, metrics, CoarseMonotonicClock::new())
     }
 
     /// As [`from_config`](Self::from_config), with every breaker reading `clock`.
