@@ -48,6 +48,7 @@
 //! | [`http`] | Tower middleware: request metrics, access log, request ids, panics |
 //! | [`resilience`] | Circuit breaker, retry with budget, rate limiting, bulkhead and timeout |
 //! | [`shutdown`] | Graceful shutdown coordinator |
+//! | [`slo`] | Service level objectives: definitions, error budgets, burn rates and alert state |
 //! | [`trace`] | Tracing: the [`trace::OtelLayer`] bridge from `tracing` spans with head sampling, the [`trace::BatchExporter`] (OTLP or stdout), and W3C Trace Context and Baggage propagation |
 //!
 //! # Feature flags
@@ -71,6 +72,7 @@ pub mod redact;
 #[cfg(feature = "resilience")]
 pub mod resilience;
 pub mod shutdown;
+pub mod slo;
 pub mod trace;
 
 pub use config::Config;

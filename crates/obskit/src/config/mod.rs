@@ -29,6 +29,7 @@ pub use self::tracing::{
 pub use env::{ENV_VARS, EnvVar};
 pub use error::{ConfigError, ConfigProblem};
 pub(crate) use keys::is_secret_key;
+pub(crate) use keys::nearest as nearest_name;
 pub use keys::{KEYS, KeyInfo};
 pub use load::ConfigBuilder;
 pub use redact::{DEFAULT_MAX_VALUE_BYTES, FieldNames, RedactConfig, RuleMode, RuleModes};

@@ -1,0 +1,15 @@
+//! Service level objectives: definitions, an in-process tracker of error budgets and burn
+//! rates, and multi-window, multi-burn-rate alert state.
+
+mod alert;
+mod decimal;
+mod definition;
+mod target;
+
+pub use alert::{BurnRateAlert, LONGEST_WINDOW, Severity, Window};
+pub use decimal::{Decimal, DecimalError, MAX_SCALE};
+pub use definition::{
+    MAX_PERIOD, Selector, SloDefinition, SloDefinitionBuilder, SloError, SloErrors, SloKind,
+    SloSet, SloSpec,
+};
+pub use target::{Target, TargetError, TargetText};
