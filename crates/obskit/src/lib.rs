@@ -40,6 +40,7 @@
 //!
 //! | Module | What it does |
 //! |---|---|
+//! | [`clock`] | The monotonic clock that breakers, limiters and SLO windows read, and a manual clock for tests |
 //! | [`config`] | Typed configuration from defaults, a TOML / YAML file, the environment and code |
 //! | [`logging`] | `tracing` subscriber with JSON lines, sampling and a non-blocking writer |
 //! | [`metrics`] | Registry with a cardinality guard, RED / Golden Signals / USE, exposition |
@@ -61,6 +62,7 @@
 
 #[cfg(feature = "http")]
 pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod health;
 #[cfg(feature = "http")]

@@ -4,7 +4,6 @@
 //! Every wrapper returns [`Error`]: the call's own error, or a rejection the caller can match
 //! on.
 
-mod clock;
 mod error;
 
 pub mod breaker;
@@ -13,9 +12,9 @@ pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
 
+pub use crate::clock::{Clock, ManualClock, MonotonicClock};
 pub use breaker::State;
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
-pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
 pub use retry::{
     Backoff, Jitter, Retry, RetryBudget, RetryBudgetConfig, RetryConfigError, RetryPolicy,

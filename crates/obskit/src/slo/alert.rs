@@ -191,7 +191,6 @@ impl BurnRateAlert {
 
     /// Returns the threshold as the fraction `numerator / denominator` of whole numbers, for
     /// exact comparisons.
-    #[allow(dead_code, reason = "used by the tracker")]
     pub(crate) fn threshold_fraction(self, period: Duration) -> (u128, u128) {
         let numerator = u128::from(self.budget_percent) * period.as_millis();
         let denominator = 100 * u128::from(self.long_window.seconds()) * 1000;

@@ -5,6 +5,8 @@ mod alert;
 mod decimal;
 mod definition;
 mod target;
+mod tracker;
+mod window;
 
 pub use alert::{BurnRateAlert, LONGEST_WINDOW, Severity, Window};
 pub use decimal::{Decimal, DecimalError, MAX_SCALE};
@@ -13,3 +15,4 @@ pub use definition::{
     SloSet, SloSpec,
 };
 pub use target::{Target, TargetError, TargetText};
+pub use tracker::{BurnRates, Outcome, SloStatus, SloTracker};
