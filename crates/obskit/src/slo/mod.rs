@@ -4,6 +4,8 @@
 mod alert;
 mod decimal;
 mod definition;
+mod openslo;
+mod registry;
 mod target;
 mod tracker;
 mod window;
@@ -14,5 +16,7 @@ pub use definition::{
     MAX_PERIOD, Selector, SloDefinition, SloDefinitionBuilder, SloError, SloErrors, SloKind,
     SloSet, SloSpec,
 };
+pub use openslo::{METHOD_ANNOTATION, OpenSloError, ROUTE_ANNOTATION, parse_openslo};
+pub use registry::SloRegistry;
 pub use target::{Target, TargetError, TargetText};
 pub use tracker::{BurnRates, Outcome, SloStatus, SloTracker};
