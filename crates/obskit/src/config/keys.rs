@@ -135,6 +135,25 @@ pub const KEYS: &[KeyInfo] = &[
         "a secret of at least 16 bytes, such as the output of `openssl rand -hex 32`",
     ),
     key("redact.max_value_bytes", POSITIVE_INTEGER),
+    key(
+        "slo.objectives",
+        "a table of SLO names to tables with kind, target, period, route and the optional method, threshold, description and runbook_url",
+    ),
+];
+
+/// The key whose value is a table of SLOs by name.
+pub(crate) const SLO_OBJECTIVES_KEY: &str = "slo.objectives";
+
+/// The keys of one `[slo.objectives.<name>]` table.
+pub(crate) const SLO_FIELDS: &[&str] = &[
+    "kind",
+    "target",
+    "period",
+    "route",
+    "method",
+    "threshold",
+    "description",
+    "runbook_url",
 ];
 
 /// The key of the `hash` mode's HMAC key, a secret.

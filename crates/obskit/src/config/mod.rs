@@ -15,10 +15,12 @@ mod load;
 mod redact;
 mod report;
 mod secret;
+mod slo;
 mod source;
 mod tracing;
 mod validate;
 mod validate_redact;
+mod validate_slo;
 mod validate_tracing;
 
 pub use self::tracing::{
@@ -35,6 +37,7 @@ pub use load::ConfigBuilder;
 pub use redact::{DEFAULT_MAX_VALUE_BYTES, FieldNames, RedactConfig, RuleMode, RuleModes};
 pub use report::{ConfigReport, ReportEntry};
 pub use secret::{Secret, mask_url};
+pub use slo::SloConfig;
 pub use source::ValueSource;
 
 /// The whole obskit configuration.
@@ -63,6 +66,8 @@ pub struct Config {
     pub tracing: TracingConfig,
     /// Redaction of personal data and secrets in logs and spans.
     pub redact: RedactConfig,
+    /// Service level objectives.
+    pub slo: SloConfig,
 }
 
 /// Identity of the service.
