@@ -200,28 +200,39 @@ impl Windows {
     }
 
     /// Advances to the interval of `now` and returns the counts of each window, given as a
-    /// number of fine intervals, in the order given.
+    /// number of fine intervals in increasing order.
+    ///
+    /// Each bucket is added once, to the segment of the shortest window that contains it, and
+    /// the windows are the running sums of the segments.
     pub(crate) fn sums<const N: usize>(&self, now: Duration, lengths: [u64; N]) -> [Counts; N] {
         let mut rolled = self.rolled.lock();
         self.advance(&mut rolled, interval(now));
         let current = rolled.current;
         let starts = lengths.map(|length| (current + 1).saturating_sub(length));
         let mut sums = [Counts::default(); N];
+        debug_assert!(
+            lengths.is_sorted(),
+            "window lengths must increase: {lengths:?}"
+        );
 
-        // Fine tier: walk back from the newest interval, so the age is known.
-        for age in 0..FINE_SLOTS.min(current + 1) {
-            let index = current - age;
-            let Some(slot) = self.fine.get(slot_of(index, FINE_SLOTS)) else {
-                continue;
-            };
-            if slot.epoch.load(Ordering::Acquire) != index {
-                continue;
+        // Fine tier: walk back from the newest interval, so each window's buckets are a run
+        // of ages and need no search.
+        let fine_ages = FINE_SLOTS.min(current + 1);
+        let mut age = 0;
+        for (segment, length) in sums.iter_mut().zip(lengths) {
+            while age < length.min(fine_ages) {
+                let index = current - age;
+                age += 1;
+                let Some(slot) = self.fine.get(slot_of(index, FINE_SLOTS)) else {
+                    continue;
+                };
+                if slot.epoch.load(Ordering::Acquire) == index {
+                    segment.add(Counts {
+                        good: slot.good.load(Ordering::Relaxed),
+                        bad: slot.bad.load(Ordering::Relaxed),
+                    });
+                }
             }
-            let counts = Counts {
-                good: slot.good.load(Ordering::Relaxed),
-                bad: slot.bad.load(Ordering::Relaxed),
-            };
-            add_where_started(&mut sums, &starts, index, counts);
         }
 
         for slot in &rolled.medium {
@@ -235,6 +246,12 @@ impl Windows {
                 let start = slot.epoch.saturating_mul(FINE_PER_COARSE);
                 add_where_started(&mut sums, &starts, start, slot.counts);
             }
+        }
+
+        let mut running = Counts::default();
+        for sum in &mut sums {
+            running.add(*sum);
+            *sum = running;
         }
         sums
     }
@@ -288,16 +305,26 @@ impl Rolled {
     }
 }
 
+/// Adds `counts` to the segment of the shortest window that starts at or before `start`.
+/// `starts` is in decreasing order, so every longer window contains the bucket too.
+#[inline]
 fn add_where_started<const N: usize>(
-    sums: &mut [Counts; N],
+    segments: &mut [Counts; N],
     starts: &[u64; N],
     start: u64,
     counts: Counts,
 ) {
-    for (sum, window_start) in sums.iter_mut().zip(starts) {
-        if start >= *window_start {
-            sum.add(counts);
-        }
+    // Search from the longest window: medium and coarse buckets are mostly in the longest.
+    let mut shortest = N;
+    while shortest > 0
+        && starts
+            .get(shortest - 1)
+            .is_some_and(|window| *window <= start)
+    {
+        shortest -= 1;
+    }
+    if let Some(segment) = segments.get_mut(shortest) {
+        segment.add(counts);
     }
 }
 
