@@ -33,7 +33,7 @@ fn tracker() -> (SloTracker, ManualClock) {
     (tracker, clock)
 }
 
-/// A tracker with events in every bucket of its 30 days.
+/// Builds a tracker with events in every 10 s bucket of its 30 days.
 fn filled_tracker() -> (SloTracker, ManualClock) {
     let (tracker, clock) = tracker();
     for step in 0..(30 * 24 * 360) {

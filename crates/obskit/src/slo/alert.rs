@@ -86,7 +86,7 @@ impl fmt::Display for Window {
     }
 }
 
-/// The longest alert window, 3 days. An SLO period must be at least this long.
+/// The longest alert window, 3 days, and so the minimum SLO period.
 pub const LONGEST_WINDOW: Duration = Window::D3.duration();
 
 /// Severity of a burn-rate alert.

@@ -28,7 +28,7 @@ pub struct Decimal {
     scale: u8,
 }
 
-/// Why a text is not a [`Decimal`].
+/// The reason a text is not a [`Decimal`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecimalError {

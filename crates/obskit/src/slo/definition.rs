@@ -13,7 +13,7 @@ use crate::metrics::{DEFAULT_DURATION_BUCKETS, normalize_method};
 /// the period, so this bounds its memory to about 211 KiB per SLO.
 pub const MAX_PERIOD: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// What an SLO measures, from the HTTP server metrics `http_server_request_duration_seconds`
+/// The SLI of an SLO, computed from the HTTP server metrics `http_server_request_duration_seconds`
 /// (labels `http_request_method`, `http_route`, `http_response_status_code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SloKind {
@@ -92,11 +92,11 @@ pub struct SloDefinition {
     /// Name: ASCII letters, digits, `_` and `-`, starting with a letter. It is the `slo`
     /// label of the SLO's metrics.
     pub name: String,
-    /// What is measured.
+    /// The SLI.
     pub kind: SloKind,
     /// Share of valid events that must be good.
     pub target: Target,
-    /// Length of the rolling window the objective holds over, from 3 days to [`MAX_PERIOD`].
+    /// Length of the rolling window of the objective, from 3 days to [`MAX_PERIOD`].
     pub period: Duration,
     /// The requests counted.
     pub selector: Selector,
@@ -165,7 +165,7 @@ pub enum SloError {
         /// The name.
         name: String,
     },
-    /// The kind is not one obskit knows.
+    /// The kind is not `availability`, `latency` or `error_rate`.
     #[error(
         "SLO {slo:?}: kind = {kind:?} is unknown; expected \"availability\", \"latency\" or \"error_rate\""
     )]
@@ -182,7 +182,7 @@ pub enum SloError {
         slo: String,
         /// The target as written.
         value: String,
-        /// Why it was rejected.
+        /// The reason for the rejection.
         source: TargetError,
     },
     /// The period is not a duration.

@@ -56,7 +56,7 @@ pub enum OpenSloError {
         slo: String,
         /// Path of the field, such as `spec.budgetingMethod`.
         field: String,
-        /// What is wrong and what is accepted.
+        /// The problem and the accepted values.
         reason: String,
     },
     /// The document maps to an invalid SLO definition.

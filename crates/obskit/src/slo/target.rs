@@ -35,7 +35,7 @@ use super::decimal::{Decimal, DecimalError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Target(Decimal);
 
-/// Why a value is not a valid [`Target`].
+/// The reason a value is not a valid [`Target`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TargetError {

@@ -13,10 +13,10 @@
 //! 30-day period.
 //!
 //! Recording adds to one fine bucket with one atomic operation and takes no lock while the
-//! bucket's epoch is the event's interval. Once per 10 s interval, one recording (or a
-//! reader) takes the lock to advance: each fine bucket that is reused rolls its counts into
-//! the medium bucket of its 5 minutes, and each medium bucket that is reused rolls into the
-//! coarse bucket of its hour. A coarse bucket older than the period is dropped when reused.
+//! bucket's epoch is the event's interval. Once per 10 s interval, one recording or a reader
+//! takes the lock to advance. A fine bucket that is reused then rolls its counts into the
+//! medium bucket of its 5 minutes, and a reused medium bucket rolls into the coarse bucket of
+//! its hour. A coarse bucket older than the period is dropped when reused.
 //!
 //! # Window edges
 //!
@@ -179,8 +179,8 @@ impl Windows {
         if to <= rolled.current {
             return;
         }
-        // Only the last FINE_SLOTS intervals stay in the fine tier; this range reuses every
-        // bucket at most once even after a long pause.
+        // Only the last FINE_SLOTS intervals stay in the fine tier, so after a pause longer
+        // than the tier the range starts there and reuses each bucket once.
         let first = (rolled.current + 1).max(to.saturating_sub(FINE_SLOTS - 1));
         for index in first..=to {
             let Some(slot) = self.fine.get(slot_of(index, FINE_SLOTS)) else {

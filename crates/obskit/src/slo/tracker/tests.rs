@@ -226,7 +226,7 @@ fn burn_equal_to_threshold_does_not_fire() {
     record(&tracker, 10_000 - 144, 144);
     let status = tracker.status();
     assert_eq!(status.burn_rates.get(Window::H1), Some(14.4));
-    // Every window sees 14.4, which is above 6, 3 and 1 but not above 14.4.
+    // Every window burns at 14.4, which is above 6, 3 and 1 but not above 14.4.
     assert_eq!(status.alerts, [Severity::Page, Severity::Ticket]);
 
     let (tracker, _clock) = new_tracker("99.9", "30d");
