@@ -40,6 +40,7 @@
 //!
 //! | Module | What it does |
 //! |---|---|
+//! | [`clock`] | The monotonic clock that breakers, limiters and SLO windows read, and a manual clock for tests |
 //! | [`config`] | Typed configuration from defaults, a TOML / YAML file, the environment and code |
 //! | [`logging`] | `tracing` subscriber with JSON lines, sampling and a non-blocking writer |
 //! | [`metrics`] | Registry with a cardinality guard, RED / Golden Signals / USE, exposition |
@@ -48,6 +49,7 @@
 //! | [`http`] | Tower middleware: request metrics, access log, request ids, panics |
 //! | [`resilience`] | Circuit breaker, retry with budget, rate limiting, bulkhead and timeout |
 //! | [`shutdown`] | Graceful shutdown coordinator |
+//! | [`slo`] | Service level objectives: definitions, error budgets, burn rates and alert state |
 //! | [`trace`] | Tracing: the [`trace::OtelLayer`] bridge from `tracing` spans with head sampling, the [`trace::BatchExporter`] (OTLP or stdout), and W3C Trace Context and Baggage propagation |
 //!
 //! # Feature flags
@@ -60,6 +62,7 @@
 
 #[cfg(feature = "http")]
 pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod health;
 #[cfg(feature = "http")]
@@ -73,6 +76,7 @@ pub mod redact;
 #[cfg(feature = "resilience")]
 pub mod resilience;
 pub mod shutdown;
+pub mod slo;
 pub mod trace;
 
 pub use config::Config;

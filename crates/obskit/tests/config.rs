@@ -947,3 +947,109 @@ fn breaker_name_with_dot_rejected() {
         "{found:?}"
     );
 }
+
+// The `slo` section.
+
+const SLO_TOML: &str = r#"
+[slo.objectives.orders-availability]
+kind = "availability"
+target = 99.9
+period = "28d"
+route = "/orders/{id}"
+
+[slo.objectives.checkout-errors]
+kind = "error_rate"
+target = 0.5
+period = "4w"
+route = "/checkout"
+method = "POST"
+"#;
+
+#[test]
+fn slo_tables_loaded_from_toml() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "obskit.toml", SLO_TOML);
+    let config = from_file(&path, &[]).build().unwrap();
+    let set = config.slo.definitions().unwrap();
+    let budgets: Vec<(String, String)> = set
+        .definitions()
+        .iter()
+        .map(|slo| (slo.name.clone(), slo.target.error_budget().to_string()))
+        .collect();
+    assert_eq!(
+        budgets,
+        [
+            ("checkout-errors".to_owned(), "0.005".to_owned()),
+            ("orders-availability".to_owned(), "0.001".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn slo_tables_loaded_from_yaml() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.yaml",
+        "slo:\n  objectives:\n    orders:\n      kind: latency\n      target: 99.95\n      threshold: 100ms\n      period: 30d\n      route: /orders\n",
+    );
+    let config = from_file(&path, &[]).build().unwrap();
+    let set = config.slo.definitions().unwrap();
+    assert_eq!(set.definitions()[0].target.to_string(), "0.9995");
+    assert_eq!(set.definitions()[0].kind.threshold_seconds(), Some(0.1));
+}
+
+#[test]
+fn slo_invalid_field_named_with_key() {
+    let dir = TempDir::new().unwrap();
+    let text = SLO_TOML
+        .replace("target = 99.9", "target = 100")
+        .replace("period = \"4w\"", "period = \"2d\"");
+    let path = write(&dir, "obskit.toml", &text);
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with(&format!(
+            "slo.objectives.checkout-errors.period = \"2d\" (from file {}): invalid value; expected SLO \"checkout-errors\": period = \"2d\" is shorter than the longest alert window",
+            path.display()
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("slo.objectives.orders-availability.target = 100 "),
+        "{found:?}"
+    );
+    assert!(found[1].contains("leaves no error budget"), "{found:?}");
+}
+
+#[test]
+fn slo_unknown_field_suggested() {
+    let dir = TempDir::new().unwrap();
+    let text = SLO_TOML.replace(
+        "route = \"/checkout\"",
+        "route = \"/checkout\"\nmethdo = \"GET\"",
+    );
+    let path = write(&dir, "obskit.toml", &text);
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(
+        found,
+        [format!(
+            "slo.objectives.checkout-errors.methdo (from file {}): unknown key; did you mean `method`?",
+            path.display()
+        )]
+    );
+}
+
+#[test]
+fn slo_missing_field_named() {
+    let dir = TempDir::new().unwrap();
+    let text = SLO_TOML.replace("period = \"28d\"\n", "");
+    let path = write(&dir, "obskit.toml", &text);
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("slo.objectives.orders-availability = "),
+        "{found:?}"
+    );
+    assert!(found[0].contains("missing field `period`"), "{found:?}");
+}

@@ -55,6 +55,17 @@ pub enum ConfigProblem {
         suggestion: Option<&'static str>,
     },
 
+    /// A key that an `[slo.objectives.<name>]` table does not have.
+    #[error("{key} (from {origin}): unknown key{}", SloSuggestion(*.suggestion))]
+    UnknownSloKey {
+        /// Dotted key as written.
+        key: String,
+        /// Source that set the key.
+        origin: ValueSource,
+        /// The nearest valid field, if one is close.
+        suggestion: Option<&'static str>,
+    },
+
     /// An `OBSKIT_*` environment variable that obskit does not read.
     #[error("{name} (from env): unknown environment variable{}", Suggestion(*.suggestion))]
     UnknownEnvVar {
@@ -175,6 +186,19 @@ pub enum ConfigProblem {
         /// The serializer's message.
         message: String,
     },
+}
+
+struct SloSuggestion(Option<&'static str>);
+
+impl fmt::Display for SloSuggestion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, "; did you mean `{name}`?"),
+            None => f.write_str(
+                "; an SLO table has kind, target, period, route, method, threshold, description and runbook_url",
+            ),
+        }
+    }
 }
 
 /// Names the variable that set a file path; a path given in code needs no note.

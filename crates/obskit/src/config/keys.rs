@@ -141,6 +141,25 @@ pub const KEYS: &[KeyInfo] = &[
         "resilience.circuit_breakers",
         "a table of circuit breakers by name, such as [resilience.circuit_breakers.payments], each with the keys of CIRCUIT_BREAKER_KEYS",
     ),
+    key(
+        "slo.objectives",
+        "a table of SLO names to tables with kind, target, period, route and the optional method, threshold, description and runbook_url",
+    ),
+];
+
+/// The key whose value is a table of SLOs by name.
+pub(crate) const SLO_OBJECTIVES_KEY: &str = "slo.objectives";
+
+/// The keys of one `[slo.objectives.<name>]` table.
+pub(crate) const SLO_FIELDS: &[&str] = &[
+    "kind",
+    "target",
+    "period",
+    "route",
+    "method",
+    "threshold",
+    "description",
+    "runbook_url",
 ];
 
 /// The keys of one circuit breaker's table, `resilience.circuit_breakers.<name>.<key>`, in

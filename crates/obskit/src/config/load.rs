@@ -13,15 +13,15 @@ use serde::de::DeserializeOwned;
 use super::env::{self, CONFIG_FILE_VAR, nest};
 use super::error::{ConfigError, ConfigProblem};
 use super::keys::{
-    BREAKERS_KEY, CIRCUIT_BREAKER_KEYS, FREE_TABLE_KEY, find_breaker_key, find_key, is_secret_key,
-    is_section, nearest, suggest_key,
+    BREAKERS_KEY, CIRCUIT_BREAKER_KEYS, FREE_TABLE_KEY, SLO_FIELDS, SLO_OBJECTIVES_KEY,
+    find_breaker_key, find_key, is_secret_key, is_section, nearest, suggest_key,
 };
 use super::report::ConfigReport;
 use super::source::{Layer, ValueSource};
 use super::{
     AdminConfig, BatchConfig, CircuitBreakerSettings, Config, FieldNames, HealthConfig, HttpConfig,
     LoggingConfig, MetricsConfig, RedactConfig, ResilienceConfig, RuleModes, Secret, ServiceConfig,
-    ShutdownConfig, TracingConfig, file, validate, validate_resilience,
+    ShutdownConfig, SloConfig, TracingConfig, file, validate, validate_resilience, validate_slo,
 };
 
 impl Config {
@@ -337,6 +337,15 @@ impl Merged {
         for invalid in validate_resilience::check(&config.resilience) {
             problems.push(self.invalid_breaker(invalid));
         }
+        for entry in validate_slo::check(&config.slo) {
+            let value = self.find(&entry.key);
+            problems.push(ConfigProblem::InvalidValue {
+                value: self.display_value(&entry.key, value),
+                origin: value.map_or(ValueSource::Default, |value| self.source_of(value)),
+                expected: entry.expected,
+                key: entry.key,
+            });
+        }
         config
     }
 
@@ -357,6 +366,8 @@ impl Merged {
                 self.check_attributes(value, problems);
             } else if key == BREAKERS_KEY {
                 // Breaker names and keys are checked while extracting.
+            } else if key == SLO_OBJECTIVES_KEY {
+                self.check_objectives(value, problems);
             } else if find_key(&key).is_some() {
                 // Leaf types are checked when extracting.
             } else if is_section(&key) {
@@ -401,6 +412,37 @@ impl Merged {
                 expected: expected.to_owned(),
                 key,
             });
+        }
+    }
+
+    /// Reports SLO tables that are not tables and keys that an SLO table does not have.
+    fn check_objectives(&self, value: &Value, problems: &mut Vec<ConfigProblem>) {
+        let Value::Dict(_, objectives) = value else {
+            problems.push(self.invalid_at(SLO_OBJECTIVES_KEY, value));
+            return;
+        };
+        for (name, objective) in objectives {
+            let Value::Dict(_, fields) = objective else {
+                let key = format!("{SLO_OBJECTIVES_KEY}.{name}");
+                problems.push(ConfigProblem::InvalidValue {
+                    value: self.display_value(&key, Some(objective)),
+                    origin: self.source_of(objective),
+                    expected: "a table with kind, target, period and route".to_owned(),
+                    key,
+                });
+                continue;
+            };
+            for (field, value) in fields {
+                if SLO_FIELDS.contains(&field.as_str()) {
+                    continue;
+                }
+                let suggestion = nearest(field, SLO_FIELDS.iter().copied());
+                problems.push(ConfigProblem::UnknownSloKey {
+                    key: format!("{SLO_OBJECTIVES_KEY}.{name}.{field}"),
+                    origin: self.source_of(value),
+                    suggestion,
+                });
+            }
         }
     }
 
@@ -476,6 +518,7 @@ impl Merged {
             tracing: extract_tracing(&mut get, defaults.tracing),
             redact: extract_redact(&mut get, defaults.redact),
             resilience: get.resilience(),
+            slo: extract_slo(self, problems_of(&mut get)),
         }
     }
 
@@ -676,6 +719,45 @@ fn set_breaker_setting(
         _ => return None,
     }
     Some(())
+}
+
+fn problems_of<'a>(get: &'a mut Extractor<'_>) -> &'a mut Vec<ConfigProblem> {
+    get.problems
+}
+
+/// Extracts each SLO table on its own, so that one bad value names its SLO and field.
+fn extract_slo(merged: &Merged, problems: &mut Vec<ConfigProblem>) -> SloConfig {
+    let mut config = SloConfig::default();
+    let Some(Value::Dict(_, objectives)) = merged.find(SLO_OBJECTIVES_KEY) else {
+        return config;
+    };
+    for (name, objective) in objectives {
+        if !matches!(objective, Value::Dict(..)) {
+            continue;
+        }
+        match objective.deserialize::<crate::slo::SloSpec>() {
+            Ok(spec) => {
+                config.objectives.insert(name.clone(), spec);
+            }
+            Err(error) => {
+                let key = format!("{SLO_OBJECTIVES_KEY}.{name}");
+                // Unknown keys are reported by `check_keys`.
+                if matches!(error.kind, figment::error::Kind::UnknownField(..)) {
+                    continue;
+                }
+                problems.push(ConfigProblem::InvalidValue {
+                    value: merged.display_value(&key, Some(objective)),
+                    origin: merged.source_of(objective),
+                    expected: format!(
+                        "{}; the table needs kind, target, period and route",
+                        error.kind
+                    ),
+                    key,
+                });
+            }
+        }
+    }
+    config
 }
 
 struct Extractor<'a> {

@@ -16,11 +16,13 @@ mod redact;
 mod report;
 mod resilience;
 mod secret;
+mod slo;
 mod source;
 mod tracing;
 mod validate;
 mod validate_redact;
 mod validate_resilience;
+mod validate_slo;
 mod validate_tracing;
 
 pub use self::tracing::{
@@ -31,6 +33,7 @@ pub use self::tracing::{
 pub use env::{ENV_VARS, EnvVar};
 pub use error::{ConfigError, ConfigProblem};
 pub(crate) use keys::is_secret_key;
+pub(crate) use keys::nearest as nearest_name;
 pub use keys::{CIRCUIT_BREAKER_KEYS, KEYS, KeyInfo};
 pub use load::ConfigBuilder;
 pub use redact::{DEFAULT_MAX_VALUE_BYTES, FieldNames, RedactConfig, RuleMode, RuleModes};
@@ -41,6 +44,7 @@ pub use resilience::{
     MIN_WAIT_DURATION_IN_OPEN_STATE, Preset, ResilienceConfig, SlidingWindowType,
 };
 pub use secret::{Secret, mask_url};
+pub use slo::SloConfig;
 pub use source::ValueSource;
 
 /// The whole obskit configuration.
@@ -71,6 +75,8 @@ pub struct Config {
     pub redact: RedactConfig,
     /// Circuit breaker settings by name.
     pub resilience: ResilienceConfig,
+    /// Service level objectives.
+    pub slo: SloConfig,
 }
 
 /// Identity of the service.

@@ -4,7 +4,6 @@
 //! Every wrapper returns [`Error`]: the call's own error, or a rejection the caller can match
 //! on.
 
-mod clock;
 mod error;
 #[cfg(feature = "http")]
 mod layer;
@@ -17,12 +16,12 @@ pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
 
+pub use crate::clock::{Clock, CoarseMonotonicClock, ManualClock, MonotonicClock};
 pub use breaker::{
     BreakerError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, NotPermitted,
     Outcome, Permit, Preset, Snapshot, State,
 };
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
-pub use clock::{Clock, CoarseMonotonicClock, ManualClock, MonotonicClock};
 pub use error::Error;
 #[cfg(feature = "http")]
 pub use layer::{LoadShedLayer, LoadShedService, PolicyLayer, PolicyService};

@@ -1,4 +1,4 @@
-//! The monotonic clock that breakers and windows read, and a manual clock for tests.
+//! The monotonic clock that breakers, limiters and SLO windows read, and a manual clock for tests.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// A monotonic clock: the time elapsed since a fixed origin.
 ///
-/// Breakers and sliding windows read time only through this trait, so a test can drive them
+/// Breakers, sliding windows and SLO trackers read time only through this trait, so a test can drive them
 /// with a [`ManualClock`] instead of sleeping.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Returns the time elapsed since the clock's origin. It never decreases.
@@ -102,7 +102,7 @@ fn coarse_now() -> Duration {
 ///
 /// ```
 /// use std::time::Duration;
-/// use obskit::resilience::{Clock, ManualClock};
+/// use obskit::clock::{Clock, ManualClock};
 ///
 /// let clock = ManualClock::new();
 /// clock.advance(Duration::from_secs(5));
