@@ -18,4 +18,6 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p obskit --no-default-features --locked -- -D warnings
+cargo clippy -p obskit --no-default-features --features http --locked -- -D warnings
+cargo clippy -p obskit --no-default-features --features resilience --locked -- -D warnings
 cargo test --workspace --locked

@@ -37,6 +37,10 @@ pub enum InitError {
     #[cfg(feature = "http")]
     #[error("setting up the admin endpoints failed: {0}")]
     Admin(#[from] crate::admin::AdminError),
+    /// A circuit breaker's settings are invalid.
+    #[cfg(feature = "resilience")]
+    #[error("setting up circuit breakers failed: {0}")]
+    Resilience(#[from] crate::resilience::BreakerError),
 }
 
 /// Sets up obskit from `config`: installs the global `tracing` subscriber (JSON or text logs to
@@ -213,6 +217,9 @@ impl ObskitBuilder {
             }
         });
 
+        #[cfg(feature = "resilience")]
+        let resilience = crate::resilience::Resilience::new(&config.resilience, &registry)?;
+
         #[cfg(feature = "http")]
         let http = {
             let layer = crate::http::HttpLayer::new(&registry, &config.http)?
@@ -223,6 +230,8 @@ impl ObskitBuilder {
                 &config.metrics,
                 &config.admin,
             )?;
+            #[cfg(feature = "resilience")]
+            let admin = admin.with_resilience(resilience.clone());
             HttpParts { layer, admin }
         };
 
@@ -244,6 +253,8 @@ impl ObskitBuilder {
             health,
             shutdown,
             log_guard,
+            #[cfg(feature = "resilience")]
+            resilience,
             #[cfg(feature = "http")]
             http,
         })
@@ -284,6 +295,8 @@ pub struct Obskit {
     shutdown: Shutdown,
     log_guard: Arc<Mutex<Option<LogGuard>>>,
     spans: Option<crate::trace::BatchExporter>,
+    #[cfg(feature = "resilience")]
+    resilience: crate::resilience::Resilience,
     #[cfg(feature = "http")]
     http: HttpParts,
 }
@@ -328,6 +341,13 @@ impl Obskit {
         &self.shutdown
     }
 
+    /// Returns the circuit breakers configured under `resilience.circuit_breakers` and the rate
+    /// limiters listed on the admin route `/resilience`.
+    #[cfg(feature = "resilience")]
+    pub fn resilience(&self) -> &crate::resilience::Resilience {
+        &self.resilience
+    }
+
     /// Returns the span exporter when tracing is enabled.
     ///
     /// With [`ObskitBuilder::without_logging`], add an [`OtelLayer`](crate::trace::OtelLayer)
@@ -356,7 +376,7 @@ impl Obskit {
         self.http.layer.clone()
     }
 
-    /// Returns the admin routes, `/metrics` and the health probes, to merge into the application's
+    /// Returns the admin routes, `/metrics`, `/resilience` and the health probes, to merge into the application's
     /// router or serve on a separate listener.
     pub fn admin_router<S>(&self) -> axum::Router<S>
     where

@@ -66,6 +66,8 @@ pub mod health;
 #[cfg(feature = "http")]
 pub mod http;
 mod init;
+#[cfg(any(feature = "http", feature = "resilience"))]
+mod keyed;
 pub mod logging;
 pub mod metrics;
 pub mod redact;

@@ -802,3 +802,148 @@ fn doc_key_table_matches_defaults() {
         assert_eq!(documented_vars, mapped_vars, "variables of {key}");
     }
 }
+
+// Circuit breakers under resilience.circuit_breakers.
+
+#[test]
+fn doc_breaker_table_matches_code() {
+    let rows = table_after(&doc(), "## Circuit breakers");
+    let defaults = serde_json::to_value(obskit::config::CircuitBreakerConfig::default()).unwrap();
+
+    let documented: Vec<String> = rows
+        .iter()
+        .map(|row| code_spans(&row[0]).concat())
+        .collect();
+    let code: Vec<String> = obskit::config::CIRCUIT_BREAKER_KEYS
+        .iter()
+        .map(|info| info.key.to_owned())
+        .collect();
+    assert_eq!(documented, code);
+
+    for row in &rows {
+        let key = code_spans(&row[0]).concat();
+        let cell = row[2].trim_matches('`');
+        match defaults.get(&key) {
+            Some(default) => assert_eq!(cell, default.to_string(), "default of {key}"),
+            None => assert_eq!(cell, "unset", "default of {key}"),
+        }
+    }
+}
+
+const BREAKERS_TOML: &str = r#"
+[resilience.circuit_breakers.payments]
+preset = "external_api"
+failure_rate_threshold = 40
+wait_duration_in_open_state = "20s"
+slow_call_duration_threshold = "off"
+
+[resilience.circuit_breakers.sessions]
+sliding_window_size = 10
+minimum_number_of_calls = 5
+"#;
+
+#[test]
+fn breaker_file_yields_configured_breaker() {
+    use obskit::config::SlidingWindowType;
+    use obskit::resilience::CircuitBreakerRegistry;
+
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "obskit.toml", BREAKERS_TOML);
+    let (config, report) = from_file(&path, &[]).build_with_report().unwrap();
+
+    let metrics = obskit::metrics::Registry::default();
+    let breakers = CircuitBreakerRegistry::from_config(&config.resilience, &metrics).unwrap();
+    let names: Vec<String> = breakers
+        .all()
+        .iter()
+        .map(|breaker| breaker.name().to_owned())
+        .collect();
+    assert_eq!(names, ["payments", "sessions"]);
+
+    let payments = breakers.get_or_create("payments").unwrap();
+    let settings = payments.config();
+    assert_eq!(settings.failure_rate_threshold, 40.0);
+    assert_eq!(
+        settings.wait_duration_in_open_state,
+        Duration::from_secs(20)
+    );
+    assert_eq!(settings.slow_call_duration_threshold, None);
+    assert_eq!(settings.sliding_window_type, SlidingWindowType::Time);
+    assert_eq!(settings.permitted_number_of_calls_in_half_open_state, 3);
+
+    let sessions = breakers.get_or_create("sessions").unwrap();
+    assert_eq!(sessions.config().sliding_window_size, 10);
+    assert_eq!(sessions.config().failure_rate_threshold, 50.0);
+
+    let other = breakers.get_or_create("unlisted").unwrap();
+    assert_eq!(other.config().sliding_window_size, 100);
+
+    assert_eq!(
+        source(
+            &report,
+            "resilience.circuit_breakers.payments.failure_rate_threshold"
+        ),
+        format!("file {}", path.display())
+    );
+}
+
+#[test]
+fn breaker_bad_values_name_breaker_key_and_range() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.toml",
+        r#"
+[resilience.circuit_breakers.payments]
+failure_rate_threshold = 150
+sliding_window_type = "sliding"
+wait_duration_in_open_state = "soon"
+permitted_number_of_calls_in_half_open_state = 0
+failure_rate_treshold = 40
+preset = "databse"
+"#,
+    );
+    let found = problems(from_file(&path, &[]));
+    let origin = format!("(from file {})", path.display());
+    let prefix = "resilience.circuit_breakers.payments";
+    let expected = [
+        format!(
+            "{prefix}.failure_rate_treshold {origin}: unknown key; did you mean `failure_rate_threshold`?"
+        ),
+        format!(
+            "{prefix}.preset = \"databse\" {origin}: invalid value; expected one of \"database\", \"cache\", \"external_api\""
+        ),
+        format!(
+            "{prefix}.sliding_window_type = \"sliding\" {origin}: invalid value; expected one of \"count\", \"time\""
+        ),
+        format!(
+            "{prefix}.wait_duration_in_open_state = \"soon\" {origin}: invalid value; expected a duration of at least 1ms, such as \"60s\""
+        ),
+        format!(
+            "{prefix}.failure_rate_threshold = 150 {origin}: invalid value; expected a percentage greater than 0 and at most 100"
+        ),
+        format!(
+            "{prefix}.permitted_number_of_calls_in_half_open_state = 0 {origin}: invalid value; expected an integer from 1 to 10000"
+        ),
+    ];
+    for line in &expected {
+        assert!(found.contains(line), "missing {line:?} in {found:#?}");
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
+
+#[test]
+fn breaker_name_with_dot_rejected() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        &dir,
+        "obskit.toml",
+        "[resilience.circuit_breakers.\"pay.ments\"]\nminimum_number_of_calls = 5\n",
+    );
+    let found = problems(from_file(&path, &[]));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("resilience.circuit_breakers.pay.ments = \"pay.ments\""),
+        "{found:?}"
+    );
+}

@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use subtle::ConstantTimeEq;
 
 use super::AdminError;
-use super::client_table::{BoundedTable, ClientKey};
+use crate::keyed::{BoundedTable, ClientKey};
 
 /// Maximum length of a bearer token in bytes.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -130,7 +130,7 @@ struct FailureRecord {
 /// The window that counts failures and the lockout have the same length. A successful
 /// authentication clears the client's failures.
 pub(crate) struct AuthLockout {
-    table: Mutex<BoundedTable<FailureRecord>>,
+    table: Mutex<BoundedTable<ClientKey, FailureRecord>>,
     max_failures: u32,
     lockout: Duration,
 }

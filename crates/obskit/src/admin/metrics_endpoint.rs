@@ -14,7 +14,7 @@ use flate2::write::GzEncoder;
 
 use super::AdminShared;
 use super::auth::AuthOutcome;
-use super::client_table::ClientKey;
+use crate::keyed::ClientKey;
 use crate::metrics::Format;
 
 /// `WWW-Authenticate` challenge sent with 401 responses.
@@ -22,6 +22,32 @@ const BEARER_CHALLENGE: &str = "Bearer realm=\"metrics\"";
 
 /// Serves one scrape.
 pub(crate) async fn handle(State(shared): State<Arc<AdminShared>>, request: Request) -> Response {
+    if let Some(refused) = refusal(&shared, &request) {
+        return refused;
+    }
+    encode(&shared, request.headers())
+}
+
+/// Serves the resilience snapshot as JSON, behind the same lockout, rate limit and bearer
+/// authentication as `/metrics`.
+#[cfg(feature = "resilience")]
+pub(crate) async fn resilience(
+    State((shared, resilience)): State<(Arc<AdminShared>, crate::resilience::Resilience)>,
+    request: Request,
+) -> Response {
+    if let Some(refused) = refusal(&shared, &request) {
+        return refused;
+    }
+    let mut response = axum::Json(resilience.snapshot()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Applies the lockout, the rate limit and bearer authentication to one request of an admin
+/// route, returning the response to send when it does not pass.
+fn refusal(shared: &AdminShared, request: &Request) -> Option<Response> {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -31,24 +57,29 @@ pub(crate) async fn handle(State(shared): State<Arc<AdminShared>>, request: Requ
 
     if let Some(remaining) = shared.lockout.remaining(client, now) {
         shared.metrics.auth_lockout_rejections.inc();
-        return too_many_requests(remaining, "too many failed authentications; retry later");
+        return Some(too_many_requests(
+            remaining,
+            "too many failed authentications; retry later",
+        ));
     }
     if let Some(limiter) = &shared.rate_limiter
         && let Err(wait) = limiter.check(client)
     {
         shared.metrics.scrapes_rate_limited.inc();
-        return too_many_requests(wait, "scrape rate limit exceeded; retry later");
+        return Some(too_many_requests(
+            wait,
+            "scrape rate limit exceeded; retry later",
+        ));
     }
     if let Some(auth) = &shared.auth {
         let outcome = auth.verify(headers.get(header::AUTHORIZATION));
         if outcome == AuthOutcome::Authorized {
             shared.lockout.record_success(client);
         } else {
-            return reject(&shared, client, outcome, now);
+            return Some(reject(shared, client, outcome, now));
         }
     }
-
-    encode(&shared, headers)
+    None
 }
 
 fn reject(shared: &AdminShared, client: ClientKey, outcome: AuthOutcome, now: Instant) -> Response {

@@ -63,7 +63,6 @@
 #![cfg(feature = "http")]
 
 mod auth;
-mod client_table;
 mod metrics_endpoint;
 mod rate_limit;
 
@@ -228,6 +227,8 @@ struct AdminShared {
 pub struct AdminState {
     shared: Arc<AdminShared>,
     health: HealthRegistry,
+    #[cfg(feature = "resilience")]
+    resilience: Option<crate::resilience::Resilience>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -294,12 +295,23 @@ impl AdminState {
                 metrics: admin_metrics,
             }),
             health,
+            #[cfg(feature = "resilience")]
+            resilience: None,
         })
     }
 
     /// The health registry served under `/health`.
     pub fn health(&self) -> &HealthRegistry {
         &self.health
+    }
+
+    /// Serves `resilience`'s snapshot as JSON on `/resilience`, behind the same security as
+    /// `/metrics`.
+    #[cfg(feature = "resilience")]
+    #[must_use]
+    pub fn with_resilience(mut self, resilience: crate::resilience::Resilience) -> Self {
+        self.resilience = Some(resilience);
+        self
     }
 }
 
@@ -312,8 +324,18 @@ pub fn router<S>(state: AdminState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    let routes = crate::health::http::routes(state.health);
+    #[cfg(feature = "resilience")]
+    let routes = match state.resilience {
+        Some(resilience) => routes.merge(
+            Router::new()
+                .route("/resilience", get(metrics_endpoint::resilience))
+                .with_state((Arc::clone(&state.shared), resilience)),
+        ),
+        None => routes,
+    };
     let metrics = Router::new()
         .route("/metrics", get(metrics_endpoint::handle))
         .with_state(state.shared);
-    crate::health::http::routes(state.health).merge(metrics)
+    routes.merge(metrics)
 }

@@ -4,42 +4,18 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::nanos::Nanos;
-use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
-use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 
 use super::AdminError;
-use super::client_table::{BoundedTable, ClientKey};
+use crate::keyed::{BoundedStateStore, ClientKey};
 
-/// A governor state store that keeps at most a fixed number of clients.
-///
-/// governor's own keyed stores grow with every new key until `retain_recent` runs, and
-/// `retain_recent` keeps every client seen within the last burst period, so a flood of new
-/// addresses would still grow them. This store evicts the oldest client instead.
-pub(crate) struct BoundedStateStore {
-    table: Mutex<BoundedTable<u64>>,
-}
-
-impl StateStore for BoundedStateStore {
-    type Key = ClientKey;
-
-    fn measure_and_replace<T, F, E>(&self, key: &Self::Key, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        let mut table = self.table.lock();
-        let previous = table.get(key).map(|tat| Nanos::new(*tat));
-        let (outcome, next) = f(previous)?;
-        table.insert(*key, next.as_u64());
-        Ok(outcome)
-    }
-}
+/// Time between two sweeps of idle clients out of the table.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Limits scrapes per client to `rate` per second with a burst of `max(1, ceil(rate))`.
 pub(crate) struct ClientRateLimiter {
-    limiter: RateLimiter<ClientKey, BoundedStateStore, DefaultClock>,
+    limiter: RateLimiter<ClientKey, BoundedStateStore<ClientKey, DefaultClock>, DefaultClock>,
 }
 
 impl ClientRateLimiter {
@@ -68,11 +44,16 @@ impl ClientRateLimiter {
         let quota = Quota::with_period(period)
             .ok_or(invalid)?
             .allow_burst(burst);
-        let store = BoundedStateStore {
-            table: Mutex::new(BoundedTable::new(max_clients, evictions)),
-        };
+        let clock = DefaultClock::default();
+        let store = BoundedStateStore::new(
+            max_clients,
+            period,
+            CLEANUP_INTERVAL,
+            evictions,
+            clock.clone(),
+        );
         Ok(Some(Self {
-            limiter: RateLimiter::new(quota, store, DefaultClock::default()),
+            limiter: RateLimiter::new(quota, store, clock),
         }))
     }
 
@@ -143,13 +124,15 @@ mod tests {
     #[test]
     fn random_clients_stay_bounded() {
         let evictions = Counter::default();
-        let limiter = ClientRateLimiter::new(10.0, 500, evictions.clone())
+        // One scrape per 100 s, so no client turns idle during the loop and every client
+        // forgotten is an eviction.
+        let limiter = ClientRateLimiter::new(0.01, 500, evictions.clone())
             .unwrap()
             .unwrap();
         for _ in 0..100_000 {
             let _ = limiter.check(client(fastrand::u32(..)));
         }
-        let tracked = limiter.limiter.into_state_store().table.lock().len();
+        let tracked = limiter.limiter.into_state_store().len();
         assert_eq!(tracked, 500);
         assert!(evictions.get() >= 99_000, "{}", evictions.get());
     }

@@ -1,5 +1,7 @@
 //! The table of configuration keys and the "did you mean" suggestions for unknown names.
 
+use super::resilience;
+
 /// One leaf key of [`Config`](super::Config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyInfo {
@@ -135,7 +137,56 @@ pub const KEYS: &[KeyInfo] = &[
         "a secret of at least 16 bytes, such as the output of `openssl rand -hex 32`",
     ),
     key("redact.max_value_bytes", POSITIVE_INTEGER),
+    key(
+        "resilience.circuit_breakers",
+        "a table of circuit breakers by name, such as [resilience.circuit_breakers.payments], each with the keys of CIRCUIT_BREAKER_KEYS",
+    ),
 ];
+
+/// The keys of one circuit breaker's table, `resilience.circuit_breakers.<name>.<key>`, in
+/// report order. The names are Resilience4j's, in snake case.
+pub const CIRCUIT_BREAKER_KEYS: &[KeyInfo] = &[
+    key("preset", "one of \"database\", \"cache\", \"external_api\""),
+    key("failure_rate_threshold", resilience::PERCENT),
+    key("slow_call_rate_threshold", resilience::PERCENT),
+    key(
+        "slow_call_duration_threshold",
+        resilience::SLOW_CALL_DURATION,
+    ),
+    key(
+        "permitted_number_of_calls_in_half_open_state",
+        resilience::PERMITTED_CALLS,
+    ),
+    key(
+        "max_wait_duration_in_half_open_state",
+        "a duration, such as \"30s\", or \"0s\" to wait for the probes without a limit",
+    ),
+    key("sliding_window_type", "one of \"count\", \"time\""),
+    key("sliding_window_size", resilience::WINDOW_SIZE),
+    key("minimum_number_of_calls", resilience::MINIMUM_CALLS),
+    key(
+        "wait_duration_in_open_state",
+        resilience::WAIT_IN_OPEN_STATE,
+    ),
+    key(
+        "automatic_transition_from_open_to_half_open_enabled",
+        "true or false",
+    ),
+    key("enable_exponential_backoff", "true or false"),
+    key("exponential_backoff_multiplier", resilience::MULTIPLIER),
+    key(
+        "exponential_max_wait_duration_in_open_state",
+        resilience::MAX_WAIT_IN_OPEN_STATE,
+    ),
+];
+
+/// The key whose value is a table of circuit breakers by name.
+pub(crate) const BREAKERS_KEY: &str = "resilience.circuit_breakers";
+
+/// Looks up a key of a circuit breaker's table.
+pub(crate) fn find_breaker_key(name: &str) -> Option<&'static KeyInfo> {
+    CIRCUIT_BREAKER_KEYS.iter().find(|info| info.key == name)
+}
 
 /// The key of the `hash` mode's HMAC key, a secret.
 pub(crate) const HASH_KEY_KEY: &str = "redact.hash_key";

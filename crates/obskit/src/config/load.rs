@@ -12,13 +12,16 @@ use serde::de::DeserializeOwned;
 
 use super::env::{self, CONFIG_FILE_VAR, nest};
 use super::error::{ConfigError, ConfigProblem};
-use super::keys::{FREE_TABLE_KEY, find_key, is_secret_key, is_section, suggest_key};
+use super::keys::{
+    BREAKERS_KEY, CIRCUIT_BREAKER_KEYS, FREE_TABLE_KEY, find_breaker_key, find_key, is_secret_key,
+    is_section, nearest, suggest_key,
+};
 use super::report::ConfigReport;
 use super::source::{Layer, ValueSource};
 use super::{
-    AdminConfig, BatchConfig, Config, FieldNames, HealthConfig, HttpConfig, LoggingConfig,
-    MetricsConfig, RedactConfig, RuleModes, Secret, ServiceConfig, ShutdownConfig, TracingConfig,
-    file, validate,
+    AdminConfig, BatchConfig, CircuitBreakerSettings, Config, FieldNames, HealthConfig, HttpConfig,
+    LoggingConfig, MetricsConfig, RedactConfig, ResilienceConfig, RuleModes, Secret, ServiceConfig,
+    ShutdownConfig, TracingConfig, file, validate, validate_resilience,
 };
 
 impl Config {
@@ -307,7 +310,7 @@ impl Merged {
         serde_json::to_string(value).unwrap_or_else(|_| "(unprintable)".to_owned())
     }
 
-    fn invalid(&self, key: &'static str, expected: String) -> ConfigProblem {
+    fn invalid(&self, key: &str, expected: String) -> ConfigProblem {
         let source_key = self.derived.get(key).copied().unwrap_or(key);
         let value = if is_secret_key(key) {
             "****".to_owned()
@@ -331,6 +334,9 @@ impl Merged {
         for invalid in validate::check(&config) {
             problems.push(self.invalid(invalid.key, invalid.expected));
         }
+        for invalid in validate_resilience::check(&config.resilience) {
+            problems.push(self.invalid_breaker(invalid));
+        }
         config
     }
 
@@ -349,6 +355,8 @@ impl Merged {
 
             if key == FREE_TABLE_KEY {
                 self.check_attributes(value, problems);
+            } else if key == BREAKERS_KEY {
+                // Breaker names and keys are checked while extracting.
             } else if find_key(&key).is_some() {
                 // Leaf types are checked when extracting.
             } else if is_section(&key) {
@@ -467,6 +475,26 @@ impl Merged {
             },
             tracing: extract_tracing(&mut get, defaults.tracing),
             redact: extract_redact(&mut get, defaults.redact),
+            resilience: get.resilience(),
+        }
+    }
+
+    /// Reports a breaker setting that breaks a range rule. The value comes from the tree when a
+    /// source set it, and from the resolved settings when a preset or a default did.
+    fn invalid_breaker(&self, invalid: validate_resilience::InvalidBreaker) -> ConfigProblem {
+        match self.find(&invalid.key) {
+            Some(value) => ConfigProblem::InvalidValue {
+                value: self.display_value(&invalid.key, Some(value)),
+                origin: self.source_of(value),
+                expected: invalid.expected,
+                key: invalid.key,
+            },
+            None => ConfigProblem::InvalidValue {
+                origin: self.origin(&invalid.key),
+                value: invalid.value,
+                expected: invalid.expected,
+                key: invalid.key,
+            },
         }
     }
 
@@ -593,12 +621,131 @@ fn extract_redact(get: &mut Extractor<'_>, defaults: RedactConfig) -> RedactConf
     }
 }
 
+/// Parses one breaker setting into `settings`; `None` when the value has the wrong type or
+/// format.
+fn set_breaker_setting(
+    settings: &mut CircuitBreakerSettings,
+    setting: &str,
+    value: &Value,
+) -> Option<()> {
+    fn duration(value: &Value) -> Option<Duration> {
+        humantime::parse_duration(value.as_str()?.trim()).ok()
+    }
+    fn optional_duration(value: &Value) -> Option<Option<Duration>> {
+        super::resilience::parse_optional_duration(value.as_str()?).ok()
+    }
+
+    match setting {
+        "preset" => settings.preset = Some(value.deserialize().ok()?),
+        "failure_rate_threshold" => {
+            settings.failure_rate_threshold = Some(value.deserialize().ok()?);
+        }
+        "slow_call_rate_threshold" => {
+            settings.slow_call_rate_threshold = Some(value.deserialize().ok()?);
+        }
+        "slow_call_duration_threshold" => {
+            settings.slow_call_duration_threshold = Some(optional_duration(value)?);
+        }
+        "permitted_number_of_calls_in_half_open_state" => {
+            settings.permitted_number_of_calls_in_half_open_state = Some(value.deserialize().ok()?);
+        }
+        "max_wait_duration_in_half_open_state" => {
+            settings.max_wait_duration_in_half_open_state = Some(duration(value)?);
+        }
+        "sliding_window_type" => settings.sliding_window_type = Some(value.deserialize().ok()?),
+        "sliding_window_size" => settings.sliding_window_size = Some(value.deserialize().ok()?),
+        "minimum_number_of_calls" => {
+            settings.minimum_number_of_calls = Some(value.deserialize().ok()?);
+        }
+        "wait_duration_in_open_state" => {
+            settings.wait_duration_in_open_state = Some(duration(value)?);
+        }
+        "automatic_transition_from_open_to_half_open_enabled" => {
+            settings.automatic_transition_from_open_to_half_open_enabled =
+                Some(value.deserialize().ok()?);
+        }
+        "enable_exponential_backoff" => {
+            settings.enable_exponential_backoff = Some(value.deserialize().ok()?);
+        }
+        "exponential_backoff_multiplier" => {
+            settings.exponential_backoff_multiplier = Some(value.deserialize().ok()?);
+        }
+        "exponential_max_wait_duration_in_open_state" => {
+            settings.exponential_max_wait_duration_in_open_state = Some(optional_duration(value)?);
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
 struct Extractor<'a> {
     merged: &'a Merged,
     problems: &'a mut Vec<ConfigProblem>,
 }
 
 impl Extractor<'_> {
+    /// Extracts `resilience.circuit_breakers` breaker by breaker and key by key, so that every
+    /// unknown key and bad value is reported with the breaker's name.
+    fn resilience(&mut self) -> ResilienceConfig {
+        let mut config = ResilienceConfig::default();
+        let Some(value) = self.merged.find(BREAKERS_KEY) else {
+            return config;
+        };
+        let Value::Dict(_, breakers) = value else {
+            self.problems
+                .push(self.merged.invalid_at(BREAKERS_KEY, value));
+            return config;
+        };
+
+        for (name, table) in breakers {
+            let prefix = format!("{BREAKERS_KEY}.{name}");
+            let Value::Dict(_, settings_table) = table else {
+                self.problems.push(ConfigProblem::InvalidValue {
+                    value: self.merged.display_value(&prefix, Some(table)),
+                    origin: self.merged.source_of(table),
+                    expected:
+                        "a table of circuit breaker settings, such as failure_rate_threshold = 50"
+                            .to_owned(),
+                    key: prefix,
+                });
+                continue;
+            };
+            let mut settings = CircuitBreakerSettings::default();
+            for (setting, value) in settings_table {
+                self.breaker_setting(&mut settings, &prefix, setting, value);
+            }
+            config.circuit_breakers.insert(name.clone(), settings);
+        }
+        config
+    }
+
+    fn breaker_setting(
+        &mut self,
+        settings: &mut CircuitBreakerSettings,
+        prefix: &str,
+        setting: &str,
+        value: &Value,
+    ) {
+        let key = format!("{prefix}.{setting}");
+        let Some(info) = find_breaker_key(setting) else {
+            let names = CIRCUIT_BREAKER_KEYS.iter().map(|info| info.key);
+            self.problems.push(ConfigProblem::UnknownKey {
+                origin: self.merged.source_of(value),
+                suggestion: nearest(setting, names),
+                key,
+            });
+            return;
+        };
+        if set_breaker_setting(settings, setting, value).is_none() {
+            self.problems.push(ConfigProblem::InvalidValue {
+                value: self.merged.display_value(&key, Some(value)),
+                origin: self.merged.source_of(value),
+                expected: info.expected.to_owned(),
+                key,
+            });
+        }
+    }
+
     /// Extracts one key, or records why it is invalid and returns `fallback`.
     fn value<T: DeserializeOwned>(&mut self, key: &'static str, fallback: T) -> T {
         match self.merged.figment.extract_inner::<T>(key) {

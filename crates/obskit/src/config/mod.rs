@@ -14,11 +14,13 @@ mod keys;
 mod load;
 mod redact;
 mod report;
+mod resilience;
 mod secret;
 mod source;
 mod tracing;
 mod validate;
 mod validate_redact;
+mod validate_resilience;
 mod validate_tracing;
 
 pub use self::tracing::{
@@ -30,10 +32,15 @@ pub use env::{ENV_VARS, EnvVar};
 pub use error::{ConfigError, ConfigProblem};
 pub(crate) use keys::is_secret_key;
 pub(crate) use keys::nearest as nearest_name;
-pub use keys::{KEYS, KeyInfo};
+pub use keys::{CIRCUIT_BREAKER_KEYS, KEYS, KeyInfo};
 pub use load::ConfigBuilder;
 pub use redact::{DEFAULT_MAX_VALUE_BYTES, FieldNames, RedactConfig, RuleMode, RuleModes};
 pub use report::{ConfigReport, ReportEntry};
+pub use resilience::{
+    CircuitBreakerConfig, CircuitBreakerSettings, InvalidSetting, MAX_COUNT_WINDOW_SIZE,
+    MAX_PERMITTED_CALLS_IN_HALF_OPEN_STATE, MAX_TIME_WINDOW_SECONDS,
+    MIN_WAIT_DURATION_IN_OPEN_STATE, Preset, ResilienceConfig, SlidingWindowType,
+};
 pub use secret::{Secret, mask_url};
 pub use source::ValueSource;
 
@@ -63,6 +70,8 @@ pub struct Config {
     pub tracing: TracingConfig,
     /// Redaction of personal data and secrets in logs and spans.
     pub redact: RedactConfig,
+    /// Circuit breaker settings by name.
+    pub resilience: ResilienceConfig,
 }
 
 /// Identity of the service.

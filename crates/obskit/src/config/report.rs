@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::keys::{FREE_TABLE_KEY, HEADERS_KEY, KEYS, is_secret_key};
+use super::keys::{BREAKERS_KEY, FREE_TABLE_KEY, HEADERS_KEY, KEYS, is_secret_key};
 use super::{Config, ValueSource};
 
 /// The effective value of every leaf key and the source that set it.
@@ -52,6 +52,11 @@ impl ConfigReport {
                         entries.push(entry(key, value.clone(), source));
                     }
                 }
+                Some(breakers) if info.key == BREAKERS_KEY => {
+                    for (name, settings) in breakers {
+                        push_breaker(&mut entries, name, settings, &origin);
+                    }
+                }
                 _ => entries.push(entry(info.key.to_owned(), value, origin(info.key))),
             }
         }
@@ -66,6 +71,29 @@ impl ConfigReport {
     /// Finds the entry for `key`.
     pub fn get(&self, key: &str) -> Option<&ReportEntry> {
         self.entries.iter().find(|entry| entry.key == key)
+    }
+}
+
+/// Lists each key set for one breaker, or the breaker's empty table when none is set.
+fn push_breaker(
+    entries: &mut Vec<ReportEntry>,
+    name: &str,
+    settings: &Json,
+    origin: &impl Fn(&str) -> ValueSource,
+) {
+    let prefix = format!("{BREAKERS_KEY}.{name}");
+    match settings.as_object().filter(|map| !map.is_empty()) {
+        Some(settings) => {
+            for (setting, value) in settings {
+                let key = format!("{prefix}.{setting}");
+                let source = origin(&key);
+                entries.push(entry(key, value.clone(), source));
+            }
+        }
+        None => {
+            let source = origin(&prefix);
+            entries.push(entry(prefix, settings.clone(), source));
+        }
     }
 }
 

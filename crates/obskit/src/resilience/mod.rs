@@ -6,6 +6,10 @@
 
 mod clock;
 mod error;
+#[cfg(feature = "http")]
+mod layer;
+mod policy;
+mod registry;
 
 pub mod breaker;
 pub mod bulkhead;
@@ -13,10 +17,18 @@ pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
 
-pub use breaker::State;
+pub use breaker::{
+    BreakerError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, NotPermitted,
+    Outcome, Permit, Preset, Snapshot, State,
+};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::Error;
+#[cfg(feature = "http")]
+pub use layer::{LoadShedLayer, LoadShedService, PolicyLayer, PolicyService};
+pub use policy::{Policy, PolicyBuilder};
+pub use rate_limit::{KeyedRateLimiter, Quota, RateLimiter};
+pub use registry::{Resilience, ResilienceSnapshot};
 pub use retry::{
     Backoff, Jitter, Retry, RetryBudget, RetryBudgetConfig, RetryConfigError, RetryPolicy,
 };

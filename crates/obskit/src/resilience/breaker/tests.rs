@@ -1,0 +1,679 @@
+//! State-machine cases in Resilience4j semantics, driven by a manual clock.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
+
+use std::time::Duration;
+
+use super::*;
+use crate::metrics::Registry;
+use crate::resilience::ManualClock;
+
+/// One step of a case.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// A call that succeeds at once.
+    Ok,
+    /// A call that fails at once.
+    Fail,
+    /// A call whose error is ignored.
+    Ignore,
+    /// A call that succeeds after this many milliseconds.
+    OkAfter(u64),
+    /// A call that fails after this many milliseconds.
+    FailAfter(u64),
+    /// A permit taken and kept, as for a call still in flight.
+    Hold,
+    /// Moves the clock forward by this many milliseconds.
+    Advance(u64),
+    /// The state must be this one.
+    Expect(State),
+    /// The next call must be rejected, with this retry-after in milliseconds when given.
+    Rejected(Option<u64>),
+    /// The snapshot must show these buffered, failed and slow calls.
+    Counts(u32, u32, u32),
+    ForceOpen,
+    Disable,
+    Reset,
+    ToClosed,
+    ToOpen,
+    ToHalfOpen,
+}
+
+use Step::{
+    Advance, Counts, Disable, Expect, Fail, FailAfter, ForceOpen, Hold, Ignore, Ok, OkAfter,
+    Rejected, Reset, ToClosed, ToHalfOpen, ToOpen,
+};
+
+struct Case {
+    name: &'static str,
+    config: CircuitBreakerConfig,
+    steps: Vec<Step>,
+}
+
+/// A count window of `size` calls, `minimum` calls and a failure threshold of `threshold` %,
+/// with a 10 s wait and 2 probes.
+fn count(size: u32, minimum: u32, threshold: f64) -> CircuitBreakerConfig {
+    CircuitBreakerConfig {
+        sliding_window_size: size,
+        minimum_number_of_calls: minimum,
+        failure_rate_threshold: threshold,
+        wait_duration_in_open_state: Duration::from_secs(10),
+        permitted_number_of_calls_in_half_open_state: 2,
+        ..CircuitBreakerConfig::default()
+    }
+}
+
+fn slow(size: u32, threshold_ms: u64, rate: f64) -> CircuitBreakerConfig {
+    CircuitBreakerConfig {
+        slow_call_duration_threshold: Some(Duration::from_millis(threshold_ms)),
+        slow_call_rate_threshold: rate,
+        ..count(size, size, 100.0)
+    }
+}
+
+fn tripped(config: CircuitBreakerConfig, steps: &[Step]) -> (CircuitBreakerConfig, Vec<Step>) {
+    let trips = usize::try_from(config.effective_minimum_number_of_calls()).unwrap_or(0);
+    let mut all = vec![Fail; trips];
+    all.push(Expect(State::Open));
+    all.extend_from_slice(steps);
+    (config, all)
+}
+
+fn case(name: &'static str, config: CircuitBreakerConfig, steps: &[Step]) -> Case {
+    Case {
+        name,
+        config,
+        steps: steps.to_vec(),
+    }
+}
+
+fn case_tripped(name: &'static str, config: CircuitBreakerConfig, steps: &[Step]) -> Case {
+    let (config, steps) = tripped(config, steps);
+    Case {
+        name,
+        config,
+        steps,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let time_window = CircuitBreakerConfig {
+        sliding_window_type: SlidingWindowType::Time,
+        sliding_window_size: 10,
+        minimum_number_of_calls: 3,
+        ..count(10, 3, 50.0)
+    };
+    let growing = CircuitBreakerConfig {
+        enable_exponential_backoff: true,
+        exponential_backoff_multiplier: 2.0,
+        exponential_max_wait_duration_in_open_state: Some(Duration::from_secs(30)),
+        permitted_number_of_calls_in_half_open_state: 1,
+        ..count(2, 2, 50.0)
+    };
+    vec![
+        case(
+            "minimum calls not reached",
+            count(10, 5, 50.0),
+            &[
+                Fail,
+                Fail,
+                Fail,
+                Fail,
+                Expect(State::Closed),
+                Counts(4, 4, 0),
+            ],
+        ),
+        case(
+            "threshold reached exactly",
+            count(10, 4, 50.0),
+            &[
+                Fail,
+                Ok,
+                Fail,
+                Expect(State::Closed),
+                Ok,
+                Expect(State::Open),
+            ],
+        ),
+        case(
+            "rate just below threshold",
+            count(10, 5, 50.0),
+            &[
+                Fail,
+                Fail,
+                Ok,
+                Ok,
+                Ok,
+                Expect(State::Closed),
+                Ok,
+                Ok,
+                Ok,
+                Ok,
+                Ok,
+            ],
+        ),
+        case(
+            "success completes minimum and trips",
+            count(10, 3, 50.0),
+            &[Fail, Fail, Expect(State::Closed), Ok, Expect(State::Open)],
+        ),
+        case(
+            "count window caps minimum",
+            count(4, 100, 50.0),
+            &[
+                Fail,
+                Fail,
+                Fail,
+                Expect(State::Closed),
+                Fail,
+                Expect(State::Open),
+            ],
+        ),
+        case(
+            "threshold of 100 needs every call failed",
+            count(4, 4, 100.0),
+            &[
+                Fail,
+                Fail,
+                Fail,
+                Ok,
+                Expect(State::Closed),
+                Fail,
+                Fail,
+                Fail,
+                Expect(State::Closed),
+                Fail,
+                Expect(State::Open),
+            ],
+        ),
+        case(
+            "slow calls trip",
+            slow(2, 1000, 50.0),
+            &[
+                OkAfter(1001),
+                Expect(State::Closed),
+                Ok,
+                Expect(State::Open),
+            ],
+        ),
+        case(
+            "call at slow threshold is not slow",
+            slow(2, 1000, 50.0),
+            &[
+                OkAfter(1000),
+                OkAfter(1000),
+                Expect(State::Closed),
+                Counts(2, 0, 0),
+            ],
+        ),
+        case(
+            "slow failure counts as both",
+            CircuitBreakerConfig {
+                slow_call_duration_threshold: Some(Duration::from_millis(100)),
+                ..count(4, 4, 100.0)
+            },
+            &[
+                FailAfter(101),
+                Ok,
+                Ok,
+                OkAfter(200),
+                Counts(4, 1, 2),
+                Expect(State::Closed),
+            ],
+        ),
+        case(
+            "slow tracking off",
+            CircuitBreakerConfig {
+                slow_call_duration_threshold: None,
+                slow_call_rate_threshold: 1.0,
+                ..count(2, 2, 50.0)
+            },
+            &[
+                OkAfter(7_200_000),
+                OkAfter(7_200_000),
+                Expect(State::Closed),
+                Counts(2, 0, 0),
+            ],
+        ),
+        case(
+            "ignored errors not recorded",
+            count(4, 2, 50.0),
+            &[
+                Ignore,
+                Ignore,
+                Ignore,
+                Ok,
+                Counts(1, 0, 0),
+                Expect(State::Closed),
+            ],
+        ),
+        case(
+            "count window evicts oldest",
+            count(4, 4, 50.0),
+            &[
+                Fail,
+                Ok,
+                Ok,
+                Ok,
+                Counts(4, 1, 0),
+                Ok,
+                Counts(4, 0, 0),
+                Fail,
+                Expect(State::Closed),
+                Fail,
+                Expect(State::Open),
+            ],
+        ),
+        case(
+            "time window bucket expires",
+            time_window.clone(),
+            &[
+                Fail,
+                Fail,
+                Advance(10_000),
+                Counts(0, 0, 0),
+                Fail,
+                Ok,
+                Ok,
+                Expect(State::Closed),
+                Counts(3, 1, 0),
+            ],
+        ),
+        case(
+            "time window keeps last second",
+            time_window,
+            &[Fail, Fail, Advance(9_999), Fail, Expect(State::Open)],
+        ),
+        case_tripped(
+            "open rejects with retry after",
+            count(4, 2, 50.0),
+            &[
+                Rejected(Some(10_000)),
+                Advance(4_000),
+                Rejected(Some(6_000)),
+                Counts(2, 2, 0),
+            ],
+        ),
+        case_tripped(
+            "open at exactly the wait still rejects",
+            count(4, 2, 50.0),
+            &[
+                Advance(10_000),
+                Rejected(None),
+                Expect(State::Open),
+                Advance(1),
+                Ok,
+                Expect(State::HalfOpen),
+            ],
+        ),
+        case_tripped(
+            "half-open successes close",
+            count(4, 2, 50.0),
+            &[
+                Advance(10_001),
+                Ok,
+                Expect(State::HalfOpen),
+                Ok,
+                Expect(State::Closed),
+                Counts(0, 0, 0),
+            ],
+        ),
+        case_tripped(
+            "half-open failure reopens",
+            count(4, 2, 50.0),
+            &[
+                Advance(10_001),
+                Ok,
+                Fail,
+                Expect(State::Open),
+                Rejected(Some(10_000)),
+            ],
+        ),
+        case_tripped(
+            "half-open probes below threshold close",
+            CircuitBreakerConfig {
+                permitted_number_of_calls_in_half_open_state: 3,
+                ..count(4, 2, 50.0)
+            },
+            &[
+                Advance(10_001),
+                Fail,
+                Ok,
+                Expect(State::HalfOpen),
+                Ok,
+                Expect(State::Closed),
+            ],
+        ),
+        case_tripped(
+            "half-open permits exhausted",
+            count(4, 2, 50.0),
+            &[
+                Advance(10_001),
+                Hold,
+                Hold,
+                Expect(State::HalfOpen),
+                Rejected(None),
+                Rejected(None),
+            ],
+        ),
+        case_tripped(
+            "half-open permits used up after records",
+            CircuitBreakerConfig {
+                permitted_number_of_calls_in_half_open_state: 3,
+                ..count(4, 2, 50.0)
+            },
+            &[
+                Advance(10_001),
+                Ok,
+                Ok,
+                Hold,
+                Rejected(None),
+                Expect(State::HalfOpen),
+            ],
+        ),
+        case_tripped(
+            "half-open ignored frees slot",
+            count(4, 2, 50.0),
+            &[
+                Advance(10_001),
+                Ignore,
+                Ignore,
+                Ok,
+                Ok,
+                Expect(State::Closed),
+            ],
+        ),
+        case_tripped(
+            "half-open slow probes reopen",
+            CircuitBreakerConfig {
+                slow_call_duration_threshold: Some(Duration::from_secs(1)),
+                slow_call_rate_threshold: 50.0,
+                ..count(4, 2, 50.0)
+            },
+            &[Advance(10_001), Ok, OkAfter(1_500), Expect(State::Open)],
+        ),
+        case_tripped(
+            "half-open max wait reopens",
+            CircuitBreakerConfig {
+                max_wait_duration_in_half_open_state: Duration::from_secs(5),
+                ..count(4, 2, 50.0)
+            },
+            &[
+                Advance(10_001),
+                Hold,
+                Advance(5_001),
+                Rejected(Some(10_000)),
+                Expect(State::Open),
+            ],
+        ),
+        case(
+            "forced open rejects until changed",
+            count(4, 2, 50.0),
+            &[
+                ForceOpen,
+                Rejected(None),
+                Advance(3_600_000),
+                Rejected(None),
+                Expect(State::ForcedOpen),
+                ToClosed,
+                Ok,
+                Expect(State::Closed),
+            ],
+        ),
+        case(
+            "disabled records nothing",
+            count(4, 2, 50.0),
+            &[
+                Disable,
+                Fail,
+                Fail,
+                Fail,
+                Fail,
+                Expect(State::Disabled),
+                Counts(0, 0, 0),
+            ],
+        ),
+        case(
+            "growing wait doubles and resets",
+            growing,
+            &[
+                Fail,
+                Fail,
+                Rejected(Some(10_000)),
+                Advance(10_001),
+                Fail,
+                Rejected(Some(20_000)),
+                Advance(20_001),
+                Fail,
+                Rejected(Some(30_000)),
+                Advance(30_001),
+                Ok,
+                Expect(State::Closed),
+                Fail,
+                Fail,
+                Rejected(Some(10_000)),
+            ],
+        ),
+        case_tripped(
+            "reset closes with empty window",
+            count(4, 2, 50.0),
+            &[
+                Reset,
+                Expect(State::Closed),
+                Counts(0, 0, 0),
+                Fail,
+                Expect(State::Closed),
+            ],
+        ),
+        case(
+            "manual half-open takes probes",
+            count(4, 2, 50.0),
+            &[
+                ToHalfOpen,
+                Hold,
+                Hold,
+                Rejected(None),
+                Expect(State::HalfOpen),
+            ],
+        ),
+        case(
+            "manual open waits base duration",
+            count(4, 2, 50.0),
+            &[
+                ToOpen,
+                Rejected(Some(10_000)),
+                Advance(10_001),
+                Ok,
+                Expect(State::HalfOpen),
+            ],
+        ),
+        case_tripped(
+            "late outcome counts in opening window",
+            count(4, 3, 50.0),
+            &[Counts(3, 3, 0), Expect(State::Open)],
+        ),
+    ]
+}
+
+fn run(case: &Case) {
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::builder("case")
+        .config(case.config.clone())
+        .registry(&Registry::default())
+        .clock(clock.clone())
+        .build()
+        .unwrap_or_else(|error| panic!("{}: {error}", case.name));
+    let mut held = Vec::new();
+
+    for (index, step) in case.steps.iter().enumerate() {
+        let at = || format!("case {:?}, step {index} ({step:?})", case.name);
+        let call = |outcome: Outcome, millis: u64| {
+            let permit = breaker
+                .try_acquire()
+                .unwrap_or_else(|rejection| panic!("{}: rejected: {rejection}", at()));
+            clock.advance(Duration::from_millis(millis));
+            permit.record(outcome);
+        };
+        match *step {
+            Ok => call(Outcome::Success, 0),
+            Fail => call(Outcome::Failure, 0),
+            Ignore => call(Outcome::Ignored, 0),
+            OkAfter(millis) => call(Outcome::Success, millis),
+            FailAfter(millis) => call(Outcome::Failure, millis),
+            Hold => held.push(
+                breaker
+                    .try_acquire()
+                    .unwrap_or_else(|rejection| panic!("{}: rejected: {rejection}", at())),
+            ),
+            Advance(millis) => clock.advance(Duration::from_millis(millis)),
+            Expect(state) => assert_eq!(breaker.state(), state, "{}", at()),
+            Rejected(retry_after) => match breaker.try_acquire() {
+                Result::Ok(_) => panic!("{}: permitted", at()),
+                Err(rejection) => {
+                    if let Some(millis) = retry_after {
+                        assert_eq!(
+                            rejection.retry_after,
+                            Some(Duration::from_millis(millis)),
+                            "{}",
+                            at()
+                        );
+                    }
+                }
+            },
+            Counts(calls, failed, slow) => {
+                let snapshot = breaker.snapshot();
+                assert_eq!(
+                    (
+                        snapshot.buffered_calls,
+                        snapshot.failed_calls,
+                        snapshot.slow_calls
+                    ),
+                    (calls, failed, slow),
+                    "{}",
+                    at()
+                );
+            }
+            ForceOpen => breaker.force_open(),
+            Disable => breaker.disable(),
+            Reset => breaker.reset(),
+            ToClosed => breaker.transition_to_closed(),
+            ToOpen => breaker.transition_to_open(),
+            ToHalfOpen => breaker.transition_to_half_open(),
+        }
+    }
+}
+
+#[test]
+fn state_machine_cases() {
+    let cases = cases();
+    assert!(cases.len() >= 20, "{} cases", cases.len());
+    for case in &cases {
+        run(case);
+    }
+}
+
+#[test]
+fn snapshot_rates_and_next_probe() {
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::builder("rates")
+        .config(count(4, 4, 50.0))
+        .registry(&Registry::default())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for outcome in [Outcome::Failure, Outcome::Success, Outcome::Success] {
+        breaker.try_acquire().unwrap().record(outcome);
+    }
+    let below = breaker.snapshot();
+    assert_eq!(below.failure_rate, None);
+    assert_eq!(below.next_probe_in_seconds, None);
+
+    breaker.try_acquire().unwrap().failure();
+    clock.advance(Duration::from_millis(2500));
+    let open = breaker.snapshot();
+    assert_eq!(open.state, State::Open);
+    assert_eq!(open.failure_rate, Some(50.0));
+    assert_eq!(open.slow_call_rate, Some(0.0));
+    assert_eq!(open.next_probe_in_seconds, Some(7.5));
+
+    let _ = breaker.try_acquire();
+    assert_eq!(breaker.snapshot().not_permitted_calls, 1);
+    let json = serde_json::to_value(breaker.snapshot()).unwrap();
+    assert_eq!(json["state"], "open");
+    assert_eq!(json["buffered_calls"], 4);
+    assert_eq!(json["not_permitted_calls"], 1);
+}
+
+#[test]
+fn automatic_transition_on_state_read() {
+    for (automatic, expected) in [(true, State::HalfOpen), (false, State::Open)] {
+        let clock = ManualClock::new();
+        let breaker = CircuitBreaker::builder("auto")
+            .config(CircuitBreakerConfig {
+                automatic_transition_from_open_to_half_open_enabled: automatic,
+                ..count(2, 2, 50.0)
+            })
+            .registry(&Registry::default())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        breaker.transition_to_open();
+        clock.advance(Duration::from_millis(10_001));
+        assert_eq!(breaker.state(), expected, "automatic {automatic}");
+    }
+}
+
+#[test]
+fn dropped_permit_counts_as_ignored() {
+    let registry = Registry::default();
+    let breaker = CircuitBreaker::builder("dropped")
+        .config(count(4, 2, 50.0))
+        .registry(&registry)
+        .build()
+        .unwrap();
+    breaker.transition_to_half_open();
+    drop(breaker.try_acquire().unwrap());
+    drop(breaker.try_acquire().unwrap());
+    let permits = [breaker.try_acquire(), breaker.try_acquire()];
+    assert!(permits.iter().all(Result::is_ok));
+    assert!(breaker.try_acquire().is_err());
+    let text = registry
+        .encode(crate::metrics::Format::PrometheusText)
+        .unwrap();
+    assert!(
+        text.contains("obskit_circuit_breaker_calls_total{name=\"dropped\",outcome=\"ignored\"} 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn invalid_settings_named_in_error() {
+    let error = CircuitBreaker::builder("payments")
+        .config(CircuitBreakerConfig {
+            failure_rate_threshold: 150.0,
+            ..CircuitBreakerConfig::default()
+        })
+        .registry(&Registry::default())
+        .build()
+        .err()
+        .map(|error| error.to_string());
+    assert_eq!(
+        error.as_deref(),
+        Some(
+            "circuit breaker \"payments\" has invalid settings: failure_rate_threshold = 150: invalid value; expected a percentage greater than 0 and at most 100"
+        )
+    );
+}
+
+#[test]
+fn empty_name_rejected() {
+    let result = CircuitBreaker::builder("")
+        .registry(&Registry::default())
+        .build();
+    assert!(matches!(result, Err(BreakerError::InvalidName { .. })));
+}

@@ -1,1 +1,0 @@
-//! Rate limiting backed by governor: direct and keyed limiters with bounded key memory.
