@@ -122,8 +122,8 @@ pub struct AlertingRule {
 ///
 /// let slo = SloDefinition::builder("orders").target(99.9).period("30d").route("/orders").build()?;
 /// let yaml = rules(&[slo]);
-/// assert!(yaml.contains("record: slo:sli_error:ratio_rate5m"));
-/// assert!(yaml.contains("severity: page"));
+/// assert!(yaml.contains("record: \"slo:sli_error:ratio_rate5m\""));
+/// assert!(yaml.contains("severity: \"page\""));
 /// # Ok::<(), obskit::slo::SloError>(())
 /// ```
 pub fn rules(slos: &[SloDefinition]) -> String {
@@ -176,15 +176,15 @@ pub fn promql_duration(duration: Duration) -> String {
     text
 }
 
-/// Writes a histogram bucket bound as obskit's exposition writes the `le` label: the shortest
-/// decimal that reads back as the bound, such as `0.25`, `1` or `2.5`.
+/// Writes a histogram bucket bound as obskit's Prometheus text exposition writes the `le`
+/// label: the shortest decimal that reads back as the bound, such as `0.25`, `1` or `2.5`.
 pub fn le_label(bound: f64) -> String {
     format!("{bound}")
 }
 
-/// Returns the `le` matcher of a bucket bound. A whole number matches both `1`, as obskit
-/// writes it, and `1.0`, as Prometheus 3 stores it after normalizing `le` values at ingestion
-/// (and as Prometheus 2 stores it when scraping protobuf).
+/// Returns the `le` matcher of a bucket bound. A whole number matches both `1`, as obskit's
+/// text exposition writes it, and `1.0`, as its OpenMetrics exposition writes it and as
+/// Prometheus 3 stores it after normalizing `le` values.
 pub fn le_matcher(bound: f64) -> String {
     let label = le_label(bound);
     if bound.fract() == 0.0 {
