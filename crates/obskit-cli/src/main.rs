@@ -12,6 +12,7 @@ mod demo;
 mod inventory;
 mod payments;
 mod redact;
+mod slo;
 
 /// Observability toolkit for Rust services.
 #[derive(Debug, Parser)]
@@ -37,6 +38,43 @@ enum Command {
     /// (file and OBSKIT_REDACT_* variables). Exits with 0 on success, 1 on an I/O error and 2
     /// when the configuration is invalid.
     Redact(RedactArgs),
+    /// Generate Prometheus rules and a Grafana dashboard for the configured SLOs.
+    Slo {
+        #[command(subcommand)]
+        command: SloCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SloCommand {
+    /// Print Prometheus recording and alerting rules (YAML) for the SLOs of the file.
+    ///
+    /// The output passes `promtool check rules`; load it with `rule_files` in prometheus.yml.
+    /// Exits with 0 on success and 2 when an SLO definition is invalid, naming the SLO and
+    /// the field.
+    Rules(SloArgs),
+    /// Print a Grafana dashboard (JSON) for the SLOs of the file.
+    ///
+    /// Its panels query the recording rules of `obskit slo rules`. Exits with 0 on success
+    /// and 2 when an SLO definition is invalid.
+    Dashboard(SloArgs),
+}
+
+/// Options of `obskit slo rules` and `obskit slo dashboard`.
+#[derive(Debug, Args)]
+pub(crate) struct SloArgs {
+    /// TOML or YAML configuration file with `[slo.objectives.<name>]` tables.
+    #[arg(long, visible_alias = "file", value_name = "PATH")]
+    pub(crate) config: PathBuf,
+}
+
+/// What `obskit slo` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SloOutput {
+    /// Prometheus rules.
+    Rules,
+    /// Grafana dashboard.
+    Dashboard,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +158,12 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check(args),
         } => config_check::run(&args),
         Command::Redact(args) => redact::run(&args),
+        Command::Slo {
+            command: SloCommand::Rules(args),
+        } => slo::run(&args, SloOutput::Rules),
+        Command::Slo {
+            command: SloCommand::Dashboard(args),
+        } => slo::run(&args, SloOutput::Dashboard),
         Command::Demo(args) => match demo::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
