@@ -1,34 +1,14 @@
 //! `obskit slo rules` and `obskit slo dashboard`: Prometheus rules and a Grafana dashboard for
 //! the SLOs of a configuration file.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use figment::Figment;
-use figment::providers::{Format, Toml, Yaml};
-use obskit::slo::{SloDefinition, SloSpec, dashboard, rules};
-use serde::Deserialize;
+use obskit::slo::{SloDefinition, dashboard, rules};
 
 use crate::config_check::{INVALID, print_error};
 use crate::{SloArgs, SloOutput};
-
-/// The `slo` section of the configuration file: `[slo.objectives.<name>]` tables.
-///
-/// TODO: read `Config::slo` once the configuration has its `slo` section, so that this
-/// command applies the same environment overrides and checks as `obskit config check`.
-#[derive(Debug, Default, Deserialize)]
-struct SloFile {
-    #[serde(default)]
-    slo: SloSection,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct SloSection {
-    #[serde(default)]
-    objectives: BTreeMap<String, SloSpec>,
-}
 
 /// Reads the SLOs of `args.config` and prints the rules or the dashboard.
 pub(crate) fn run(args: &SloArgs, output: SloOutput) -> ExitCode {
@@ -77,7 +57,8 @@ pub(crate) fn run(args: &SloArgs, output: SloOutput) -> ExitCode {
     }
 }
 
-/// Reads and validates every SLO of the file, returning every problem found.
+/// Loads the configuration from `path` and the environment, as `obskit config check` does,
+/// and returns its SLOs, or every problem found.
 fn read(path: &Path) -> Result<Vec<SloDefinition>, Vec<String>> {
     if !path.is_file() {
         return Err(vec![format!(
@@ -85,38 +66,12 @@ fn read(path: &Path) -> Result<Vec<SloDefinition>, Vec<String>> {
             path.display()
         )]);
     }
-    let extension = path
-        .extension()
-        .and_then(|extension| extension.to_str())
-        .map(str::to_ascii_lowercase);
-    let figment = match extension.as_deref() {
-        Some("toml") => Figment::from(Toml::file(path)),
-        Some("yaml" | "yml") => Figment::from(Yaml::file(path)),
-        _ => {
-            return Err(vec![format!(
-                "{}: unsupported file extension; use .toml, .yaml or .yml",
-                path.display()
-            )]);
-        }
-    };
-    let file: SloFile = figment.extract().map_err(|error| {
-        error
-            .into_iter()
-            .map(|error| error.to_string())
-            .collect::<Vec<_>>()
-    })?;
-
-    let mut definitions = Vec::new();
-    let mut problems = Vec::new();
-    for (name, spec) in &file.slo.objectives {
-        match SloDefinition::from_spec(name, spec) {
-            Ok(definition) => definitions.push(definition),
-            Err(error) => problems.push(error.to_string()),
-        }
-    }
-    if problems.is_empty() {
-        Ok(definitions)
-    } else {
-        Err(problems)
+    let config = obskit::Config::builder()
+        .file(path)
+        .build()
+        .map_err(|error| error.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
+    match config.slo.definitions() {
+        Ok(set) => Ok(set.definitions().to_vec()),
+        Err(errors) => Err(errors.errors.iter().map(ToString::to_string).collect()),
     }
 }
