@@ -110,6 +110,11 @@ impl<C: Clock> RateLimiter<C> {
             self.metrics.allowed.inc();
             return Ok(Ok(()));
         };
+        // governor 0.10 multiplies the emission interval by `n` before it compares `n` with
+        // the burst, which overflows for a large `n`, so a batch over the burst stops here.
+        if n > self.quota.burst() {
+            return Err(self.insufficient_capacity(n));
+        }
         match self.limiter.check_n(cells) {
             Ok(Ok(())) => {
                 self.metrics.allowed.inc();
@@ -122,14 +127,7 @@ impl<C: Clock> RateLimiter<C> {
                     retry_after: not_until.wait_time_from(self.limiter.clock().now()),
                 }))
             }
-            Err(_) => {
-                self.metrics.rejected.inc();
-                Err(InsufficientCapacity {
-                    name: Arc::clone(&self.name),
-                    requested: n,
-                    burst: self.quota.burst(),
-                })
-            }
+            Err(_) => Err(self.insufficient_capacity(n)),
         }
     }
 
@@ -157,6 +155,16 @@ impl<C: Clock> RateLimiter<C> {
     /// The limiter's quota.
     pub fn quota(&self) -> Quota {
         self.quota
+    }
+
+    /// Counts a batch larger than the burst as rejected and describes it.
+    fn insufficient_capacity(&self, requested: u32) -> InsufficientCapacity {
+        self.metrics.rejected.inc();
+        InsufficientCapacity {
+            name: Arc::clone(&self.name),
+            requested,
+            burst: self.quota.burst(),
+        }
     }
 }
 

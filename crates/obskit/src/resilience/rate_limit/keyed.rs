@@ -121,6 +121,11 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedRateLimiter<K, C> {
             self.metrics.allowed.inc();
             return Ok(Ok(()));
         };
+        // governor 0.10 multiplies the emission interval by `n` before it compares `n` with
+        // the burst, which overflows for a large `n`, so a batch over the burst stops here.
+        if n > self.quota.burst() {
+            return Err(self.insufficient_capacity(n));
+        }
         match self.limiter.check_key_n(key, cells) {
             Ok(Ok(())) => {
                 self.metrics.allowed.inc();
@@ -133,14 +138,7 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedRateLimiter<K, C> {
                     retry_after: not_until.wait_time_from(self.limiter.clock().now()),
                 }))
             }
-            Err(_) => {
-                self.metrics.rejected.inc();
-                Err(InsufficientCapacity {
-                    name: Arc::clone(&self.name),
-                    requested: n,
-                    burst: self.quota.burst(),
-                })
-            }
+            Err(_) => Err(self.insufficient_capacity(n)),
         }
     }
 
@@ -180,6 +178,16 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedRateLimiter<K, C> {
     /// The limiter's quota.
     pub fn quota(&self) -> Quota {
         self.quota
+    }
+
+    /// Counts a batch larger than the burst as rejected and describes it.
+    fn insufficient_capacity(&self, requested: u32) -> InsufficientCapacity {
+        self.metrics.rejected.inc();
+        InsufficientCapacity {
+            name: Arc::clone(&self.name),
+            requested,
+            burst: self.quota.burst(),
+        }
     }
 
     /// Returns the limiter's quota, key count and decision counts, for an admin route.

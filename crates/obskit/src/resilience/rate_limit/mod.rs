@@ -50,7 +50,7 @@ pub use keyed::KeyedRateLimiter;
 pub use layer::{
     KeyExtractor, RATELIMIT, RATELIMIT_POLICY, RateLimitLayer, RateLimitService, ResponseFuture,
 };
-pub use quota::Quota;
+pub use quota::{MAX_BURST_TIME, Quota};
 pub use snapshot::{RateLimiterSnapshot, SnapshotSource};
 pub use status::RateLimitStatus;
 
@@ -83,6 +83,18 @@ pub enum RateLimitError {
     InvalidBurst {
         /// The configured burst.
         burst: u32,
+    },
+    /// A full burst takes longer than [`MAX_BURST_TIME`] to come back.
+    #[error(
+        "invalid rate limit burst {burst} for count {count} per {period:?}: a full burst would take more than 146 years to come back; lower the burst or the period"
+    )]
+    BurstTooLong {
+        /// The configured burst.
+        burst: u32,
+        /// Requests per period.
+        count: u32,
+        /// The period.
+        period: Duration,
     },
     /// The name is empty or cannot be sent in an HTTP header.
     #[error(

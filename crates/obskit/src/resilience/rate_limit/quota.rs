@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use super::RateLimitError;
 
+/// Longest time a full burst may take to come back: about 146 years, a quarter of the
+/// nanosecond range. governor 0.10 adds this time to its clock readings in unchecked `u64`
+/// nanoseconds, so a longer burst would overflow there.
+pub const MAX_BURST_TIME: Duration = Duration::from_nanos(u64::MAX / 4);
+
 /// How many requests a limiter admits: `count` per `period`, with up to `burst` at once.
 ///
 /// The limiter is governor's GCRA: one request's worth of quota comes back every
@@ -35,8 +40,8 @@ impl Quota {
     ///
     /// # Errors
     ///
-    /// [`RateLimitError::InvalidQuota`] when `count` is 0, `period` is zero or the period is
-    /// shorter than `count` nanoseconds.
+    /// [`RateLimitError::InvalidQuota`] when `count` is 0, `period` is zero, the period is
+    /// shorter than `count` nanoseconds or longer than [`MAX_BURST_TIME`].
     pub fn new(count: u32, period: Duration) -> Result<Self, RateLimitError> {
         let invalid = |reason: &'static str| RateLimitError::InvalidQuota {
             count,
@@ -54,6 +59,11 @@ impl Quota {
         if period.as_nanos() < u128::from(count) {
             return Err(invalid(
                 "the period must be at least one nanosecond per request; use a longer period",
+            ));
+        }
+        if period > MAX_BURST_TIME {
+            return Err(invalid(
+                "the period must be at most 146 years; use a shorter period",
             ));
         }
         Ok(Self {
@@ -85,10 +95,20 @@ impl Quota {
     ///
     /// # Errors
     ///
-    /// [`RateLimitError::InvalidBurst`] when `burst` is 0.
+    /// [`RateLimitError::InvalidBurst`] when `burst` is 0, and
+    /// [`RateLimitError::BurstTooLong`] when a full burst takes longer than
+    /// [`MAX_BURST_TIME`] to come back.
     pub fn with_burst(self, burst: u32) -> Result<Self, RateLimitError> {
         if burst == 0 {
             return Err(RateLimitError::InvalidBurst { burst });
+        }
+        let refill = self.emission_interval().as_nanos() * u128::from(burst);
+        if refill > MAX_BURST_TIME.as_nanos() {
+            return Err(RateLimitError::BurstTooLong {
+                burst,
+                count: self.count,
+                period: self.period,
+            });
         }
         Ok(Self { burst, ..self })
     }
@@ -155,6 +175,23 @@ mod tests {
         assert!(Quota::new(10, Duration::from_nanos(10)).is_ok());
         let burst = Quota::per_second(1).unwrap().with_burst(0).unwrap_err();
         assert!(burst.to_string().contains("burst 0"), "{burst}");
+        let long = Quota::new(1, Duration::MAX).unwrap_err();
+        assert!(long.to_string().contains("at most 146 years"), "{long}");
+    }
+
+    #[test]
+    fn burst_refill_time_bounded() {
+        let hourly = Quota::new(1, Duration::from_secs(3600)).unwrap();
+        let year = 365 * 24;
+        assert!(hourly.with_burst(100 * year).is_ok());
+        let error = hourly.with_burst(200 * year).unwrap_err();
+        assert!(
+            error.to_string().contains(&format!("burst {}", 200 * year)),
+            "{error}"
+        );
+        let widest = Quota::new(u32::MAX, MAX_BURST_TIME).unwrap();
+        assert!(widest.with_burst(u32::MAX).is_ok());
+        assert!(widest.to_governor().is_ok());
     }
 
     #[test]
