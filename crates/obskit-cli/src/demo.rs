@@ -52,6 +52,45 @@ const MAX_ORDERS: usize = 100_000;
 /// Resource name of the order store in the saturation and USE metrics.
 const STORE: &str = "order_store";
 
+/// Route templates of the demo's own handlers, which SLO selectors are checked against.
+const ROUTES: &[&str] = &[
+    "/orders",
+    "/orders/{id}",
+    "/slow",
+    "/fail",
+    "/payments/settings",
+];
+
+/// The SLOs the demo tracks when the configuration defines none; `demo/obskit.toml` holds the
+/// same definitions for `obskit slo rules` and `obskit slo dashboard`.
+pub(crate) fn demo_slos()
+-> Result<std::collections::BTreeMap<String, obskit::slo::SloSpec>, obskit::slo::SloError> {
+    use obskit::slo::SloDefinition;
+
+    let definitions = [
+        SloDefinition::builder("orders-availability")
+            .availability()
+            .target("99.9")
+            .period("30d")
+            .route("/orders")
+            .method("POST")
+            .description("Orders are created")
+            .build()?,
+        SloDefinition::builder("order-lookup-latency")
+            .latency(Duration::from_millis(250))
+            .target("99")
+            .period("30d")
+            .route("/orders/{id}")
+            .method("GET")
+            .description("Order lookups are fast")
+            .build()?,
+    ];
+    Ok(definitions
+        .iter()
+        .map(|definition| (definition.name.clone(), definition.to_spec()))
+        .collect())
+}
+
 /// Runs the demo service until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub(crate) fn run(args: DemoArgs) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -70,6 +109,10 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
     if config.service.version == defaults.version {
         env!("CARGO_PKG_VERSION").clone_into(&mut config.service.version);
     }
+    if config.slo.objectives.is_empty() {
+        config.slo.objectives = demo_slos()?;
+    }
+    config.slo.definitions()?.check_routes(ROUTES)?;
     let obskit = obskit::init(config)?;
     let shutdown = obskit.shutdown().clone();
     shutdown.listen_for_signals()?;
@@ -112,6 +155,14 @@ async fn serve(args: DemoArgs) -> Result<(), BoxError> {
             .critical(false)
             .cache_ttl(Duration::from_secs(10)),
     )?;
+    if let Some(slos) = obskit.slo() {
+        // An exhausted error budget shows as `warn` and keeps the instance ready.
+        health.add_readiness(
+            "slo_budget",
+            slos.budget_check(),
+            CheckOptions::default().critical(false),
+        )?;
+    }
     health.add_liveness(
         "memory",
         MemoryCheck::new(4 * 1024 * 1024 * 1024),
@@ -459,6 +510,25 @@ fn problem(status: StatusCode, detail: &str) -> Response {
 )]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shipped_slo_file_matches_built_in_slos() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/obskit.toml");
+        let config = obskit::Config::builder()
+            .env(false)
+            .file(path)
+            .build()
+            .unwrap();
+        let set = config.slo.definitions().unwrap();
+        let from_file: std::collections::BTreeMap<String, obskit::slo::SloSpec> = set
+            .definitions()
+            .iter()
+            .map(|definition| (definition.name.clone(), definition.to_spec()))
+            .collect();
+        assert_eq!(from_file, demo_slos().unwrap());
+        set.check_routes(ROUTES).unwrap();
+        assert_eq!(set.definitions().len(), 2);
+    }
 
     fn state_with_inventory(address: std::net::SocketAddr) -> AppState {
         let registry = obskit::metrics::Registry::default();

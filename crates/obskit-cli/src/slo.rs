@@ -69,7 +69,13 @@ fn read(path: &Path) -> Result<Vec<SloDefinition>, Vec<String>> {
     let config = obskit::Config::builder()
         .file(path)
         .build()
-        .map_err(|error| error.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
+        .map_err(|error| {
+            error
+                .to_string()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })?;
     match config.slo.definitions() {
         Ok(set) => Ok(set.definitions().to_vec()),
         Err(errors) => Err(errors.errors.iter().map(ToString::to_string).collect()),

@@ -675,3 +675,83 @@ async fn orders_rate_limited_per_client() {
     assert_eq!(orders["rejected"], 1, "{resilience}");
     assert_eq!(orders["allowed"], 2, "{resilience}");
 }
+
+#[tokio::test]
+async fn slo_route_shows_live_status() {
+    let demo = Demo::start(&[]);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &demo).await;
+
+    for _ in 0..3 {
+        assert_eq!(post_order(&client, &demo).await.status(), 201);
+    }
+    let lookup = client.get(demo.url("/orders/1")).send().await.unwrap();
+    assert_eq!(lookup.status(), 200);
+
+    let body: serde_json::Value = client
+        .get(demo.url("/slo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slos = body["slos"].as_array().unwrap();
+    let availability = slos
+        .iter()
+        .find(|slo| slo["name"] == "orders-availability")
+        .unwrap_or_else(|| panic!("no availability SLO in {body}"));
+    assert_eq!(availability["valid"], 3, "{availability}");
+    assert_eq!(availability["bad"], 0, "{availability}");
+    assert_eq!(
+        availability["error_budget_remaining"], 1.0,
+        "{availability}"
+    );
+    assert!(
+        availability["burn_rates"]["5m"].is_number(),
+        "{availability}"
+    );
+    assert!(
+        availability["burn_rates"]["3d"].is_number(),
+        "{availability}"
+    );
+    let latency = slos
+        .iter()
+        .find(|slo| slo["name"] == "order-lookup-latency")
+        .unwrap_or_else(|| panic!("no latency SLO in {body}"));
+    assert_eq!(latency["valid"], 1, "{latency}");
+
+    let metrics = client
+        .get(demo.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"obskit_slo_objective_ratio{slo="orders-availability"}"#
+        ),
+        Some(0.999)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"obskit_slo_burn_rate{slo="orders-availability",window="5m"}"#
+        ),
+        Some(0.0)
+    );
+    promtool_check(&metrics);
+
+    let ready: serde_json::Value = client
+        .get(demo.url("/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ready.to_string().contains("slo_budget"), "{ready}");
+}

@@ -37,6 +37,9 @@ pub enum InitError {
     #[cfg(feature = "http")]
     #[error("setting up the admin endpoints failed: {0}")]
     Admin(#[from] crate::admin::AdminError),
+    /// The SLO definitions are invalid.
+    #[error("setting up SLOs failed: {0}")]
+    Slo(#[from] crate::slo::SloErrors),
     /// A circuit breaker's settings are invalid.
     #[cfg(feature = "resilience")]
     #[error("setting up circuit breakers failed: {0}")]
@@ -220,10 +223,27 @@ impl ObskitBuilder {
         #[cfg(feature = "resilience")]
         let resilience = crate::resilience::Resilience::new(&config.resilience, &registry)?;
 
+        let slo = if config.slo.objectives.is_empty() {
+            None
+        } else {
+            let set = config.slo.definitions()?;
+            let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::MonotonicClock::new());
+            let slos = crate::slo::SloRegistry::new(set, clock).map_err(|error| {
+                crate::slo::SloErrors {
+                    errors: vec![error],
+                }
+            })?;
+            slos.register_metrics(&registry)?;
+            Some(Arc::new(slos))
+        };
+
         #[cfg(feature = "http")]
         let http = {
-            let layer = crate::http::HttpLayer::new(&registry, &config.http)?
+            let mut layer = crate::http::HttpLayer::new(&registry, &config.http)?
                 .with_trace_context(spans.is_some());
+            if let Some(slos) = &slo {
+                layer = layer.with_slo(Arc::clone(slos));
+            }
             let admin = crate::admin::AdminState::new(
                 registry.clone(),
                 health.clone(),
@@ -232,6 +252,10 @@ impl ObskitBuilder {
             )?;
             #[cfg(feature = "resilience")]
             let admin = admin.with_resilience(resilience.clone());
+            let admin = match &slo {
+                Some(slos) => admin.with_slo(Arc::clone(slos)),
+                None => admin,
+            };
             HttpParts { layer, admin }
         };
 
@@ -253,6 +277,7 @@ impl ObskitBuilder {
             health,
             shutdown,
             log_guard,
+            slo,
             #[cfg(feature = "resilience")]
             resilience,
             #[cfg(feature = "http")]
@@ -295,6 +320,7 @@ pub struct Obskit {
     shutdown: Shutdown,
     log_guard: Arc<Mutex<Option<LogGuard>>>,
     spans: Option<crate::trace::BatchExporter>,
+    slo: Option<Arc<crate::slo::SloRegistry>>,
     #[cfg(feature = "resilience")]
     resilience: crate::resilience::Resilience,
     #[cfg(feature = "http")]
@@ -346,6 +372,12 @@ impl Obskit {
     #[cfg(feature = "resilience")]
     pub fn resilience(&self) -> &crate::resilience::Resilience {
         &self.resilience
+    }
+
+    /// Returns the SLOs of the `[slo.objectives]` configuration, which the HTTP middleware
+    /// records every request into and `/slo` serves; `None` when none are configured.
+    pub fn slo(&self) -> Option<&Arc<crate::slo::SloRegistry>> {
+        self.slo.as_ref()
     }
 
     /// Returns the span exporter when tracing is enabled.

@@ -45,6 +45,23 @@ pub(crate) async fn resilience(
     response
 }
 
+/// Serves the status of every SLO as JSON, behind the same lockout, rate limit and bearer
+/// authentication as `/metrics`.
+pub(crate) async fn slo(
+    State((shared, slos)): State<(Arc<AdminShared>, Arc<crate::slo::SloRegistry>)>,
+    request: Request,
+) -> Response {
+    if let Some(rejected) = rejection(&shared, &request) {
+        return rejected;
+    }
+    let body = serde_json::json!({ "slos": slos.statuses() });
+    let mut response = axum::Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// Applies the lockout, the rate limit and bearer authentication to one request of an admin
 /// route, returning the response to send when it does not pass.
 fn rejection(shared: &AdminShared, request: &Request) -> Option<Response> {

@@ -229,6 +229,7 @@ pub struct AdminState {
     health: HealthRegistry,
     #[cfg(feature = "resilience")]
     resilience: Option<crate::resilience::Resilience>,
+    slo: Option<Arc<crate::slo::SloRegistry>>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -297,12 +298,21 @@ impl AdminState {
             health,
             #[cfg(feature = "resilience")]
             resilience: None,
+            slo: None,
         })
     }
 
     /// The health registry served under `/health`.
     pub fn health(&self) -> &HealthRegistry {
         &self.health
+    }
+
+    /// Serves the status of every SLO as JSON on `/slo`, behind the same security as
+    /// `/metrics`.
+    #[must_use]
+    pub fn with_slo(mut self, slos: Arc<crate::slo::SloRegistry>) -> Self {
+        self.slo = Some(slos);
+        self
     }
 
     /// Serves `resilience`'s snapshot as JSON on `/resilience`, behind the same security as
@@ -331,6 +341,14 @@ where
             Router::new()
                 .route("/resilience", get(metrics_endpoint::resilience))
                 .with_state((Arc::clone(&state.shared), resilience)),
+        ),
+        None => routes,
+    };
+    let routes = match state.slo {
+        Some(slos) => routes.merge(
+            Router::new()
+                .route("/slo", get(metrics_endpoint::slo))
+                .with_state((Arc::clone(&state.shared), slos)),
         ),
         None => routes,
     };

@@ -64,6 +64,9 @@ impl Drop for Completion {
             seconds,
             exemplar,
         );
+        if let Some(slos) = &self.shared.slo {
+            slos.record_http(self.method.as_str(), route, self.status, elapsed);
+        }
 
         let _entered = self.span.enter();
         let method = self.method.as_str();

@@ -89,6 +89,7 @@ impl HttpLayer {
                 metrics,
                 exclude: super::PathPatterns::new(&config.exclude_paths),
                 trace: false,
+                slo: None,
             }),
         }
     }
@@ -104,6 +105,16 @@ impl HttpLayer {
     #[must_use]
     pub fn with_trace_context(mut self, on: bool) -> Self {
         Arc::make_mut(&mut self.shared).trace = on;
+        self
+    }
+}
+
+impl HttpLayer {
+    /// Records each finished request into the SLOs whose route and method it matches.
+    /// [`crate::init`] does this when the configuration defines SLOs.
+    #[must_use]
+    pub fn with_slo(mut self, slos: Arc<crate::slo::SloRegistry>) -> Self {
+        Arc::make_mut(&mut self.shared).slo = Some(slos);
         self
     }
 }

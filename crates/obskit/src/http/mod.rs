@@ -12,6 +12,8 @@ mod request_id;
 mod route;
 mod server_span;
 
+use std::sync::Arc;
+
 pub use body::ResponseBody;
 pub use layer::{HttpLayer, HttpService, ResponseFuture};
 pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId};
@@ -24,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) exclude: PathPatterns,
     /// Continue incoming traces and describe the request span for the span bridge.
     pub(crate) trace: bool,
+    /// The SLOs that each finished request is recorded into.
+    pub(crate) slo: Option<Arc<crate::slo::SloRegistry>>,
 }
 
 /// Exact paths and `prefix*` patterns that the middleware leaves alone.

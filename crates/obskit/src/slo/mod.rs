@@ -2,6 +2,7 @@
 //! rates, and multi-window, multi-burn-rate alert state.
 
 mod alert;
+mod check;
 mod dashboard;
 mod decimal;
 mod definition;
@@ -13,6 +14,7 @@ mod tracker;
 mod window;
 
 pub use alert::{BurnRateAlert, LONGEST_WINDOW, Severity, Window};
+pub use check::BudgetCheck;
 pub use dashboard::{DASHBOARD_UID, GRAFANA_SCHEMA_VERSION, dashboard};
 pub use decimal::{Decimal, DecimalError, MAX_SCALE};
 pub use definition::{

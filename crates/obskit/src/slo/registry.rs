@@ -126,6 +126,12 @@ impl SloRegistry {
             .collect()
     }
 
+    /// Returns a health check that fails while any SLO's error budget is spent; see
+    /// [`BudgetCheck`](super::BudgetCheck).
+    pub fn budget_check(self: &Arc<Self>) -> super::BudgetCheck {
+        super::BudgetCheck::new(Arc::clone(self))
+    }
+
     /// Registers the SLO gauges, computed at each scrape, in `registry`.
     ///
     /// | Name | Type | Labels | Value |
