@@ -17,7 +17,13 @@ use std::process::{Command, Output};
 
 use figment::Figment;
 use figment::providers::{Format as _, Toml};
-use obskit::slo::{BurnRateAlert, SloDefinition, SloSpec, Window, rules};
+use std::sync::Arc;
+use std::time::Duration;
+
+use obskit::clock::ManualClock;
+use obskit::slo::{
+    BurnRateAlert, Outcome, SloDefinition, SloSpec, SloStatus, SloTracker, Window, rules,
+};
 use serde::Deserialize;
 use tempfile::TempDir;
 
@@ -165,27 +171,25 @@ fn traffic() -> Vec<Minute> {
     minutes
 }
 
-/// Burn rate over `window` at the end of minute `now` (1-based), from per-minute counts:
-/// `bad / valid / error_budget`, or `None` without valid requests. Minutes before the start
-/// of the traffic count as empty.
-///
-/// NOTE: this is the burn-rate definition of the in-process tracker (events in
-/// `(now - window, now]`); once the tracker is available, feed it the same minutes through a
-/// manual clock instead and compare with its burn rates.
-fn in_process_burn_rate(
-    traffic: &[Minute],
-    now: usize,
-    window: Window,
-    error_budget: f64,
-) -> Option<f64> {
-    let minutes = usize::try_from(window.seconds() / 60).unwrap();
-    let start = now.saturating_sub(minutes);
-    let (valid, bad) = traffic[start..now]
-        .iter()
-        .fold((0, 0), |(valid, bad), minute| {
-            (valid + minute.valid, bad + minute.bad)
-        });
-    (valid > 0).then(|| bad as f64 / valid as f64 / error_budget)
+/// Status of the `orders-availability` SLO's in-process tracker at the end of minute `now`
+/// (1-based), after it recorded the first `now` minutes of `traffic`. Each minute's requests
+/// are recorded at its middle, on a manual clock that starts with the traffic.
+fn in_process_status(traffic: &[Minute], now: usize) -> SloStatus {
+    let definition = fixture_slos()
+        .into_iter()
+        .find(|slo| slo.name == "orders-availability")
+        .unwrap();
+    let tracker = SloTracker::new(definition, Arc::new(ManualClock::new())).unwrap();
+    for (minute, counts) in traffic[..now].iter().enumerate() {
+        let at = Duration::from_secs(minute as u64 * 60 + 30);
+        for _ in 0..counts.bad {
+            tracker.record_at(at, Outcome::Bad);
+        }
+        for _ in 0..counts.valid - counts.bad {
+            tracker.record_at(at, Outcome::Good);
+        }
+    }
+    tracker.status_at(Duration::from_secs(now as u64 * 60))
 }
 
 /// Writes traffic as promtool input series: a 200 and a 500 counter, one sample a minute
@@ -230,15 +234,15 @@ fn burn_rates_match_in_process() {
         .iter()
         .find(|slo| slo.name == "orders-availability")
         .unwrap();
-    let budget = slo.target.error_budget().to_f64();
     let traffic = traffic();
 
     let mut tests = String::new();
     let mut checked = 0;
     for now in (5..=traffic.len()).step_by(15) {
         let mut cases = String::new();
+        let status = in_process_status(&traffic, now);
         for window in Window::ALL {
-            let Some(burn) = in_process_burn_rate(&traffic, now, window, budget) else {
+            let Some(burn) = status.burn_rates.get(window) else {
                 continue;
             };
             let record = format!("slo:sli_error:ratio_rate{window}{{slo=\"{}\"}}", slo.name);
@@ -286,8 +290,12 @@ fn in_process_alert_matches_promtool_case() {
     let page = BurnRateAlert::ALL[0];
     let threshold = page.threshold(fixture_slos()[0].period);
     let fires = |now: usize| {
+        let status = in_process_status(&traffic, now);
         [page.long_window, page.short_window].iter().all(|window| {
-            in_process_burn_rate(&traffic, now, *window, 0.001).is_some_and(|burn| burn > threshold)
+            status
+                .burn_rates
+                .get(*window)
+                .is_some_and(|burn| burn > threshold)
         })
     };
     assert!(!fires(163));
