@@ -54,6 +54,23 @@ fn record_one_event(bencher: Bencher<'_, '_>) {
     bencher.bench_local(|| tracker.record_at(black_box(now), black_box(Outcome::Good)));
 }
 
+/// As `init` sets it up: the tracker reads the coarse monotonic clock.
+#[divan::bench]
+fn record_one_event_reading_coarse_clock(bencher: Bencher<'_, '_>) {
+    let definition = SloDefinition::builder("orders")
+        .target(99.9)
+        .period("30d")
+        .route("/orders")
+        .build()
+        .unwrap();
+    let tracker = SloTracker::new(
+        definition,
+        Arc::new(obskit::clock::CoarseMonotonicClock::new()),
+    )
+    .unwrap();
+    bencher.bench_local(|| tracker.record(black_box(Outcome::Good)));
+}
+
 #[divan::bench]
 fn record_one_event_reading_clock(bencher: Bencher<'_, '_>) {
     let definition = SloDefinition::builder("orders")

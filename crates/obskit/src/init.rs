@@ -227,7 +227,9 @@ impl ObskitBuilder {
             None
         } else {
             let set = config.slo.definitions()?;
-            let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::MonotonicClock::new());
+            // Buckets are 10 s wide, so the coarse clock's tick of a few milliseconds does not matter.
+            let clock: Arc<dyn crate::clock::Clock> =
+                Arc::new(crate::clock::CoarseMonotonicClock::new());
             let slos = crate::slo::SloRegistry::new(set, clock).map_err(|error| {
                 crate::slo::SloErrors {
                     errors: vec![error],
