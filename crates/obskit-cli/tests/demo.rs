@@ -506,6 +506,17 @@ fn demo_shuts_down_with_collector_down() {
     );
 }
 
+async fn get_json(client: &reqwest::Client, demo: &Demo, path: &str) -> serde_json::Value {
+    client
+        .get(demo.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn post_order(client: &reqwest::Client, demo: &Demo) -> reqwest::Response {
     client
         .post(demo.url("/orders"))
@@ -516,14 +527,7 @@ async fn post_order(client: &reqwest::Client, demo: &Demo) -> reqwest::Response 
 }
 
 async fn payments_breaker(client: &reqwest::Client, demo: &Demo) -> serde_json::Value {
-    let resilience: serde_json::Value = client
-        .get(demo.url("/resilience"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resilience = get_json(client, demo, "/resilience").await;
     resilience["circuit_breakers"]
         .as_array()
         .unwrap()
@@ -662,14 +666,7 @@ async fn orders_rate_limited_per_client() {
         let ready = client.get(demo.url("/health/ready")).send().await.unwrap();
         assert_eq!(ready.status(), 200);
     }
-    let resilience: serde_json::Value = client
-        .get(demo.url("/resilience"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resilience: serde_json::Value = get_json(&client, &demo, "/resilience").await;
     let orders = &resilience["rate_limiters"][0];
     assert_eq!(orders["name"], "orders");
     assert_eq!(orders["rejected"], 1, "{resilience}");
@@ -688,14 +685,7 @@ async fn slo_route_shows_live_status() {
     let lookup = client.get(demo.url("/orders/1")).send().await.unwrap();
     assert_eq!(lookup.status(), 200);
 
-    let body: serde_json::Value = client
-        .get(demo.url("/slo"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = get_json(&client, &demo, "/slo").await;
     let slos = body["slos"].as_array().unwrap();
     let availability = slos
         .iter()
@@ -745,13 +735,6 @@ async fn slo_route_shows_live_status() {
     );
     promtool_check(&metrics);
 
-    let ready: serde_json::Value = client
-        .get(demo.url("/health/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: serde_json::Value = get_json(&client, &demo, "/health/ready").await;
     assert!(ready.to_string().contains("slo_budget"), "{ready}");
 }

@@ -8,8 +8,9 @@
     reason = "tests fail by panicking and print why they skip the promtool check"
 )]
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+#[path = "support/promtool.rs"]
+mod promtool;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -236,35 +237,5 @@ fn exposition_passes_promtool() {
         "{text}"
     );
 
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "promtool is not installed; CI must install it (apt-get install prometheus)"
-            );
-            eprintln!("skipping promtool check: promtool is not installed");
-            return;
-        }
-        Err(error) => panic!("starting promtool failed: {error}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
-        "promtool rejected the exposition:\nstdout: {stdout}\nstderr: {stderr}\ninput:\n{text}"
-    );
+    promtool::check_metrics(&text);
 }

@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+#[path = "support/promtool.rs"]
+mod promtool;
+
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::Router;
@@ -119,7 +121,7 @@ async fn over_quota_gets_429_with_headers_and_problem() {
         text.contains("obskit_rate_limit_decisions_total{name=\"orders\",decision=\"rejected\"} 1"),
         "{text}"
     );
-    promtool_check(&text);
+    promtool::check_metrics(&text);
 }
 
 #[tokio::test]
@@ -269,40 +271,4 @@ fn random_keys_stay_within_max_keys() {
         .parse()
         .unwrap();
     assert_eq!(evictions, 100_000, "every new key pushed out a busy one");
-}
-
-/// Checks `text` with `promtool check metrics`; skipped outside CI when promtool is missing.
-fn promtool_check(text: &str) {
-    use std::io::Write as _;
-
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "promtool is not installed; CI must install it (apt-get install prometheus)"
-            );
-            return;
-        }
-        Err(error) => panic!("starting promtool failed: {error}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool rejected the exposition: {}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }

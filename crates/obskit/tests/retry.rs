@@ -7,9 +7,10 @@
     reason = "tests fail by panicking"
 )]
 
-use std::io::Write;
+#[path = "support/promtool.rs"]
+mod promtool;
+
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -357,35 +358,5 @@ async fn resilience_metrics_pass_promtool() {
     assert!(text.contains("obskit_bulkhead_rejections_total"), "{text}");
     assert!(text.contains("obskit_timeouts_total"), "{text}");
     // promtool reads the Prometheus text format only.
-    let Some(output) = promtool_check(&text) else {
-        return;
-    };
-    assert!(
-        output.status.success(),
-        "promtool rejected the output: {}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Runs `promtool check metrics` on `text`, or returns `None` when promtool is missing.
-fn promtool_check(text: &str) -> Option<std::process::Output> {
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(error) => panic!("starting promtool failed: {error}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    Some(child.wait_with_output().unwrap())
+    promtool::check_metrics(&text);
 }

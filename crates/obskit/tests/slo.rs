@@ -7,7 +7,9 @@
     reason = "tests fail by panicking and print why they skip the promtool check"
 )]
 
-use std::process::{Command, Output, Stdio};
+#[path = "support/promtool.rs"]
+mod promtool;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,37 +38,6 @@ fn slos() -> (SloRegistry, ManualClock) {
         SloRegistry::new(set, Arc::new(clock.clone())).unwrap(),
         clock,
     )
-}
-
-/// Runs `promtool check metrics` on `text`; returns `None` when promtool is not installed.
-fn promtool_check(text: &str) -> Option<Output> {
-    use std::io::Write as _;
-
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "promtool is not installed; CI must install it (apt-get install prometheus)"
-            );
-            eprintln!("skipping promtool check: promtool is not installed");
-            return None;
-        }
-        Err(error) => panic!("starting promtool failed: {error}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    Some(child.wait_with_output().unwrap())
 }
 
 #[test]
@@ -99,13 +70,7 @@ fn slo_gauges_pass_promtool() {
         text.contains("obskit_slo_alert_active{slo=\"orders-latency\",severity=\"page\"} 0"),
         "{text}"
     );
-    let Some(output) = promtool_check(&text) else {
-        return;
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}{stderr}\n{text}");
-    assert!(stdout.trim().is_empty(), "promtool lint: {stdout}");
+    promtool::check_metrics(&text);
 
     let open_metrics = registry.encode(Format::OpenMetrics).unwrap();
     assert!(
