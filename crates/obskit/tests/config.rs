@@ -1010,7 +1010,7 @@ fn slo_invalid_field_named_with_key() {
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(
         found[0].starts_with(&format!(
-            "slo.objectives.checkout-errors.period = \"2d\" (from file {}): invalid value; expected SLO \"checkout-errors\": period = \"2d\" is shorter than the longest alert window",
+            "slo.objectives.checkout-errors.period = \"2d\" (from file {}): SLO \"checkout-errors\": period = \"2d\" is shorter than the longest alert window",
             path.display()
         )),
         "{found:?}"

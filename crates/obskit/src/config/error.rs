@@ -88,6 +88,20 @@ pub enum ConfigProblem {
         expected: String,
     },
 
+    /// An `[slo.objectives.<name>]` table that is not a valid SLO. The message names the SLO,
+    /// the field, the value and the fix.
+    #[error("{key} = {value} (from {origin}): {message}")]
+    InvalidSlo {
+        /// Dotted key, such as `slo.objectives.orders.target`.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// Source that set the value.
+        origin: ValueSource,
+        /// The SLO's error message.
+        message: String,
+    },
+
     /// Two keys that exclude each other are both set.
     #[error(
         "{key} (from {origin}) and {other_key} (from {other_origin}) are both set; set only one of them"

@@ -339,10 +339,10 @@ impl Merged {
         }
         for entry in validate_slo::check(&config.slo) {
             let value = self.find(&entry.key);
-            problems.push(ConfigProblem::InvalidValue {
+            problems.push(ConfigProblem::InvalidSlo {
                 value: self.display_value(&entry.key, value),
                 origin: value.map_or(ValueSource::Default, |value| self.source_of(value)),
-                expected: entry.expected,
+                message: entry.message,
                 key: entry.key,
             });
         }
@@ -745,11 +745,11 @@ fn extract_slo(merged: &Merged, problems: &mut Vec<ConfigProblem>) -> SloConfig 
                 if matches!(error.kind, figment::error::Kind::UnknownField(..)) {
                     continue;
                 }
-                problems.push(ConfigProblem::InvalidValue {
+                problems.push(ConfigProblem::InvalidSlo {
                     value: merged.display_value(&key, Some(objective)),
                     origin: merged.source_of(objective),
-                    expected: format!(
-                        "{}; the table needs kind, target, period and route",
+                    message: format!(
+                        "SLO {name:?}: {}; the table needs kind, target, period and route",
                         error.kind
                     ),
                     key,

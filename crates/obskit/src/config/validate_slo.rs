@@ -10,7 +10,7 @@ pub(crate) struct InvalidEntry {
     /// Dotted key, such as `slo.objectives.orders.target`.
     pub(crate) key: String,
     /// The SLO's error message, which names the value and the fix.
-    pub(crate) expected: String,
+    pub(crate) message: String,
 }
 
 /// Checks every SLO table and returns one entry per problem.
@@ -30,7 +30,7 @@ pub(crate) fn check(config: &SloConfig) -> Vec<InvalidEntry> {
             };
             InvalidEntry {
                 key,
-                expected: error.to_string(),
+                message: error.to_string(),
             }
         })
         .collect()
@@ -90,10 +90,10 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert!(
             entries[0]
-                .expected
+                .message
                 .contains("period = \"2d\" is shorter than"),
             "{}",
-            entries[0].expected
+            entries[0].message
         );
     }
 }

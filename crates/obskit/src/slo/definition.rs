@@ -228,7 +228,9 @@ pub enum SloError {
         boundaries: String,
     },
     /// A threshold on an SLO that is not a latency SLO.
-    #[error("SLO {slo:?}: threshold is set on a {kind} SLO; remove it or set kind = \"latency\"")]
+    #[error(
+        "SLO {slo:?}: threshold is set but kind = {kind:?}; only latency SLOs take a threshold, so remove it or set kind = \"latency\""
+    )]
     UnexpectedThreshold {
         /// SLO name.
         slo: String,
@@ -882,13 +884,18 @@ fn bound_nanos(bound: f64) -> u128 {
     u128::from(nanos)
 }
 
-/// Lists the accepted latency thresholds as duration strings.
+/// Lists the accepted latency thresholds as duration strings, such as `"250ms"` and
+/// `"2.5s"`, as the configuration reference writes them.
 fn boundaries() -> String {
     DEFAULT_DURATION_BUCKETS
         .iter()
         .map(|bound| {
-            let nanos = u64::try_from(bound_nanos(*bound)).unwrap_or(u64::MAX);
-            format!("\"{}\"", format_duration(Duration::from_nanos(nanos)))
+            if *bound < 1.0 {
+                // Every boundary below 1 s is a whole number of milliseconds.
+                format!("\"{}ms\"", bound_nanos(*bound) / 1_000_000)
+            } else {
+                format!("\"{bound}s\"")
+            }
         })
         .collect::<Vec<_>>()
         .join(", ")

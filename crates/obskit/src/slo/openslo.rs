@@ -27,8 +27,9 @@ use figment::Figment;
 use figment::providers::{Format, Yaml};
 use serde_json::Value;
 
+use super::decimal::Decimal;
 use super::definition::{SloDefinition, SloError, SloSpec};
-use super::target::{Target, TargetText};
+use super::target::{Target, TargetError, TargetText};
 
 /// Annotation holding the route template an OpenSLO document selects.
 pub const ROUTE_ANNOTATION: &str = "obskit.dev/route";
@@ -411,8 +412,26 @@ impl<'a> Document<'a> {
         if let Some(value) = objective.get("target") {
             let text = text(value)
                 .ok_or_else(|| self.reject("spec.objectives[0].target", "expected a number"))?;
-            return Target::parse_ratio(&text)
-                .map_err(|error| self.reject("spec.objectives[0].target", error));
+            return Target::parse_ratio(&text).map_err(|error| {
+                let field = "spec.objectives[0].target";
+                // The shared message suggests 99.9, which is a percentage and not a ratio.
+                match error {
+                    TargetError::TooHigh { .. } if is_percentage(&text) => self
+                        .reject(
+                            field,
+                            format!(
+                                "{text} is above 1; target is a ratio such as 0.999, so write a percentage as targetPercent: {text}"
+                            ),
+                        ),
+                    TargetError::TooHigh { .. } => self.reject(
+                        field,
+                        format!(
+                            "{text} is 100 % or more, which leaves no error budget; use a ratio below 1, such as 0.999"
+                        ),
+                    ),
+                    error => self.reject(field, error),
+                }
+            });
         }
         if let Some(value) = objective.get("targetPercent") {
             let text = text(value).ok_or_else(|| {
@@ -426,6 +445,15 @@ impl<'a> Document<'a> {
             "missing; set target (0 to 1) or targetPercent (0 to 100)",
         ))
     }
+}
+
+/// Returns whether `text` is above 1 and a valid target percentage, such as `99.9`.
+fn is_percentage(text: &str) -> bool {
+    let above_one = text
+        .trim()
+        .parse::<Decimal>()
+        .is_ok_and(|value| value > Decimal::ONE);
+    above_one && Target::parse_percent(text).is_ok()
 }
 
 #[cfg(test)]

@@ -56,6 +56,24 @@ pub enum TargetError {
         /// The value as written.
         value: String,
     },
+    /// The maximum error percentage of an `error_rate` SLO is 0, an objective of 100 % that
+    /// leaves no error budget.
+    #[error(
+        "target {value} allows 0 % errors, which leaves no error budget; an error_rate target is the maximum percent of errors, so use a value above 0, such as 0.5"
+    )]
+    NoErrorsAllowed {
+        /// The value as written.
+        value: String,
+    },
+    /// The maximum error percentage of an `error_rate` SLO is 100 or more, an objective of
+    /// 0 %.
+    #[error(
+        "target {value} allows 100 % errors or more, so every request may fail; an error_rate target is the maximum percent of errors, so use a value below 100, such as 0.5"
+    )]
+    AllErrorsAllowed {
+        /// The value as written.
+        value: String,
+    },
 }
 
 impl Target {
@@ -103,8 +121,8 @@ impl Target {
     ///
     /// # Errors
     ///
-    /// As [`Target::parse`]; a maximum of 0 % is [`TargetError::TooHigh`] and one of 100 % or
-    /// more is [`TargetError::TooLow`], because they are objectives of 100 % and 0 %.
+    /// As [`Target::parse`]; a maximum of 0 % is [`TargetError::NoErrorsAllowed`] and one of
+    /// 100 % or more is [`TargetError::AllErrorsAllowed`].
     pub fn from_max_error_percent(text: &str) -> Result<Self, TargetError> {
         let trimmed = text.trim();
         let trimmed = trimmed.strip_suffix('%').unwrap_or(trimmed);
@@ -115,15 +133,15 @@ impl Target {
                 text: text.to_owned(),
             })?;
         if errors.is_zero() {
-            return Err(TargetError::TooHigh {
-                value: format!("{text} % errors (objective 100 %)"),
+            return Err(TargetError::NoErrorsAllowed {
+                value: text.trim().to_owned(),
             });
         }
         let objective = Decimal::ONE
             .checked_sub(errors)
             .filter(|objective| !objective.is_zero())
-            .ok_or_else(|| TargetError::TooLow {
-                value: format!("{text} % errors (objective 0 %)"),
+            .ok_or_else(|| TargetError::AllErrorsAllowed {
+                value: text.trim().to_owned(),
             })?;
         Ok(Self(objective))
     }
@@ -317,14 +335,23 @@ mod tests {
             target.map(|t| t.error_budget().to_string()),
             Ok("0.005".to_owned())
         );
-        assert!(matches!(
-            Target::from_max_error_percent("0"),
-            Err(TargetError::TooHigh { .. })
-        ));
-        assert!(matches!(
-            Target::from_max_error_percent("100"),
-            Err(TargetError::TooLow { .. })
-        ));
+    }
+
+    #[test]
+    fn error_rate_bounds_suggest_error_percent() {
+        let none = Target::from_max_error_percent("0").unwrap_err();
+        assert!(matches!(none, TargetError::NoErrorsAllowed { .. }));
+        let all = Target::from_max_error_percent("100").unwrap_err();
+        assert!(matches!(all, TargetError::AllErrorsAllowed { .. }));
+        let over = Target::from_max_error_percent("150%").unwrap_err();
+        assert!(matches!(over, TargetError::AllErrorsAllowed { .. }));
+
+        // 99.9 as an error_rate target means 99.9 % errors, so it must not be the advice.
+        for error in [none, all, over] {
+            let message = error.to_string();
+            assert!(!message.contains("99.9"), "{message}");
+            assert!(message.contains("such as 0.5"), "{message}");
+        }
     }
 
     #[test]

@@ -72,6 +72,19 @@ fn latency_threshold_must_be_bucket() {
     assert!(message.contains("threshold = \"300ms\""), "{message}");
     assert!(message.contains("\"5ms\", \"10ms\", \"25ms\""), "{message}");
     assert!(message.contains("\"10s\""), "{message}");
+    assert!(
+        message.contains("\"1s\", \"2.5s\", \"5s\", \"7.5s\""),
+        "{message}"
+    );
+
+    // Every boundary the message lists is accepted as written.
+    for listed in boundaries().split(", ") {
+        latency.threshold = Some(listed.trim_matches('"').to_owned());
+        assert!(
+            SloDefinition::from_spec("orders", &latency).is_ok(),
+            "{listed}"
+        );
+    }
 
     latency.threshold = None;
     assert!(matches!(
@@ -86,10 +99,13 @@ fn latency_threshold_must_be_bucket() {
 
     let mut availability = spec("availability", "99.9");
     availability.threshold = Some("250ms".to_owned());
-    assert!(matches!(
-        rejection("orders", &availability),
-        SloError::UnexpectedThreshold { .. }
-    ));
+    let error = rejection("orders", &availability);
+    assert!(
+        matches!(error, SloError::UnexpectedThreshold { .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("kind = \"availability\""), "{message}");
 }
 
 #[test]

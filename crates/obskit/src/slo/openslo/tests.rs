@@ -170,6 +170,23 @@ fn unsupported_fields_rejected_by_path() {
 }
 
 #[test]
+fn percent_as_ratio_suggests_target_percent() {
+    let yaml = RATIO.replace("      target: 0.9995", "      target: 99.95");
+    let (field, reason) = rejection(&yaml);
+    assert_eq!(field, "spec.objectives[0].target");
+    assert!(reason.contains("99.95 is above 1"), "{reason}");
+    assert!(reason.contains("targetPercent: 99.95"), "{reason}");
+    assert!(!reason.contains("such as 99.9,"), "{reason}");
+
+    for ratio in ["1", "100", "250"] {
+        let yaml = RATIO.replace("      target: 0.9995", &format!("      target: {ratio}"));
+        let (_, reason) = rejection(&yaml);
+        assert!(reason.contains("below 1, such as 0.999"), "{reason}");
+        assert!(!reason.contains("targetPercent"), "{reason}");
+    }
+}
+
+#[test]
 fn rejection_message_names_document_and_field() {
     let yaml = RATIO.replace(
         "budgetingMethod: Occurrences",
