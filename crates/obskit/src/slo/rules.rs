@@ -347,15 +347,15 @@ fn burn_alert(slo: &SloDefinition, condition: BurnRateAlert, budget: &str) -> Al
     annotations.insert(
         "summary".to_owned(),
         format!(
-            "SLO {} burns its error budget over {threshold} times as fast as allowed ({long} and {short} windows)",
+            "SLO {} burns its error budget at a rate above {threshold} over {long} and {short}",
             slo.name
         ),
     );
     let mut description = format!(
         "SLO {} ({} {}% over {period}, route {{{{ $labels.http_route }}}}) burned its error budget \
-         {{{{ $value | humanize }}}} times as fast as the objective allows over the last {long}, \
-         and the last {short} is above {threshold} too. At {threshold} times, {}% of the {period} \
-         error budget is spent in {long}.",
+         at {{{{ $value | humanize }}}} times the rate the objective allows over the last {long}, \
+         and at a rate above {threshold} over the last {short}. A burn rate of {threshold} \
+         spends {}% of the {period} error budget in {long}.",
         slo.name,
         slo.kind.name(),
         slo.target.percent(),
@@ -364,6 +364,9 @@ fn burn_alert(slo: &SloDefinition, condition: BurnRateAlert, budget: &str) -> Al
     if let Some(text) = &slo.description {
         description.push(' ');
         description.push_str(&template_literal(text));
+        if !text.trim_end().ends_with(['.', '!', '?']) {
+            description.push('.');
+        }
     }
     annotations.insert("description".to_owned(), description);
     annotations.insert(

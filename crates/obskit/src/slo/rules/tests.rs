@@ -178,7 +178,7 @@ fn runbook_url_from_definition() {
         "https://runbooks.example.com/orders"
     );
     assert!(
-        page.annotations["description"].ends_with("Orders load {{ \"{{\" }} fast }}"),
+        page.annotations["description"].ends_with("Orders load {{ \"{{\" }} fast }}."),
         "{}",
         page.annotations["description"]
     );
