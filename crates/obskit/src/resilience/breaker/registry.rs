@@ -172,6 +172,9 @@ impl CircuitBreakerRegistry {
     ///
     /// As [`CircuitBreakerBuilder::build`](super::CircuitBreakerBuilder::build).
     pub fn get_or_create(&self, name: &str) -> Result<CircuitBreaker, BreakerError> {
+        if let Some(breaker) = self.get(name) {
+            return Ok(breaker);
+        }
         let config = match self.inner.configured.get(name) {
             Some(settings) => settings.resolve(),
             None => self.inner.defaults.clone(),
@@ -181,6 +184,10 @@ impl CircuitBreakerRegistry {
 
     /// Returns the breaker called `name`, creating it from `preset` with the configuration
     /// file's keys for that name applied on top.
+    ///
+    /// A breaker that already exists, such as one created from a
+    /// `[resilience.circuit_breakers.<name>]` table without `preset`, is returned as it is,
+    /// with a warning when its settings differ; set `preset` in that table instead.
     ///
     /// # Errors
     ///
@@ -208,10 +215,12 @@ impl CircuitBreakerRegistry {
         config: CircuitBreakerConfig,
     ) -> Result<CircuitBreaker, BreakerError> {
         if let Some(breaker) = self.get(name) {
+            warn_if_settings_differ(&breaker, &config);
             return Ok(breaker);
         }
         let mut breakers = self.inner.breakers.write();
         if let Some(breaker) = breakers.get(name) {
+            warn_if_settings_differ(breaker, &config);
             return Ok(breaker.clone());
         }
         let breaker = CircuitBreaker::builder(name)
@@ -237,5 +246,75 @@ impl CircuitBreakerRegistry {
     /// them as JSON.
     pub fn snapshots(&self) -> Vec<Snapshot> {
         self.all().iter().map(CircuitBreaker::snapshot).collect()
+    }
+}
+
+/// Warns that an existing breaker keeps its settings although other ones were requested.
+fn warn_if_settings_differ(breaker: &CircuitBreaker, requested: &CircuitBreakerConfig) {
+    if breaker.config() != requested {
+        tracing::warn!(
+            target: "obskit::resilience",
+            circuit_breaker = breaker.name(),
+            "circuit breaker already exists with other settings, which it keeps; set them in its [resilience.circuit_breakers.<name>] table"
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Log output collected in memory.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn preset_on_existing_breaker_warns() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let breakers = CircuitBreakerRegistry::new(&Registry::default());
+
+        tracing::subscriber::with_default(subscriber, || {
+            let first = breakers.get_or_create("payments").unwrap();
+            let again = breakers.get_or_create("payments").unwrap();
+            assert_eq!(again.config(), first.config());
+            let preset = breakers
+                .get_or_create_with_preset("payments", Preset::ExternalApi)
+                .unwrap();
+            assert_eq!(
+                preset.config(),
+                first.config(),
+                "the existing breaker is kept"
+            );
+        });
+
+        let output = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            output
+                .matches("circuit breaker already exists with other settings")
+                .count(),
+            1,
+            "{output}"
+        );
+        assert!(output.contains("circuit_breaker=\"payments\""), "{output}");
     }
 }
