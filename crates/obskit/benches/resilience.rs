@@ -178,23 +178,11 @@ mod policy_ready_ok {
             .build()
     }
 
-    #[divan::bench]
-    fn obskit(bencher: divan::Bencher<'_, '_>) {
+    /// `slow_call_tracking = true` is the breaker's default.
+    #[divan::bench(args = [false, true])]
+    fn obskit(bencher: divan::Bencher<'_, '_>, slow_call_tracking: bool) {
         let runtime = runtime();
-        let policy = policy(false);
-        bencher.bench_local(|| {
-            runtime.block_on(async {
-                for value in 0..BATCH {
-                    black_box(policy.call(|| ready(value)).await.unwrap());
-                }
-            });
-        });
-    }
-
-    #[divan::bench]
-    fn obskit_slow_call_tracking(bencher: divan::Bencher<'_, '_>) {
-        let runtime = runtime();
-        let policy = policy(true);
+        let policy = policy(slow_call_tracking);
         bencher.bench_local(|| {
             runtime.block_on(async {
                 for value in 0..BATCH {
