@@ -61,7 +61,7 @@ const ROUTES: &[&str] = &[
     "/payments/settings",
 ];
 
-/// The SLOs the demo tracks when the configuration defines none; `demo/obskit.toml` holds the
+/// The SLOs the demo tracks when the configuration defines none; `demo/obskit.toml` contains the
 /// same definitions for `obskit slo rules` and `obskit slo dashboard`.
 pub(crate) fn demo_slos()
 -> Result<std::collections::BTreeMap<String, obskit::slo::SloSpec>, obskit::slo::SloError> {
@@ -438,7 +438,7 @@ async fn fail(Query(query): Query<FailQuery>) -> Response {
     }
 }
 
-/// Answers an order whose payment failed: 503 with `Retry-After` while the payments breaker is
+/// Builds the response to an order whose payment failed: 503 with `Retry-After` while the payments breaker is
 /// open, 503 when every payment slot is busy, 504 when the payments server was too slow and
 /// 502 when it failed.
 fn payment_failure(error: &obskit::resilience::Error<PaymentError>) -> Response {

@@ -146,7 +146,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_out_of_range_are_rejected_with_the_value() {
+    fn out_of_range_settings_rejected() {
         let error = Settings {
             failure_rate: 1.5,
             latency_ms: 0,
@@ -227,7 +227,7 @@ pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Payments in progress at once; more wait up to [`BULKHEAD_WAIT`] for a slot.
 const MAX_CONCURRENT_PAYMENTS: usize = 64;
 
-/// Longest wait for a free payment slot.
+/// Maximum wait for a free payment slot.
 const BULKHEAD_WAIT: Duration = Duration::from_millis(50);
 
 /// The payments client inside its resilience policy: retry with a budget, the `payments`

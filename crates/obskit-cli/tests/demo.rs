@@ -565,7 +565,7 @@ async fn payments_breaker_opens_and_recovers() {
     // Every payment fails: the first orders get 502 after their retries, until the breaker
     // opens and orders get 503 with the time until the next probe.
     let mut statuses = Vec::new();
-    let refused = loop {
+    let rejected = loop {
         let response = post_order(&client, &demo).await;
         statuses.push(response.status().as_u16());
         if response.status() == 503 {
@@ -582,7 +582,7 @@ async fn payments_breaker_opens_and_recovers() {
             .all(|status| *status == 502),
         "{statuses:?}"
     );
-    let retry_after: u64 = refused.headers()["retry-after"]
+    let retry_after: u64 = rejected.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()

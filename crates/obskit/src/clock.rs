@@ -47,8 +47,8 @@ impl Clock for MonotonicClock {
 /// A read costs about a quarter of an [`Instant`] read (8 ns against 32 ns on the benchmark
 /// machine) because it returns the time of the last timer tick instead of asking the clock
 /// source. Its resolution is that tick: 1 to 4 ms depending on the kernel's `CONFIG_HZ`. Circuit
-/// breakers read it by default, since they time calls against thresholds of a second or more
-/// and waits of seconds; give a breaker a [`MonotonicClock`] to time calls against a threshold of
+/// breakers read it by default, because they time calls against thresholds of a second or more
+/// and waits of seconds. Give a breaker a [`MonotonicClock`] to time calls against a threshold of
 /// a few milliseconds. On systems other than Linux and Android it reads [`Instant`].
 #[derive(Debug, Clone, Copy)]
 pub struct CoarseMonotonicClock {
@@ -94,7 +94,7 @@ fn coarse_now() -> Duration {
     ORIGIN.get_or_init(Instant::now).elapsed()
 }
 
-/// A clock that moves only when told to, for tests.
+/// A clock that moves only when advanced, for tests.
 ///
 /// Clones share the same time.
 ///
@@ -142,7 +142,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manual_clock_moves_only_when_advanced_and_clones_share_it() {
+    fn manual_clock_shared_by_clones() {
         let clock = ManualClock::new();
         let clone = clock.clone();
         assert_eq!(clock.now(), Duration::ZERO);
@@ -153,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn coarse_clock_never_goes_back_and_follows_the_precise_one() {
+    fn coarse_clock_follows_precise_clock() {
         let coarse = CoarseMonotonicClock::new();
         let precise = MonotonicClock::new();
         let mut last = coarse.now();

@@ -167,7 +167,7 @@ async fn rate_limit_frees_half_open_probe() {
         matches!(result, Err(Error::RateLimited { .. })),
         "{result:?}"
     );
-    // The only probe slot is free again: the rejection said nothing about the dependency.
+    // The only probe slot is free again: a local rejection is no evidence about the dependency.
     assert_eq!(breaker.state(), BreakerState::HalfOpen);
     let probe = breaker.try_acquire().unwrap();
     probe.success();
@@ -187,7 +187,7 @@ async fn full_bulkhead_ignored_not_retried() {
         &registry,
     )
     .unwrap();
-    let held = bulkhead.try_acquire().unwrap();
+    let occupied = bulkhead.try_acquire().unwrap();
     let policy = Policy::builder("dependency")
         .retry(retry(&registry, 3))
         .circuit_breaker(breaker(&registry, &clock, 2))
@@ -213,7 +213,7 @@ async fn full_bulkhead_ignored_not_retried() {
     );
     let ignored = r#"obskit_circuit_breaker_calls_total{name="dependency",outcome="ignored"}"#;
     assert_eq!(sample(&registry, ignored), 1.0);
-    drop(held);
+    drop(occupied);
     let ok: Result<(), Error<Failed>> = policy.call(|| async { Ok(()) }).await;
     assert!(ok.is_ok());
 }
@@ -361,7 +361,7 @@ async fn load_shed_layer_503_and_504() {
         let client = client.clone();
         async move { client.get(format!("http://{address}/work")).send().await }
     });
-    // Wait until the first request holds the only slot.
+    // Wait until the first request takes the only slot.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while sample(&registry, r#"obskit_bulkhead_concurrent_calls{name="api"}"#) < 1.0 {
         assert!(

@@ -223,7 +223,7 @@ fn input_series(traffic: &[Minute]) -> String {
 }
 
 /// Relative difference allowed between the in-process and the Prometheus burn rates. With one
-/// sample a minute and windows aligned to samples, Prometheus 2's `rate` sees exactly the
+/// sample a minute and windows aligned to samples, Prometheus 2's `rate` covers exactly the
 /// window's requests, so both differ only by floating-point rounding.
 const TOLERANCE: f64 = 1e-9;
 

@@ -9,10 +9,10 @@ use super::breaker::State;
 
 /// The outcome of a protected call that did not succeed.
 ///
-/// [`Error::Inner`] carries the error of the call itself. Every other variant is a decision of
-/// a resilience component that the call was not run or was cut short; match on it to answer
-/// with the right status (for example 503 with `Retry-After`) instead of treating it as a
-/// failure of the dependency.
+/// [`Error::Inner`] carries the error of the call itself. Every other variant means that a
+/// resilience component did not run the call or cut it short. Match on it to respond with the
+/// right status (for example 503 with `Retry-After`) instead of treating it as a failure of the
+/// dependency.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error<E> {
@@ -74,7 +74,7 @@ impl<E> Error<E> {
         }
     }
 
-    /// Returns how long to wait before trying again, when the rejecting component knows.
+    /// Returns how long to wait before trying again, when the rejecting component reports it.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::NotPermitted { retry_after, .. } => *retry_after,

@@ -23,7 +23,7 @@ type Classifier<E> = dyn Fn(&E) -> Outcome + Send + Sync;
 /// retry( circuit_breaker( rate_limiter( timeout( bulkhead( call )))))
 /// ```
 ///
-/// - The retry sees every attempt's outcome, so one call may make several attempts, each of
+/// - The retry receives every attempt's outcome, so one call may make several attempts, each of
 ///   them through the breaker. It does not retry a breaker's or rate limiter's rejection unless
 ///   its policy says [`retry_rejections`](super::retry::RetryPolicy::retry_rejections).
 /// - The breaker records each attempt that got past it: the call's own error as the classifier
@@ -116,12 +116,12 @@ impl<E> Policy<E> {
         }
     }
 
-    /// The policy's name.
+    /// Returns the policy's name.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
-    /// The circuit breaker, when the policy has one.
+    /// Returns the circuit breaker, when the policy has one.
     pub fn circuit_breaker(&self) -> Option<&CircuitBreaker> {
         self.inner.breaker.as_ref()
     }

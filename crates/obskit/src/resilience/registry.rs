@@ -99,7 +99,7 @@ impl Resilience {
         }
     }
 
-    /// The circuit breakers by name.
+    /// Returns the circuit breakers by name.
     pub fn circuit_breakers(&self) -> &CircuitBreakerRegistry {
         &self.inner.breakers
     }

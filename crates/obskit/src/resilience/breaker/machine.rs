@@ -733,7 +733,7 @@ impl Inner {
         let current = self.state.load(Ordering::Acquire);
         let state = state_of(current);
         // A call that finishes after its window opened the breaker still counts in that
-        // window; once the breaker moved on, the window it was permitted in is gone.
+        // window. Once the breaker has moved on, the window it was permitted in is gone.
         let opened_by_this_window =
             state == State::Open && generation_of(current) == generation_of(permit_word) + 1;
         if state != State::Closed && !opened_by_this_window {

@@ -147,12 +147,12 @@ impl<C: Clock> RateLimiter<C> {
         RateLimiterSnapshot::new(&self.name, self.quota, None, &self.metrics)
     }
 
-    /// The limiter's name.
+    /// Returns the limiter's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The limiter's quota.
+    /// Returns the limiter's quota.
     pub fn quota(&self) -> Quota {
         self.quota
     }

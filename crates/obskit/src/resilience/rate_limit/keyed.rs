@@ -165,17 +165,17 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedRateLimiter<K, C> {
         self.store.len()
     }
 
-    /// Whether no key is tracked.
+    /// Returns whether no key is tracked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The limiter's name.
+    /// Returns the limiter's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The limiter's quota.
+    /// Returns the limiter's quota.
     pub fn quota(&self) -> Quota {
         self.quota
     }
@@ -290,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn full_store_evicts_oldest_busy_key_and_counts_it() {
+    fn full_store_evicts_and_counts() {
         let registry = Registry::default();
         let limiter: KeyedRateLimiter<u32, ManualClock> =
             RateLimiter::builder("full", Quota::per_minute(1).unwrap())
@@ -318,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn idle_keys_swept_when_new_key_arrives_after_interval() {
+    fn idle_keys_swept_after_interval() {
         let clock = ManualClock::new();
         let limiter: KeyedRateLimiter<u32, ManualClock> =
             RateLimiter::builder("sweep", Quota::per_second(10).unwrap())

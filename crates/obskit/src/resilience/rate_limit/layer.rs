@@ -1,4 +1,4 @@
-//! Tower middleware that answers requests over a client's quota with 429 and RateLimit headers.
+//! Tower middleware that rejects requests over a client's quota with 429 and RateLimit headers.
 
 use std::fmt;
 use std::future::Future;

@@ -4,7 +4,7 @@
 //! GCRA: quota comes back continuously, one request's worth every `period / count`, rather
 //! than in fixed windows. [`RateLimiter`] has one quota for every caller; [`KeyedRateLimiter`]
 //! has one per key and tracks at most `max_keys` keys. With the `http` feature,
-//! [`RateLimitLayer`] puts a keyed limiter in front of a tower service and answers rejected
+//! [`RateLimitLayer`] puts a keyed limiter in front of a tower service and responds to rejected
 //! requests with `429 Too Many Requests`, `Retry-After` and the `RateLimit-Policy` and
 //! `RateLimit` header fields.
 //!

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::RateLimitError;
 
-/// Longest time a full burst may take to come back: about 146 years, a quarter of the
+/// Maximum time a full burst may take to come back: about 146 years, a quarter of the
 /// nanosecond range. governor 0.10 adds this time to its clock readings in unchecked `u64`
 /// nanoseconds, so a longer burst would overflow there.
 pub const MAX_BURST_TIME: Duration = Duration::from_nanos(u64::MAX / 4);
