@@ -146,6 +146,7 @@ impl Registry {
     /// As [`Registry::encode`]; `out` may then hold a partial exposition.
     pub fn encode_into(&self, format: Format, out: &mut String) -> Result<(), MetricsError> {
         let start = out.len();
+        self.fold_pending();
         let state = self.inner.state.read();
         match format {
             Format::OpenMetrics => super::exemplar::encode_openmetrics(out, |out| {

@@ -41,9 +41,9 @@ use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
@@ -152,6 +152,15 @@ struct Inner {
     overflow: CounterFamily<1>,
     /// Length of the last exposition, used to size the next output buffer.
     size_hint: AtomicUsize,
+    /// Values kept outside their counters, brought up to date before each encode.
+    pending: Mutex<Vec<Weak<dyn Pending>>>,
+}
+
+/// A source of counts that are kept off the hot path and folded into counter series at
+/// scrape time, such as the successes a circuit breaker derives from its window position.
+pub(crate) trait Pending: Send + Sync {
+    /// Adds what was counted since the last call to the counter series.
+    fn fold(&self);
 }
 
 #[derive(Default)]
@@ -281,7 +290,33 @@ impl Registry {
                     core: overflow_core,
                 },
                 size_hint: AtomicUsize::new(0),
+                pending: Mutex::new(Vec::new()),
             }),
+        }
+    }
+
+    /// Registers a source whose counts are folded into its counters before each encode, for
+    /// as long as it lives.
+    #[cfg_attr(
+        not(feature = "resilience"),
+        expect(dead_code, reason = "circuit breakers are the only source")
+    )]
+    pub(crate) fn add_pending(&self, source: Weak<dyn Pending>) {
+        let mut pending = self.inner.pending.lock();
+        pending.retain(|source| source.strong_count() > 0);
+        pending.push(source);
+    }
+
+    /// Folds the counts of every live pending source into their counters.
+    pub(crate) fn fold_pending(&self) {
+        let live: Vec<Arc<dyn Pending>> = {
+            let mut pending = self.inner.pending.lock();
+            pending.retain(|source| source.strong_count() > 0);
+            pending.iter().filter_map(Weak::upgrade).collect()
+        };
+        // Outside the lock: a source dropped here folds itself from its drop.
+        for source in live {
+            source.fold();
         }
     }
 

@@ -3,8 +3,9 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -17,7 +18,7 @@ use super::config::{
 use super::metrics::BreakerMetrics;
 use super::snapshot::Snapshot;
 use super::window::{CountWindow, Counts, Record, TimeWindow, Window};
-use crate::metrics::Registry;
+use crate::metrics::{Pending, Registry};
 use crate::resilience::{Clock, CoarseMonotonicClock, Error};
 
 /// Log target of every transition.
@@ -37,6 +38,9 @@ const fn state_code(state: State) -> u64 {
         State::Disabled => 4,
     }
 }
+
+const CLOSED: u64 = state_code(State::Closed);
+const HALF_OPEN: u64 = state_code(State::HalfOpen);
 
 fn state_of(word: u64) -> State {
     match word & STATE_MASK {
@@ -141,7 +145,7 @@ struct Inner {
     name: Arc<str>,
     config: CircuitBreakerConfig,
     compiled: Compiled,
-    clock: Arc<dyn Clock>,
+    clock: BreakerClock,
     /// State and generation; see [`STATE_BITS`].
     state: AtomicU64,
     window: Window,
@@ -153,6 +157,8 @@ struct Inner {
     probe_counts: AtomicU64,
     /// Rejected calls since the breaker last closed.
     not_permitted: AtomicU64,
+    /// Successes of the count window already added to the success counter.
+    folded_successes: AtomicU64,
     /// Taken only to change state. Holds the number of consecutive openings, which sets the
     /// open-state wait when it grows.
     transition: Mutex<u32>,
@@ -276,29 +282,37 @@ impl CircuitBreaker {
     ///
     /// [`NotPermitted`] when the breaker is open or forced open, or half-open with every probe
     /// slot taken. The rejection is counted.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, NotPermitted> {
         let word = self.inner.state.load(Ordering::Acquire);
         if word & STATE_MASK == state_code(State::Closed) {
-            return Ok(self.permit(word, PermitKind::Window));
+            return Ok(self.permit(word));
         }
-        self.try_acquire_slow(word)
+        // The decision comes back in registers and the rejection is built here: a slow path
+        // that wrote the result through memory would keep the fast path's permit there too.
+        match self.try_acquire_slow(word) {
+            Decision::Permit(word) => Ok(self.permit(word)),
+            Decision::Reject(state, wait) => Err(NotPermitted {
+                name: Arc::clone(&self.inner.name),
+                state,
+                retry_after: (wait != u64::MAX).then(|| Duration::from_nanos(wait)),
+            }),
+        }
     }
 
     #[cold]
-    fn try_acquire_slow(&self, mut word: u64) -> Result<Permit<'_>, NotPermitted> {
+    fn try_acquire_slow(&self, mut word: u64) -> Decision {
         let inner = &*self.inner;
         loop {
             match state_of(word) {
-                State::Closed => return Ok(self.permit(word, PermitKind::Window)),
-                State::Disabled => return Ok(self.permit(word, PermitKind::Untracked)),
-                State::ForcedOpen => return Err(inner.reject(State::ForcedOpen, None)),
+                State::Closed => return Decision::Permit(word),
+                State::Disabled => return Decision::Permit(word),
+                State::ForcedOpen => return inner.reject(State::ForcedOpen, None),
                 State::Open => {
                     let now = inner.now_nanos();
                     let until = inner.open_until.load(Ordering::Acquire);
                     if now <= until {
-                        let wait = Duration::from_nanos((until - now).max(1));
-                        return Err(inner.reject(State::Open, Some(wait)));
+                        return inner.reject(State::Open, Some((until - now).max(1)));
                     }
                     inner.transition(
                         word,
@@ -318,9 +332,9 @@ impl CircuitBreaker {
                             },
                         );
                     } else if inner.take_probe(word) {
-                        return Ok(self.permit(word, PermitKind::Probe));
+                        return Decision::Permit(word);
                     } else if inner.state.load(Ordering::Acquire) == word {
-                        return Err(inner.reject(State::HalfOpen, None));
+                        return inner.reject(State::HalfOpen, None);
                     }
                 }
             }
@@ -328,18 +342,17 @@ impl CircuitBreaker {
         }
     }
 
-    #[inline]
-    fn permit(&self, word: u64, kind: PermitKind) -> Permit<'_> {
-        let started = match (kind, self.inner.compiled.slow_call_nanos) {
-            (PermitKind::Untracked, _) | (_, None) => 0,
-            (_, Some(_)) => self.inner.now_nanos(),
+    #[inline(always)]
+    fn permit(&self, word: u64) -> Permit<'_> {
+        let disabled = word & STATE_MASK == state_code(State::Disabled);
+        let started = match self.inner.compiled.slow_call_nanos {
+            Some(_) if !disabled => self.inner.now_nanos(),
+            _ => 0,
         };
         Permit {
-            breaker: self,
+            breaker: &self.inner,
             word,
-            kind,
             started,
-            recorded: false,
         }
     }
 
@@ -475,8 +488,9 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    pub(crate) fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
+    /// Reads time from `clock` when given, or from a coarse clock of the breaker's own.
+    pub(crate) fn shared_clock(mut self, clock: Option<Arc<dyn Clock>>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -506,11 +520,12 @@ impl CircuitBreakerBuilder {
                 Window::Time(TimeWindow::new(self.config.sliding_window_size))
             }
         };
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Arc::new(CoarseMonotonicClock::new()));
+        let clock = match self.clock {
+            Some(clock) => BreakerClock::Given(clock),
+            None => BreakerClock::Coarse(CoarseMonotonicClock::new()),
+        };
 
-        Ok(CircuitBreaker {
+        let breaker = CircuitBreaker {
             inner: Arc::new(Inner {
                 name,
                 compiled: Compiled::new(&self.config),
@@ -523,11 +538,42 @@ impl CircuitBreakerBuilder {
                 probe_permits: AtomicU64::new(0),
                 probe_counts: AtomicU64::new(0),
                 not_permitted: AtomicU64::new(0),
+                folded_successes: AtomicU64::new(0),
                 transition: Mutex::new(0),
                 metrics,
             }),
-        })
+        };
+        let pending: Weak<dyn Pending> = Arc::downgrade(&breaker.inner) as Weak<Inner>;
+        registry.add_pending(pending);
+        Ok(breaker)
     }
+}
+
+/// The clock a breaker reads: the default coarse clock is called directly, without the
+/// dynamic dispatch of a given clock, because the closed path reads it twice per call.
+#[derive(Debug)]
+enum BreakerClock {
+    Coarse(CoarseMonotonicClock),
+    Given(Arc<dyn Clock>),
+}
+
+impl BreakerClock {
+    #[inline]
+    fn now(&self) -> Duration {
+        match self {
+            Self::Coarse(clock) => clock.now(),
+            Self::Given(clock) => clock.now(),
+        }
+    }
+}
+
+/// The outcome of an acquire in a state other than closed, small enough for two registers.
+#[derive(Debug, Clone, Copy)]
+enum Decision {
+    /// Permit the call: the state word it was permitted in.
+    Permit(u64),
+    /// Reject the call: the state and the wait in nanoseconds, `u64::MAX` for none.
+    Reject(State, u64),
 }
 
 /// What a permit's outcome is recorded into.
@@ -549,81 +595,107 @@ enum PermitKind {
 /// probe slot.
 #[must_use = "record the call's outcome on the permit; dropping it records the call as ignored"]
 pub struct Permit<'a> {
-    breaker: &'a CircuitBreaker,
+    breaker: &'a Inner,
     word: u64,
-    kind: PermitKind,
     /// Clock time of the acquire, in nanoseconds; 0 when slow-call tracking is off.
     started: u64,
-    recorded: bool,
 }
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("breaker", &self.breaker.inner.name)
+            .field("breaker", &self.breaker.name)
             .field("state", &state_of(self.word))
             .finish_non_exhaustive()
     }
 }
 
 impl Permit<'_> {
+    /// Where the outcome is recorded, which follows from the state the call was permitted in.
+    #[inline(always)]
+    fn kind(&self) -> PermitKind {
+        match self.word & STATE_MASK {
+            CLOSED => PermitKind::Window,
+            HALF_OPEN => PermitKind::Probe,
+            _ => PermitKind::Untracked,
+        }
+    }
+
     /// Records a success, or a slow call when it took too long.
     #[inline]
-    pub fn success(mut self) {
-        self.finish(Outcome::Success);
+    pub fn success(self) {
+        ManuallyDrop::new(self).finish(Outcome::Success);
     }
 
     /// Records a failure.
-    pub fn failure(mut self) {
-        self.finish(Outcome::Failure);
+    pub fn failure(self) {
+        ManuallyDrop::new(self).finish(Outcome::Failure);
     }
 
     /// Records nothing, as for an error that is unrelated to the dependency's health.
-    pub fn ignore(mut self) {
-        self.finish(Outcome::Ignored);
+    pub fn ignore(self) {
+        ManuallyDrop::new(self).finish(Outcome::Ignored);
     }
 
     /// Records `outcome`.
-    pub fn record(mut self, outcome: Outcome) {
-        self.finish(outcome);
+    pub fn record(self, outcome: Outcome) {
+        ManuallyDrop::new(self).finish(outcome);
     }
 
-    #[inline]
-    fn finish(&mut self, outcome: Outcome) {
-        if self.recorded {
+    /// Records `outcome` once: the consuming methods wrap the permit in `ManuallyDrop`, so
+    /// only a permit dropped without a record reaches this from its drop.
+    ///
+    /// A fast success in a closed count window is handled inline; everything else is not.
+    #[inline(always)]
+    fn finish(&self, outcome: Outcome) {
+        let inner = self.breaker;
+        let slow = match (self.kind(), inner.compiled.slow_call_nanos) {
+            (PermitKind::Untracked, _) | (_, None) => false,
+            (_, Some(threshold)) => inner.now_nanos().saturating_sub(self.started) > threshold,
+        };
+        if outcome == Outcome::Success
+            && !slow
+            && self.kind() == PermitKind::Window
+            && inner.record_success_in_count_window()
+        {
             return;
         }
-        self.recorded = true;
-        if self.kind == PermitKind::Untracked {
+        self.finish_other(outcome, slow);
+    }
+
+    #[inline(never)]
+    fn finish_other(&self, outcome: Outcome, slow: bool) {
+        if self.kind() == PermitKind::Untracked {
             return;
         }
-        let inner = &*self.breaker.inner;
+        let inner = self.breaker;
         if outcome == Outcome::Ignored {
             inner.metrics.ignored.inc();
-            if self.kind == PermitKind::Probe {
+            if self.kind() == PermitKind::Probe {
                 inner.release_probe(self.word);
             }
             return;
         }
 
         let failed = outcome == Outcome::Failure;
-        let slow = match inner.compiled.slow_call_nanos {
-            Some(threshold) => inner.now_nanos().saturating_sub(self.started) > threshold,
-            None => false,
-        };
         if slow {
             inner.metrics.slow.inc();
         } else if failed {
             inner.metrics.failure.inc();
-        } else {
-            inner.metrics.success.inc();
         }
 
         let record = Record::new(failed, slow);
-        match self.kind {
+        let windowed = match self.kind() {
             PermitKind::Window => inner.record_in_window(self.word, record),
-            PermitKind::Probe => inner.record_probe(self.word, record),
-            PermitKind::Untracked => {}
+            PermitKind::Probe => {
+                inner.record_probe(self.word, record);
+                false
+            }
+            PermitKind::Untracked => false,
+        };
+        // A success ticketed by a count window is counted from the window at scrape time.
+        if record == Record::Success && !windowed {
+            inner.metrics.success.inc();
         }
     }
 }
@@ -672,20 +744,39 @@ impl fmt::Display for NotPermitted {
 
 impl std::error::Error for NotPermitted {}
 
+impl Pending for Inner {
+    fn fold(&self) {
+        let Window::Count(window) = &self.window else {
+            return;
+        };
+        let total = window.successes();
+        // fetch_max keeps the counter exact when scrapes fold at the same time.
+        let previous = self.folded_successes.fetch_max(total, Ordering::AcqRel);
+        if total > previous {
+            self.metrics.success.inc_by(total - previous);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The counter series outlives the breaker; it keeps the last successes.
+        self.fold();
+    }
+}
+
 impl Inner {
     #[inline]
     fn now_nanos(&self) -> u64 {
         nanos(self.clock.now())
     }
 
-    fn reject(&self, state: State, retry_after: Option<Duration>) -> NotPermitted {
+    /// Counts a rejection; `wait` is the time in nanoseconds until the next probe.
+    fn reject(&self, state: State, wait: Option<u64>) -> Decision {
         self.metrics.not_permitted.inc();
         self.not_permitted.fetch_add(1, Ordering::Relaxed);
-        NotPermitted {
-            name: Arc::clone(&self.name),
-            state,
-            retry_after,
-        }
+        // u64::MAX nanoseconds is 584 years, never a real wait.
+        Decision::Reject(state, wait.unwrap_or(u64::MAX).min(u64::MAX - 1))
     }
 
     fn window_counts(&self, now: u64) -> Counts {
@@ -726,10 +817,28 @@ impl Inner {
             });
     }
 
+    /// Records a success in a closed breaker's count window; returns `false`, having recorded
+    /// nothing, for a time window or when the breaker has left the closed state.
+    #[inline(always)]
+    fn record_success_in_count_window(&self) -> bool {
+        let current = self.state.load(Ordering::Acquire);
+        let Window::Count(window) = &self.window else {
+            return false;
+        };
+        if current & STATE_MASK != state_code(State::Closed) {
+            return false;
+        }
+        // A changed window only follows a failure; the check below is then rare.
+        if let Some(counts) = window.record(Record::Success) {
+            self.evaluate_window(current, counts);
+        }
+        true
+    }
+
     /// Records an outcome of a call permitted while closed, and opens the breaker when a rate
-    /// reaches its threshold.
+    /// reaches its threshold. Returns whether a count window took the record.
     #[inline]
-    fn record_in_window(&self, permit_word: u64, record: Record) {
+    fn record_in_window(&self, permit_word: u64, record: Record) -> bool {
         let current = self.state.load(Ordering::Acquire);
         let state = state_of(current);
         // A call that finishes after its window opened the breaker still counts in that
@@ -737,21 +846,29 @@ impl Inner {
         let opened_by_this_window =
             state == State::Open && generation_of(current) == generation_of(permit_word) + 1;
         if state != State::Closed && !opened_by_this_window {
-            return;
+            return false;
         }
 
         let counts = match &self.window {
             Window::Count(window) => match window.record(record) {
                 Some(counts) => counts,
-                None => return,
+                None => return true,
             },
-            Window::Time(window) => window.record(self.now_nanos() / 1_000_000_000, record),
+            Window::Time(window) => {
+                let counts = window.record(self.now_nanos() / 1_000_000_000, record);
+                if state == State::Closed {
+                    self.evaluate_window(current, counts);
+                }
+                return false;
+            }
         };
         if state == State::Closed {
             self.evaluate_window(current, counts);
         }
+        true
     }
 
+    #[inline(never)]
     fn evaluate_window(&self, word: u64, counts: Counts) {
         let minimum = self.compiled.minimum_number_of_calls;
         if self.exceeds_thresholds(counts, minimum) {

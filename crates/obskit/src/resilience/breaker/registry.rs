@@ -11,7 +11,7 @@ use super::machine::CircuitBreaker;
 use super::snapshot::Snapshot;
 use crate::config::ResilienceConfig;
 use crate::metrics::Registry;
-use crate::resilience::{Clock, CoarseMonotonicClock};
+use crate::resilience::Clock;
 
 /// Circuit breakers by name, created on first use from the configuration file's settings for
 /// that name, a preset, explicit settings or the defaults.
@@ -49,7 +49,8 @@ pub struct CircuitBreakerRegistry {
 
 struct Inner {
     metrics: Registry,
-    clock: Arc<dyn Clock>,
+    /// The clock given to the registry; `None` gives each breaker its own coarse clock.
+    clock: Option<Arc<dyn Clock>>,
     defaults: CircuitBreakerConfig,
     configured: BTreeMap<String, CircuitBreakerSettings>,
     breakers: RwLock<BTreeMap<String, CircuitBreaker>>,
@@ -71,7 +72,7 @@ impl CircuitBreakerRegistry {
     pub fn new(metrics: &Registry) -> Self {
         Self::build(
             metrics,
-            Arc::new(CoarseMonotonicClock::new()),
+            None,
             CircuitBreakerConfig::default(),
             BTreeMap::new(),
         )
@@ -88,7 +89,7 @@ impl CircuitBreakerRegistry {
         config: &ResilienceConfig,
         metrics: &Registry,
     ) -> Result<Self, BreakerError> {
-        Self::from_config_with_clock(config, metrics, CoarseMonotonicClock::new())
+        Self::create_configured(config, metrics, None)
     }
 
     /// As [`from_config`](Self::from_config), with every breaker reading `clock`.
@@ -101,9 +102,17 @@ impl CircuitBreakerRegistry {
         metrics: &Registry,
         clock: impl Clock,
     ) -> Result<Self, BreakerError> {
+        Self::create_configured(config, metrics, Some(Arc::new(clock)))
+    }
+
+    fn create_configured(
+        config: &ResilienceConfig,
+        metrics: &Registry,
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Result<Self, BreakerError> {
         let registry = Self::build(
             metrics,
-            Arc::new(clock),
+            clock,
             CircuitBreakerConfig::default(),
             config.circuit_breakers.clone(),
         );
@@ -121,7 +130,7 @@ impl CircuitBreakerRegistry {
         let inner = &*self.inner;
         Self::build(
             &inner.metrics,
-            Arc::new(clock),
+            Some(Arc::new(clock)),
             inner.defaults.clone(),
             inner.configured.clone(),
         )
@@ -142,7 +151,7 @@ impl CircuitBreakerRegistry {
         let inner = &*self.inner;
         Ok(Self::build(
             &inner.metrics,
-            Arc::clone(&inner.clock),
+            inner.clock.clone(),
             defaults,
             inner.configured.clone(),
         ))
@@ -150,7 +159,7 @@ impl CircuitBreakerRegistry {
 
     fn build(
         metrics: &Registry,
-        clock: Arc<dyn Clock>,
+        clock: Option<Arc<dyn Clock>>,
         defaults: CircuitBreakerConfig,
         configured: BTreeMap<String, CircuitBreakerSettings>,
     ) -> Self {
@@ -226,7 +235,7 @@ impl CircuitBreakerRegistry {
         let breaker = CircuitBreaker::builder(name)
             .config(config)
             .registry(&self.inner.metrics)
-            .shared_clock(Arc::clone(&self.inner.clock))
+            .shared_clock(self.inner.clock.clone())
             .build()?;
         breakers.insert(name.to_owned(), breaker.clone());
         Ok(breaker)

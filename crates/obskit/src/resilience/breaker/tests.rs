@@ -677,3 +677,136 @@ fn empty_name_rejected() {
         .build();
     assert!(matches!(result, Err(BreakerError::InvalidName { .. })));
 }
+
+/// Reads one outcome of `obskit_circuit_breaker_calls_total` for `name` from an exposition.
+fn calls(registry: &Registry, name: &str, outcome: &str) -> u64 {
+    let text = registry
+        .encode(crate::metrics::Format::PrometheusText)
+        .unwrap();
+    let prefix =
+        format!("obskit_circuit_breaker_calls_total{{name=\"{name}\",outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {outcome} sample for {name} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn successes_counted_in_every_state_and_window() {
+    let registry = Registry::default();
+    let clock = ManualClock::new();
+    let build = |name: &str, config: CircuitBreakerConfig| {
+        CircuitBreaker::builder(name)
+            .config(config)
+            .registry(&registry)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+
+    let counted = build("counted", count(4, 2, 50.0));
+    for _ in 0..7 {
+        counted.try_acquire().unwrap().success();
+    }
+    counted.try_acquire().unwrap().failure();
+    assert_eq!(calls(&registry, "counted", "success"), 7);
+    assert_eq!(calls(&registry, "counted", "failure"), 1);
+
+    // Probes count outside the window; a disabled breaker, as in Resilience4j, records nothing.
+    counted.transition_to_half_open();
+    counted.try_acquire().unwrap().success();
+    counted.disable();
+    counted.try_acquire().unwrap().success();
+    counted.transition_to_closed();
+    counted.try_acquire().unwrap().success();
+    assert_eq!(calls(&registry, "counted", "success"), 9);
+
+    // A success recorded after its window opened the breaker still counts.
+    let late = build("late", count(2, 2, 50.0));
+    let held = late.try_acquire().unwrap();
+    late.try_acquire().unwrap().failure();
+    late.try_acquire().unwrap().failure();
+    assert_eq!(late.state(), State::Open);
+    held.success();
+    assert_eq!(calls(&registry, "late", "success"), 1);
+
+    let timed = build(
+        "timed",
+        CircuitBreakerConfig {
+            sliding_window_type: SlidingWindowType::Time,
+            sliding_window_size: 10,
+            ..CircuitBreakerConfig::default()
+        },
+    );
+    for _ in 0..3 {
+        timed.try_acquire().unwrap().success();
+    }
+    assert_eq!(calls(&registry, "timed", "success"), 3);
+}
+
+#[test]
+fn successes_outlive_the_breaker_and_add_up_by_name() {
+    let registry = Registry::default();
+    let build = || {
+        CircuitBreaker::builder("shared")
+            .config(count(100, 10, 50.0))
+            .registry(&registry)
+            .build()
+            .unwrap()
+    };
+    let first = build();
+    let second = build();
+    for _ in 0..5 {
+        first.try_acquire().unwrap().success();
+    }
+    for _ in 0..4 {
+        second.try_acquire().unwrap().success();
+    }
+    assert_eq!(calls(&registry, "shared", "success"), 9);
+    // Not scraped before the drop: the drop folds the last successes in.
+    first.try_acquire().unwrap().success();
+    drop(first);
+    assert_eq!(calls(&registry, "shared", "success"), 10);
+    let third = build();
+    third.try_acquire().unwrap().success();
+    assert_eq!(calls(&registry, "shared", "success"), 11);
+}
+
+#[test]
+fn success_counter_never_decreases_while_scraped_under_load() {
+    let registry = Registry::default();
+    let breaker = CircuitBreaker::builder("busy")
+        .config(count(50, 1_000_000, 100.0))
+        .registry(&registry)
+        .build()
+        .unwrap();
+    let per_thread = 20_000_u64;
+    std::thread::scope(|scope| {
+        for thread in 0..4_u64 {
+            let breaker = &breaker;
+            scope.spawn(move || {
+                for call in 0..per_thread {
+                    let permit = breaker.try_acquire().unwrap();
+                    if (call + thread) % 5 == 0 {
+                        permit.failure();
+                    } else {
+                        permit.success();
+                    }
+                }
+            });
+        }
+        let mut last = 0;
+        for _ in 0..200 {
+            let now = calls(&registry, "busy", "success");
+            assert!(now >= last, "success counter went from {last} to {now}");
+            last = now;
+        }
+    });
+    let failures = calls(&registry, "busy", "failure");
+    assert_eq!(failures, 4 * per_thread / 5);
+    assert_eq!(
+        calls(&registry, "busy", "success"),
+        4 * per_thread - failures
+    );
+}

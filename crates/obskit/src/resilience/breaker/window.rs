@@ -115,13 +115,20 @@ fn decode(word: u64) -> Counts {
 
 /// The last `size` calls: a ring of outcome slots and the packed totals of its contents.
 ///
-/// Recording claims the next slot with one compare-and-swap on the position. When the slot
-/// already holds the same outcome, as it does for a steady stream of successes, nothing else
-/// is written.
+/// Recording takes a ticket with one atomic add; ticket `t` overwrites slot `t % size`. When
+/// the slot already holds the same outcome, as it does for a steady stream of successes,
+/// nothing else is written. Tickets are never reset, so they also count every recorded call,
+/// and [`successes`](Self::successes) derives the successes from them without a counter of
+/// their own on the hot path.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     slots: Box<[AtomicU8]>,
-    position: AtomicU64,
+    /// `u128::MAX / size + 1`, for [`slot_of`](Self::slot_of).
+    reciprocal: u128,
+    /// Calls recorded since the window was built.
+    tickets: AtomicU64,
+    /// Failed or slow calls among the tickets, counted before their ticket is taken.
+    unsuccessful: AtomicU64,
     counts: AtomicU64,
 }
 
@@ -130,7 +137,10 @@ impl CountWindow {
         let size = usize::try_from(size.max(1)).unwrap_or(1);
         Self {
             slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
-            position: AtomicU64::new(0),
+            // Wraps to 0 for a size of 1, which gives the right remainder, 0.
+            reciprocal: (u128::MAX / size as u128).wrapping_add(1),
+            tickets: AtomicU64::new(0),
+            unsuccessful: AtomicU64::new(0),
             counts: AtomicU64::new(0),
         }
     }
@@ -139,8 +149,14 @@ impl CountWindow {
     /// when the counts did not change.
     #[inline]
     pub(crate) fn record(&self, record: Record) -> Option<Counts> {
-        let index = self.claim_slot();
-        let slot = self.slots.get(index)?;
+        let ticket = if record == Record::Success {
+            self.tickets.fetch_add(1, Ordering::Relaxed)
+        } else {
+            self.unsuccessful.fetch_add(1, Ordering::Relaxed);
+            // Release: a reader that sees this ticket sees the count above.
+            self.tickets.fetch_add(1, Ordering::Release)
+        };
+        let slot = self.slots.get(self.slot_of(ticket))?;
         let new = record as u8;
         if slot.load(Ordering::Relaxed) == new {
             return None;
@@ -157,25 +173,24 @@ impl CountWindow {
         Some(decode(word))
     }
 
-    /// Advances the position and returns the index of the slot to overwrite.
-    ///
-    /// The position is kept below the window size, so no division is needed.
+    /// Returns `ticket % size` by Lemire's multiply-based remainder, because a division
+    /// would cost as much as the rest of a closed call.
     #[inline]
-    fn claim_slot(&self) -> usize {
-        let len = self.slots.len() as u64;
-        let mut current = self.position.load(Ordering::Relaxed);
-        loop {
-            let next = if current + 1 >= len { 0 } else { current + 1 };
-            match self.position.compare_exchange_weak(
-                current,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return usize::try_from(current).unwrap_or(0),
-                Err(actual) => current = actual,
-            }
-        }
+    fn slot_of(&self, ticket: u64) -> usize {
+        let size = self.slots.len() as u64;
+        let low = self.reciprocal.wrapping_mul(u128::from(ticket));
+        // The high 64 bits of `low * size`, a 192-bit product.
+        let bottom = (u128::from(low as u64) * u128::from(size)) >> 64;
+        let top = (low >> 64) * u128::from(size);
+        // The remainder is below the slot count, which is a usize.
+        usize::try_from((bottom + top) >> 64).unwrap_or(0)
+    }
+
+    /// Returns how many successes were recorded since the window was built, at most the true
+    /// number: a failure counted but not yet ticketed lowers it for a moment.
+    pub(crate) fn successes(&self) -> u64 {
+        let tickets = self.tickets.load(Ordering::Acquire);
+        tickets.saturating_sub(self.unsuccessful.load(Ordering::Acquire))
     }
 
     pub(crate) fn counts(&self) -> Counts {
@@ -190,7 +205,6 @@ impl CountWindow {
                 self.counts.fetch_sub(contribution(old), Ordering::AcqRel);
             }
         }
-        self.position.store(0, Ordering::Release);
     }
 }
 
@@ -364,6 +378,60 @@ mod tests {
                 slow: 1
             }
         );
+    }
+
+    #[test]
+    fn slot_of_matches_the_remainder() {
+        let tickets = [
+            0,
+            1,
+            2,
+            99,
+            100,
+            101,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            1 << 53,
+            u64::MAX / 3,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for size in [1_u32, 2, 3, 7, 10, 100, 4096, 65_521, 999_999, 1_000_000] {
+            let window = CountWindow::new(size);
+            let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+            let random = (0..1000).map(|_| {
+                // xorshift64: spread tickets over the whole range.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            });
+            for ticket in tickets.into_iter().chain(random) {
+                let expected = usize::try_from(ticket % u64::from(size)).unwrap_or(usize::MAX);
+                assert_eq!(window.slot_of(ticket), expected, "{ticket} % {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn successes_derive_from_tickets() {
+        let window = CountWindow::new(4);
+        for record in [
+            Record::Success,
+            Record::Failure,
+            Record::Success,
+            Record::SlowSuccess,
+            Record::SlowFailure,
+            Record::Success,
+        ] {
+            window.record(record);
+        }
+        assert_eq!(window.successes(), 3);
+        // Emptying the window keeps the tickets.
+        window.reset();
+        window.record(Record::Success);
+        assert_eq!(window.successes(), 4);
+        assert_eq!(window.counts().calls, 1);
     }
 
     #[test]
