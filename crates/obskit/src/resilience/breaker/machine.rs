@@ -559,10 +559,10 @@ enum BreakerClock {
 
 impl BreakerClock {
     #[inline]
-    fn now(&self) -> Duration {
+    fn now_nanos(&self) -> u64 {
         match self {
-            Self::Coarse(clock) => clock.now(),
-            Self::Given(clock) => clock.now(),
+            Self::Coarse(clock) => clock.now_nanos(),
+            Self::Given(clock) => nanos(clock.now()),
         }
     }
 }
@@ -768,7 +768,7 @@ impl Drop for Inner {
 impl Inner {
     #[inline]
     fn now_nanos(&self) -> u64 {
-        nanos(self.clock.now())
+        self.clock.now_nanos()
     }
 
     /// Counts a rejection; `wait` is the time in nanoseconds until the next probe.
