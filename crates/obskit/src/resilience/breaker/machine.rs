@@ -817,8 +817,8 @@ impl Inner {
             });
     }
 
-    /// Records a success in a closed breaker's count window; returns `false`, having recorded
-    /// nothing, for a time window or when the breaker has left the closed state.
+    /// Records a success in a closed breaker's count window and returns `true`. A time window
+    /// or a breaker no longer closed gets `false`, and nothing is recorded.
     #[inline(always)]
     fn record_success_in_count_window(&self) -> bool {
         let current = self.state.load(Ordering::Acquire);

@@ -746,7 +746,7 @@ fn successes_counted_in_every_state_and_window() {
 }
 
 #[test]
-fn successes_outlive_the_breaker_and_add_up_by_name() {
+fn successes_summed_by_name_after_drop() {
     let registry = Registry::default();
     let build = || {
         CircuitBreaker::builder("shared")
