@@ -102,7 +102,7 @@ impl FieldWriter<'_> {
         }
         if let Some(key) = self.keys.and_then(|keys| keys.get(field)) {
             self.entries.push((name, self.out.len()));
-            self.out.extend_from_slice(key.bytes);
+            key.write(self.out);
             return Some(key.action(text));
         }
 

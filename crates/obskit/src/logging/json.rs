@@ -146,7 +146,13 @@ impl JsonLayer {
         message.clear();
         names.clear();
 
-        let normalized = event.normalized_metadata();
+        // `is_log` compares callsites, which skips building and moving the `Option<Metadata>`
+        // for events that do not come from `log` records.
+        let normalized = if event.is_log() {
+            event.normalized_metadata()
+        } else {
+            None
+        };
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let trusted = trusted_fields(metadata);
         // Events converted from `log` records share one callsite whose fields vary, so their

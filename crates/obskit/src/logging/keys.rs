@@ -20,11 +20,17 @@ pub(crate) struct CallsiteKeys {
     fields: Vec<FieldKey>,
 }
 
+/// Length of the zero-padded copy of a key kept next to its position, so that a short key is
+/// appended with one fixed-size copy instead of a `memcpy` call.
+const PADDED_KEY_LEN: usize = 32;
+
 /// The position of one field's key in [`CallsiteKeys::bytes`] and the actions for its value.
 #[derive(Clone, Copy)]
 struct FieldKey {
     start: usize,
     end: usize,
+    /// The key followed by zeros, when it is at most [`PADDED_KEY_LEN`] bytes long.
+    padded: Option<[u8; PADDED_KEY_LEN]>,
     /// The action by the field's name.
     action: FieldAction,
     /// The values written unscanned, when the callsite's emitter produces them itself.
@@ -33,12 +39,26 @@ struct FieldKey {
 
 /// The key of one field and the actions for its value.
 pub(crate) struct Key<'a> {
-    pub(crate) bytes: &'a [u8],
+    bytes: &'a [u8],
+    padded: Option<&'a [u8; PADDED_KEY_LEN]>,
     action: FieldAction,
     trusted: Option<TrustedValues>,
 }
 
 impl Key<'_> {
+    /// Appends the key to `out`.
+    #[inline]
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        match self.padded {
+            Some(padded) => {
+                let end = out.len() + self.bytes.len();
+                out.extend_from_slice(padded);
+                out.truncate(end);
+            }
+            None => out.extend_from_slice(self.bytes),
+        }
+    }
+
     /// Returns the action for the field's value, `text` when it is a string.
     pub(crate) fn action(&self, text: Option<&str>) -> FieldAction {
         if self.trusts(text) {
@@ -72,9 +92,18 @@ impl CallsiteKeys {
             }
             escape::escape_into(&mut bytes, name);
             bytes.extend_from_slice(b"\":");
+            let mut padded = [0; PADDED_KEY_LEN];
+            let padded = match (bytes.get(start..), padded.get_mut(..bytes.len() - start)) {
+                (Some(key), Some(slot)) => {
+                    slot.copy_from_slice(key);
+                    Some(padded)
+                }
+                _ => None,
+            };
             keys.push(FieldKey {
                 start,
                 end: bytes.len(),
+                padded,
                 action: redactor.field_action_static(name),
                 trusted: trusted_values(trusted, name),
             });
@@ -94,25 +123,28 @@ impl CallsiteKeys {
         let key = self.fields.get(field.index())?;
         Some(Key {
             bytes: self.bytes.get(key.start..key.end)?,
+            padded: key.padded.as_ref(),
             action: key.action,
             trusted: key.trusted,
         })
     }
 }
 
-/// Number of callsites whose keys each thread keeps.
-const CACHED_CALLSITES: usize = 64;
+/// Number of sets in the per-thread cache of callsite keys. Each set contains two callsites, so
+/// two hot callsites whose addresses pick the same set do not evict each other.
+const CACHE_SETS: usize = 64;
 
 /// A cached callsite: its metadata address, the redactor's cache id and the keys.
 type Slot = Option<(usize, usize, Rc<CallsiteKeys>)>;
 
 thread_local! {
-    static CACHE: RefCell<[Slot; CACHED_CALLSITES]> =
-        const { RefCell::new([const { None }; CACHED_CALLSITES]) };
+    static CACHE: RefCell<[[Slot; 2]; CACHE_SETS]> =
+        const { RefCell::new([const { [None, None] }; CACHE_SETS]) };
 }
 
 /// Returns the keys of the callsite `metadata` for `redactor`, rendering them on the first use on
-/// this thread. `trusted` lists the callsite's fields whose values are written unscanned.
+/// this thread. `trusted` lists the callsite's fields whose values are written unscanned. It is
+/// read only on the first use, so it must depend on the callsite alone.
 ///
 /// Returns `None` while this thread's cache is in use further up the stack or destroyed, and
 /// the caller then renders each key itself.
@@ -123,20 +155,27 @@ pub(crate) fn for_callsite(
 ) -> Option<Rc<CallsiteKeys>> {
     let address = std::ptr::from_ref(metadata).addr();
     let redactor_id = redactor.cache_id();
-    // Fibonacci hashing of the address picks the slot, as for field names.
-    let index = (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % CACHED_CALLSITES;
+    let matches = |slot: &Slot| {
+        slot.as_ref()
+            .is_some_and(|(cached, id, _)| *cached == address && *id == redactor_id)
+    };
+    // Fibonacci hashing of the address picks the set, as for field names.
+    let set = (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % CACHE_SETS;
     CACHE
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
-            let slot = cache.get_mut(index)?;
-            if let Some((cached_address, cached_id, keys)) = slot
-                && *cached_address == address
-                && *cached_id == redactor_id
+            let [first, second] = cache.get_mut(set)?;
+            if matches(second) {
+                // The most recently used callsite goes first.
+                std::mem::swap(first, second);
+            }
+            if matches(first)
+                && let Some((_, _, keys)) = first.as_ref()
             {
                 return Some(Rc::clone(keys));
             }
             let keys = Rc::new(CallsiteKeys::render(metadata, redactor, trusted));
-            *slot = Some((address, redactor_id, Rc::clone(&keys)));
+            *second = first.replace((address, redactor_id, Rc::clone(&keys)));
             Some(keys)
         })
         .ok()
@@ -172,7 +211,12 @@ mod tests {
         None,
         None,
         FieldSet::new(
-            &["password", "level", "http.request.method"],
+            &[
+                "password",
+                "level",
+                "http.request.method",
+                "checkout.payment.provider.response_code",
+            ],
             tracing::callsite::Identifier(&CALLSITE),
         ),
         Kind::EVENT,
@@ -187,17 +231,31 @@ mod tests {
         META.fields().field(name).unwrap()
     }
 
+    fn written(key: &Key<'_>) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        key.write(&mut out);
+        out.split_off(1)
+    }
+
     #[test]
     fn keys_are_rendered_with_actions() {
         let keys = for_callsite(&META, &Redactor::default(), TRUSTED).unwrap();
 
         let password = keys.get(&field("password")).unwrap();
-        assert_eq!(password.bytes, br#","password":"#);
+        assert_eq!(written(&password), br#","password":"#);
         assert_eq!(password.action(Some("hunter2")), FieldAction::Replace);
 
         let level = keys.get(&field("level")).unwrap();
-        assert_eq!(level.bytes, br#","fields.level":"#);
+        assert_eq!(written(&level), br#","fields.level":"#);
         assert_eq!(level.action(None), FieldAction::Scan);
+
+        let long = keys
+            .get(&field("checkout.payment.provider.response_code"))
+            .unwrap();
+        assert_eq!(
+            written(&long),
+            br#","checkout.payment.provider.response_code":"#
+        );
 
         let method = keys.get(&field("http.request.method")).unwrap();
         assert_eq!(method.action(Some("GET")), FieldAction::Keep);
@@ -240,6 +298,19 @@ mod tests {
         ),
         Kind::SPAN,
     );
+
+    #[test]
+    fn alternating_callsites_stay_cached() {
+        let redactor = Redactor::default();
+        let first = for_callsite(&META, &redactor, TRUSTED).unwrap();
+        let other = for_callsite(&OTHER_META, &redactor, &[]).unwrap();
+        for _ in 0..3 {
+            let again = for_callsite(&META, &redactor, TRUSTED).unwrap();
+            assert!(Rc::ptr_eq(&first, &again));
+            let other_again = for_callsite(&OTHER_META, &redactor, &[]).unwrap();
+            assert!(Rc::ptr_eq(&other, &other_again));
+        }
+    }
 
     #[test]
     fn field_of_other_callsite_has_no_key() {
