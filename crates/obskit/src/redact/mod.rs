@@ -341,8 +341,8 @@ impl Redactor {
         action
     }
 
-    /// Returns the id that tells this redactor and its clones apart from other redactors in
-    /// per-thread caches of field actions.
+    /// Returns the id that distinguishes this redactor and its clones from other redactors in
+    /// the per-thread caches of field actions and callsite keys.
     pub(crate) fn cache_id(&self) -> usize {
         self.inner.id
     }
