@@ -57,6 +57,13 @@ fn app(registry: &Registry) -> Router {
             "/stream",
             get(|| async { Body::from_stream(delayed_chunks()) }),
         )
+        .route(
+            "/any/{name}",
+            axum::routing::any(|| async {
+                tracing::info!("handled");
+                "any"
+            }),
+        )
         .route("/metrics", get(|| async { "excluded" }))
         .layer(layer)
 }
@@ -402,10 +409,24 @@ impl std::io::Write for Capture {
 /// Serves `app` on loopback in a current-thread runtime under obskit's JSON logging at `level`,
 /// inside an entered WARN span `job` with `tenant = "t1"`, sends one GET of `path` with
 /// `X-Request-ID: rid-7`, and returns the `obskit::access` lines.
+fn access_lines(level: &str, path: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    log_lines(level, "GET", path, "rid-7")
+        .into_iter()
+        .filter(|line| line["target"] == "obskit::access")
+        .collect()
+}
+
+/// Serves `app` as [`access_lines`] describes, sends one request with `method`, `path` and
+/// `X-Request-ID: request_id`, and returns every log line.
 ///
 /// A second layer, filtered at INFO and writing nowhere, keeps INFO spans alive in the registry
 /// even when obskit's layer filters them out, as a trace exporter next to the logs does.
-fn access_lines(level: &str, path: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+fn log_lines(
+    level: &str,
+    method: &str,
+    path: &str,
+    request_id: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
 
@@ -434,9 +455,10 @@ fn access_lines(level: &str, path: &str) -> Vec<serde_json::Map<String, serde_js
         let _job = tracing::warn_span!("job", tenant = "t1").entered();
         runtime.block_on(async {
             let addr = spawn(app(&registry)).await;
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
             let response = reqwest::Client::new()
-                .get(format!("http://{addr}{path}"))
-                .header("x-request-id", "rid-7")
+                .request(method, format!("http://{addr}{path}"))
+                .header("x-request-id", request_id)
                 .send()
                 .await
                 .unwrap();
@@ -453,7 +475,6 @@ fn access_lines(level: &str, path: &str) -> Vec<serde_json::Map<String, serde_js
             Ok(serde_json::Value::Object(object)) => object,
             other => panic!("not a JSON object: {line:?} ({other:?})"),
         })
-        .filter(|line| line["target"] == "obskit::access")
         .collect()
 }
 
@@ -467,6 +488,52 @@ fn access_event_has_span_fields() {
     assert_eq!(line["http.route"], "/orders/{id}");
     assert_eq!(line["url.path"], "/orders/7");
     assert_eq!(line["http.response.status_code"], 200);
+}
+
+#[test]
+fn known_method_and_route_written_as_sent() {
+    let lines = log_lines("info", "DELETE", "/any/order-9", "rid-8");
+    let handled = lines
+        .iter()
+        .find(|line| line["message"] == "handled")
+        .unwrap_or_else(|| panic!("no handler line in {lines:?}"));
+    let access = lines
+        .iter()
+        .find(|line| line["target"] == "obskit::access")
+        .unwrap_or_else(|| panic!("no access line in {lines:?}"));
+    for line in [handled, access] {
+        assert_eq!(line["http.request.method"], "DELETE", "{line:?}");
+        assert_eq!(line["http.route"], "/any/{name}", "{line:?}");
+        assert_eq!(line["request_id"], "rid-8", "{line:?}");
+    }
+    assert_eq!(access["url.path"], "/any/order-9");
+}
+
+#[test]
+fn client_values_are_redacted() {
+    // The path, an extension method and the request id come from the client, so the access
+    // event and the request span scan them, while a known method and the route template are
+    // written unscanned.
+    let lines = log_lines(
+        "info",
+        "4111111111111111",
+        "/any/jane.doe@example.com",
+        "4111-1111-1111-1111",
+    );
+    let handled = lines
+        .iter()
+        .find(|line| line["message"] == "handled")
+        .unwrap_or_else(|| panic!("no handler line in {lines:?}"));
+    let access = lines
+        .iter()
+        .find(|line| line["target"] == "obskit::access")
+        .unwrap_or_else(|| panic!("no access line in {lines:?}"));
+    for line in [handled, access] {
+        assert_eq!(line["http.request.method"], "[REDACTED:card]", "{line:?}");
+        assert_eq!(line["request_id"], "[REDACTED:card]", "{line:?}");
+        assert_eq!(line["http.route"], "/any/{name}", "{line:?}");
+    }
+    assert_eq!(access["url.path"], "/any/[REDACTED:email]");
 }
 
 #[test]

@@ -193,8 +193,8 @@ where
             .map(|info| info.0);
         let new_span = || {
             tracing::info_span!(
-                target: "obskit::http",
-                "http_request",
+                target: crate::logging::REQUEST_SPAN_TARGET,
+                crate::logging::REQUEST_SPAN_NAME,
                 request_id = request_id.as_str(),
                 http.request.method = method.as_str(),
                 http.route = route.as_ref().map_or("", MatchedPath::as_str),

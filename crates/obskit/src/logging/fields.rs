@@ -6,6 +6,7 @@ use std::fmt;
 use tracing::field::{Field, Visit};
 
 use super::escape;
+use super::keys::CallsiteKeys;
 use crate::redact::{FieldAction, Redactor};
 
 /// Tells whether `name` is a top-level key of a JSON line; such a field is written as
@@ -39,8 +40,48 @@ pub(crate) struct FieldWriter<'a> {
     /// line's `target`; module path, file and line are not written, as for `tracing` events.
     pub(crate) skip_log_fields: bool,
     pub(crate) redactor: &'a Redactor,
-    /// Names of fields whose values the emitter produced itself and are written unscanned.
-    pub(crate) trusted: &'static [&'static str],
+    /// Fields whose values the emitter produced itself and are written unscanned.
+    pub(crate) trusted: &'static [TrustedField],
+    /// The rendered keys of the callsite whose fields are visited, when this thread has them.
+    pub(crate) keys: Option<&'a CallsiteKeys>,
+}
+
+/// A field of one callsite whose value the emitter produced itself, so it cannot hold personal
+/// data and is written without scanning.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrustedField {
+    pub(crate) name: &'static str,
+    pub(crate) values: TrustedValues,
+}
+
+/// The values of a [`TrustedField`] that are written without scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrustedValues {
+    /// Every value, such as a route template or a fixed message.
+    All,
+    /// The known HTTP methods of [`crate::metrics::normalize_method`]. Any other method is an
+    /// extension token sent by the client and is scanned.
+    KnownMethods,
+}
+
+impl TrustedValues {
+    /// Tells whether a value, `text` when it is a string, is trusted. Known methods are strings,
+    /// so a value of another type is trusted only by [`TrustedValues::All`].
+    pub(crate) fn covers(self, text: Option<&str>) -> bool {
+        match (self, text) {
+            (Self::All, _) => true,
+            (Self::KnownMethods, Some(text)) => crate::metrics::is_known_method(text),
+            (Self::KnownMethods, None) => false,
+        }
+    }
+}
+
+/// Returns which values of the field `name` are trusted, by the list `trusted`.
+pub(crate) fn trusted_values(trusted: &[TrustedField], name: &str) -> Option<TrustedValues> {
+    trusted
+        .iter()
+        .find(|trusted| trusted.name == name)
+        .map(|trusted| trusted.values)
 }
 
 thread_local! {
@@ -53,12 +94,18 @@ const MAX_RETAINED_FORMATTED: usize = 16 * 1024;
 
 impl FieldWriter<'_> {
     /// Starts the entry for `field` and returns what to do with its value, or `None` if the
-    /// field is not written at all.
-    fn key(&mut self, field: &Field) -> Option<FieldAction> {
+    /// field is not written at all. `text` is the value of a string field.
+    fn key(&mut self, field: &Field, text: Option<&str>) -> Option<FieldAction> {
         let name = field.name();
         if self.skip_log_fields && name.starts_with("log.") {
             return None;
         }
+        if let Some(key) = self.keys.and_then(|keys| keys.get(field)) {
+            self.entries.push((name, self.out.len()));
+            key.write(self.out);
+            return Some(key.action(text));
+        }
+
         self.entries.push((name, self.out.len()));
         // `,"fields.` + name + `":` and a short value, so most fields grow the buffer at most once.
         self.out.reserve(name.len() + 32);
@@ -68,14 +115,20 @@ impl FieldWriter<'_> {
         }
         escape::escape_static_into(self.out, name);
         self.out.extend_from_slice(b"\":");
-        if self.is_trusted(name) {
+        if self.is_trusted(field, text) {
             return Some(FieldAction::Keep);
         }
         Some(self.redactor.field_action_static(name))
     }
 
-    fn is_trusted(&self, name: &str) -> bool {
-        self.trusted.contains(&name)
+    /// Tells whether the value of `field`, `text` when it is a string, is written unscanned.
+    fn is_trusted(&self, field: &Field, text: Option<&str>) -> bool {
+        match self.keys.and_then(|keys| keys.get(field)) {
+            Some(key) => key.trusts(text),
+            None => {
+                trusted_values(self.trusted, field.name()).is_some_and(|values| values.covers(text))
+            }
+        }
     }
 
     /// Returns the message buffer when `field` is the event message.
@@ -148,7 +201,7 @@ fn write_scanned_fmt(out: &mut Vec<u8>, redactor: &Redactor, value: fmt::Argumen
 
 impl Visit for FieldWriter<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        match self.key(field) {
+        match self.key(field, None) {
             Some(FieldAction::Replace) => self.replacement(&value),
             Some(_) => escape::write_f64(self.out, value),
             None => {}
@@ -156,7 +209,7 @@ impl Visit for FieldWriter<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        match self.key(field) {
+        match self.key(field, None) {
             Some(FieldAction::Replace) => self.replacement(&value),
             Some(FieldAction::Scan) => self.integer(value),
             Some(FieldAction::Keep) => escape::write_integer(self.out, value),
@@ -165,7 +218,7 @@ impl Visit for FieldWriter<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        match self.key(field) {
+        match self.key(field, None) {
             Some(FieldAction::Replace) => self.replacement(&value),
             Some(FieldAction::Scan) => self.integer(value),
             Some(FieldAction::Keep) => escape::write_integer(self.out, value),
@@ -174,7 +227,7 @@ impl Visit for FieldWriter<'_> {
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        match self.key(field) {
+        match self.key(field, None) {
             Some(FieldAction::Replace) => self.replacement(&value),
             Some(FieldAction::Scan) => self.integer(value),
             Some(FieldAction::Keep) => escape::write_integer(self.out, value),
@@ -183,7 +236,7 @@ impl Visit for FieldWriter<'_> {
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        match self.key(field) {
+        match self.key(field, None) {
             Some(FieldAction::Replace) => self.replacement(&value),
             Some(FieldAction::Scan) => match i128::try_from(value) {
                 Ok(signed) => self.integer(signed),
@@ -195,7 +248,7 @@ impl Visit for FieldWriter<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        match self.key(field) {
+        match self.key(field, None) {
             Some(FieldAction::Replace) => self.replacement(&value),
             Some(_) => {
                 let text: &[u8] = if value { b"true" } else { b"false" };
@@ -207,17 +260,19 @@ impl Visit for FieldWriter<'_> {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         let redactor = self.redactor;
-        let trusted = self.is_trusted(field.name());
-        if let Some(message) = self.message_for(field) {
-            message.clear();
-            if trusted {
-                escape::escape_into(message, value);
-            } else {
-                write_scanned(message, redactor, value);
+        if self.message.is_some() && field.name() == "message" {
+            let trusted = self.is_trusted(field, Some(value));
+            if let Some(message) = self.message.as_deref_mut() {
+                message.clear();
+                if trusted {
+                    escape::escape_into(message, value);
+                } else {
+                    write_scanned(message, redactor, value);
+                }
             }
             return;
         }
-        match self.key(field) {
+        match self.key(field, Some(value)) {
             Some(FieldAction::Replace) => self.replacement(&value),
             Some(FieldAction::Scan) => {
                 self.out.push(b'"');
@@ -236,7 +291,7 @@ impl Visit for FieldWriter<'_> {
             write_scanned_fmt(message, redactor, format_args!("{value}"));
             return;
         }
-        match self.key(field) {
+        match self.key(field, None) {
             Some(FieldAction::Replace) => self.replacement(&value),
             Some(FieldAction::Scan) => {
                 self.out.push(b'"');
@@ -255,7 +310,7 @@ impl Visit for FieldWriter<'_> {
             write_scanned_fmt(message, redactor, format_args!("{value:?}"));
             return;
         }
-        match self.key(field) {
+        match self.key(field, None) {
             Some(FieldAction::Replace) => self.replacement(&format_args!("{value:?}")),
             Some(FieldAction::Scan) => {
                 self.out.push(b'"');
@@ -281,10 +336,16 @@ pub(crate) struct SpanFields {
 }
 
 impl SpanFields {
-    /// Renders the fields recorded by `values`.
-    pub(crate) fn render(values: &dyn RecordFields, redactor: &Redactor) -> Self {
+    /// Renders the fields recorded by `values`, writing the values of `trusted` fields unscanned.
+    /// `keys` are the callsite's rendered keys, when this thread has them.
+    pub(crate) fn render(
+        values: &dyn RecordFields,
+        redactor: &Redactor,
+        trusted: &'static [TrustedField],
+        keys: Option<&CallsiteKeys>,
+    ) -> Self {
         let mut fields = Self::from_spare();
-        fields.append(values, redactor);
+        fields.append(values, redactor, trusted, keys);
         fields
     }
 
@@ -299,8 +360,14 @@ impl SpanFields {
     }
 
     /// Records new values; a field recorded again replaces its earlier value.
-    pub(crate) fn update(&mut self, values: &dyn RecordFields, redactor: &Redactor) {
-        let update = Self::render(values, redactor);
+    pub(crate) fn update(
+        &mut self,
+        values: &dyn RecordFields,
+        redactor: &Redactor,
+        trusted: &'static [TrustedField],
+        keys: Option<&CallsiteKeys>,
+    ) {
+        let update = Self::render(values, redactor, trusted, keys);
         if update.starts.is_empty() {
             return;
         }
@@ -335,14 +402,21 @@ impl SpanFields {
     }
 
     /// Renders `values` straight into this span's buffers.
-    fn append(&mut self, values: &dyn RecordFields, redactor: &Redactor) {
+    fn append(
+        &mut self,
+        values: &dyn RecordFields,
+        redactor: &Redactor,
+        trusted: &'static [TrustedField],
+        keys: Option<&CallsiteKeys>,
+    ) {
         values.record_into(&mut FieldWriter {
             out: &mut self.json,
             message: None,
             entries: &mut self.starts,
             skip_log_fields: false,
             redactor,
-            trusted: &[],
+            trusted,
+            keys,
         });
     }
 
@@ -489,6 +563,8 @@ mod tests {
         let fields = SpanFields::render(
             &Values(&[("request_id", &"r-1"), ("attempt", &3u64)]),
             &Redactor::default(),
+            &[],
+            None,
         );
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":3"#);
         let names: Vec<_> = fields.entries().map(|(name, _)| name).collect();
@@ -501,8 +577,12 @@ mod tests {
 
     impl fmt::Debug for RendersWhileFormatted {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            let inner =
-                SpanFields::render(&Values(&[("request_id", &"inner")]), &Redactor::default());
+            let inner = SpanFields::render(
+                &Values(&[("request_id", &"inner")]),
+                &Redactor::default(),
+                &[],
+                None,
+            );
             f.write_str(&joined(&inner))
         }
     }
@@ -513,6 +593,8 @@ mod tests {
         let fields = SpanFields::render(
             &Values(&[("attempt", &1u64), ("ok", &value)]),
             &Redactor::default(),
+            &[],
+            None,
         );
         assert_eq!(
             joined(&fields),
@@ -525,22 +607,38 @@ mod tests {
         drop(SpanFields::render(
             &Values(&[("request_id", &"first-request")]),
             &Redactor::default(),
+            &[],
+            None,
         ));
-        let fields = SpanFields::render(&Values(&[("attempt", &2u64)]), &Redactor::default());
+        let fields = SpanFields::render(
+            &Values(&[("attempt", &2u64)]),
+            &Redactor::default(),
+            &[],
+            None,
+        );
         assert_eq!(joined(&fields), r#","attempt":2"#);
     }
 
     #[test]
     fn reserved_span_field_is_prefixed() {
-        let fields = SpanFields::render(&Values(&[("message", &"m")]), &Redactor::default());
+        let fields = SpanFields::render(
+            &Values(&[("message", &"m")]),
+            &Redactor::default(),
+            &[],
+            None,
+        );
         assert_eq!(joined(&fields), r#","fields.message":"m""#);
     }
 
     #[test]
     fn update_appends_new_fields() {
-        let mut fields =
-            SpanFields::render(&Values(&[("request_id", &"r-1")]), &Redactor::default());
-        fields.update(&Values(&[("ok", &true)]), &Redactor::default());
+        let mut fields = SpanFields::render(
+            &Values(&[("request_id", &"r-1")]),
+            &Redactor::default(),
+            &[],
+            None,
+        );
+        fields.update(&Values(&[("ok", &true)]), &Redactor::default(), &[], None);
         assert_eq!(joined(&fields), r#","request_id":"r-1","ok":true"#);
     }
 
@@ -549,8 +647,15 @@ mod tests {
         let mut fields = SpanFields::render(
             &Values(&[("request_id", &"r-1"), ("attempt", &1u64)]),
             &Redactor::default(),
+            &[],
+            None,
         );
-        fields.update(&Values(&[("attempt", &2u64)]), &Redactor::default());
+        fields.update(
+            &Values(&[("attempt", &2u64)]),
+            &Redactor::default(),
+            &[],
+            None,
+        );
         assert_eq!(joined(&fields), r#","request_id":"r-1","attempt":2"#);
     }
 }

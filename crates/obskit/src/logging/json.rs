@@ -4,16 +4,17 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::ACCESS_TARGET;
 use super::escape;
-use super::fields::{FieldWriter, SpanFields};
+use super::fields::{FieldWriter, SpanFields, TrustedField, TrustedValues};
+use super::keys;
 use super::time;
 use super::writer::Queue;
+use super::{ACCESS_TARGET, REQUEST_SPAN_NAME, REQUEST_SPAN_TARGET};
 use crate::config::ServiceConfig;
 use crate::redact::Redactor;
 
@@ -42,10 +43,49 @@ pub struct TraceContext {
     pub span_id: [u8; 8],
 }
 
-/// Fields of the access event whose values the middleware produces itself: a validated HTTP
-/// method, the route template and a fixed message. They are written without scanning for
-/// secrets; the path, the client address and the other fields are scanned.
-const ACCESS_TRUSTED_FIELDS: &[&str] = &["http.request.method", "http.route", "message"];
+/// Fields of the access event whose values the middleware produces itself: a known HTTP method,
+/// the route template and a fixed message. They are written without scanning for secrets. The
+/// path, the client address, an extension method and the other fields are scanned.
+const ACCESS_TRUSTED_FIELDS: &[TrustedField] = &[
+    TrustedField {
+        name: "http.request.method",
+        values: TrustedValues::KnownMethods,
+    },
+    TrustedField {
+        name: "http.route",
+        values: TrustedValues::All,
+    },
+    TrustedField {
+        name: "message",
+        values: TrustedValues::All,
+    },
+];
+
+/// Fields of the middleware's request span that are written without scanning: a known HTTP
+/// method and the route template. The request id, which the client may have sent, is scanned.
+const REQUEST_SPAN_TRUSTED_FIELDS: &[TrustedField] = &[
+    TrustedField {
+        name: "http.request.method",
+        values: TrustedValues::KnownMethods,
+    },
+    TrustedField {
+        name: "http.route",
+        values: TrustedValues::All,
+    },
+];
+
+/// Returns the fields of the callsite `metadata` that obskit's HTTP middleware fills with values
+/// it produced itself.
+fn trusted_fields(metadata: &Metadata<'_>) -> &'static [TrustedField] {
+    let target = metadata.target();
+    if target == ACCESS_TARGET {
+        ACCESS_TRUSTED_FIELDS
+    } else if target == REQUEST_SPAN_TARGET && metadata.name() == REQUEST_SPAN_NAME {
+        REQUEST_SPAN_TRUSTED_FIELDS
+    } else {
+        &[]
+    }
+}
 
 /// Reusable buffers for formatting one event.
 #[derive(Default)]
@@ -106,19 +146,29 @@ impl JsonLayer {
         message.clear();
         names.clear();
 
-        let normalized = event.normalized_metadata();
+        // `is_log` compares callsites, which skips building and moving the `Option<Metadata>`
+        // for events that do not come from `log` records.
+        let normalized = if event.is_log() {
+            event.normalized_metadata()
+        } else {
+            None
+        };
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let trusted = trusted_fields(metadata);
+        // Events converted from `log` records share one callsite whose fields vary, so their
+        // keys are rendered each time.
+        let keys = match normalized {
+            Some(_) => None,
+            None => keys::for_callsite(event.metadata(), &self.redactor, trusted),
+        };
         event.record(&mut FieldWriter {
             out: fields,
             message: Some(message),
             entries: names,
             skip_log_fields: normalized.is_some(),
             redactor: &self.redactor,
-            trusted: if metadata.target() == ACCESS_TARGET {
-                ACCESS_TRUSTED_FIELDS
-            } else {
-                &[]
-            },
+            trusted,
+            keys: keys.as_deref(),
         });
 
         line.extend_from_slice(b"{\"timestamp\":\"");
@@ -193,11 +243,14 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
+        let trusted = trusted_fields(attrs.metadata());
+        let keys = keys::for_callsite(attrs.metadata(), &self.redactor, trusted);
+        let keys = keys.as_deref();
         let mut extensions = span.extensions_mut();
         if let Some(existing) = extensions.get_mut::<SpanFields>() {
-            existing.update(attrs, &self.redactor);
+            existing.update(attrs, &self.redactor, trusted, keys);
         } else {
-            extensions.insert(SpanFields::render(attrs, &self.redactor));
+            extensions.insert(SpanFields::render(attrs, &self.redactor, trusted, keys));
         }
     }
 
@@ -205,11 +258,14 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
+        let trusted = trusted_fields(span.metadata());
+        let keys = keys::for_callsite(span.metadata(), &self.redactor, trusted);
+        let keys = keys.as_deref();
         let mut extensions = span.extensions_mut();
         if let Some(existing) = extensions.get_mut::<SpanFields>() {
-            existing.update(values, &self.redactor);
+            existing.update(values, &self.redactor, trusted, keys);
         } else {
-            extensions.insert(SpanFields::render(values, &self.redactor));
+            extensions.insert(SpanFields::render(values, &self.redactor, trusted, keys));
         }
     }
 

@@ -85,6 +85,7 @@ mod escape;
 mod fields;
 mod global;
 mod json;
+mod keys;
 mod sampling;
 mod text;
 mod time;
@@ -112,6 +113,11 @@ pub use writer::LogGuard;
 /// bridge does not copy it into the server span, whose attributes it repeats, and the JSON
 /// formatter writes the fields the middleware produces itself without scanning them.
 pub(crate) const ACCESS_TARGET: &str = "obskit::access";
+
+/// Target and name of the span that the HTTP middleware opens per request. The JSON formatter
+/// writes its known method and route template without scanning them.
+pub(crate) const REQUEST_SPAN_TARGET: &str = "obskit::http";
+pub(crate) const REQUEST_SPAN_NAME: &str = "http_request";
 
 /// Name of the dropped-events counter family, without the `_total` suffix.
 pub const DROPPED_EVENTS_METRIC: &str = "obskit_log_events_dropped";

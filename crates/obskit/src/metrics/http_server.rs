@@ -29,6 +29,11 @@ pub fn normalize_method(method: &str) -> &'static str {
         .unwrap_or(OTHER_METHOD)
 }
 
+/// Tells whether `method` is a known HTTP method, which [`normalize_method`] keeps as it is.
+pub(crate) fn is_known_method(method: &str) -> bool {
+    method_index(method) < KNOWN_METHODS.len()
+}
+
 /// Label value of methods outside [`KNOWN_METHODS`].
 const OTHER_METHOD: &str = "_OTHER";
 

@@ -54,6 +54,7 @@ pub use exposition::Format;
 pub use family::{Counter, CounterFamily, Gauge, GaugeFamily, HistogramFamily};
 pub use golden::GoldenSignals;
 pub use histogram::{Buckets, DEFAULT_DURATION_BUCKETS, Histogram};
+pub(crate) use http_server::is_known_method;
 pub use http_server::{HttpServerMetrics, InFlightGuard, normalize_method};
 pub use red::{Red, RedHandle};
 pub use usage::{ResourceHandle, UseMetrics};

@@ -341,6 +341,12 @@ impl Redactor {
         action
     }
 
+    /// Returns the id that distinguishes this redactor and its clones from other redactors in
+    /// the per-thread caches of field actions and callsite keys.
+    pub(crate) fn cache_id(&self) -> usize {
+        self.inner.id
+    }
+
     /// Returns the number of values this redactor's counters have recorded for `kind`.
     pub fn redactions(&self, kind: Kind) -> u64 {
         self.inner
