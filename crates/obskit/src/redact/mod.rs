@@ -516,6 +516,10 @@ impl Redactor {
     fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
         let rest = bytes.get(from..)?;
         let mut previous_word = from > 0 && is_word(at(bytes, from - 1));
+        // Most field values fit one block: classify it padded, without the loop below.
+        if rest.len() <= scan::BLOCK {
+            return self.in_block(bytes, scan::pad(rest), from, previous_word, 0, from);
+        }
         let mut blocks = rest.chunks_exact(scan::BLOCK);
         let mut block_start = from;
         for block in &mut blocks {
@@ -532,18 +536,14 @@ impl Redactor {
         if tail == 0 {
             return None;
         }
-        // A text of 16 bytes or more classifies its last 16 bytes and skips the bytes already
-        // seen. A shorter one is padded with zero bytes, which start nothing.
-        match rest.len().checked_sub(scan::BLOCK) {
-            Some(start) => {
-                let last = rest
-                    .get(start..)
-                    .and_then(|last| <[u8; scan::BLOCK]>::try_from(last).ok())
-                    .unwrap_or_default();
-                self.in_block(bytes, last, from + start, false, scan::BLOCK - tail, from)
-            }
-            None => self.in_block(bytes, scan::pad(rest), from, previous_word, 0, from),
-        }
+        // The text is longer than a block here, so its last 16 bytes are classified and the
+        // bytes already seen are skipped.
+        let start = rest.len() - scan::BLOCK;
+        let last = rest
+            .get(start..)
+            .and_then(|last| <[u8; scan::BLOCK]>::try_from(last).ok())
+            .unwrap_or_default();
+        self.in_block(bytes, last, from + start, false, scan::BLOCK - tail, from)
     }
 
     /// Runs the detectors at the candidates of the block that starts at `block_start`, except

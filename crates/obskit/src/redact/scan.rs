@@ -17,7 +17,7 @@ pub(crate) struct Candidates {
     pub(crate) anywhere: u32,
 }
 
-/// Returns `text`, shorter than a block, followed by zero bytes.
+/// Returns `text`, of at most one block, followed by zero bytes.
 ///
 /// Two overlapping reads of 8 or 4 bytes are combined in an integer, so the block is built in
 /// registers: copying the bytes into a buffer and loading it as one vector stalls the load
@@ -120,7 +120,9 @@ pub(crate) mod shape {
     pub(crate) const HEX_COLON: u16 = 1 << 1;
     /// An IPv6 group of two to four hex digits: a hex digit, then a hex digit or a colon.
     pub(crate) const HEX_GROUP: u16 = 1 << 2;
-    /// Digits of a card, SSN, phone number or IPv4 address: a second digit.
+    /// Digits of a card, SSN, phone number or IPv4 address: a second digit, then a digit, a
+    /// space, a dash or a dot. A run of two digits followed by anything else is neither one
+    /// of 13 to 19 digits nor a first group of a grouped number.
     pub(crate) const DIGITS: u16 = 1 << 3;
     /// A digit group of one digit: a space, dash or dot, then a digit.
     pub(crate) const DIGIT_GROUP: u16 = 1 << 4;
@@ -209,12 +211,15 @@ const fn second_shapes(byte: u8) -> u16 {
 
 const fn third_shapes(byte: u8) -> u16 {
     use shape::*;
-    let mut shapes = ANY | HEX_COLON | DIGITS | PERCENT_AT | DIGIT_AFTER | DASHES;
+    let mut shapes = ANY | HEX_COLON | PERCENT_AT | DIGIT_AFTER | DASHES;
     if byte.is_ascii_hexdigit() || byte == b':' {
         shapes |= HEX_GROUP;
     }
     if byte.is_ascii_digit() {
-        shapes |= DIGIT_GROUP | UPPER_DIGIT;
+        shapes |= DIGITS | DIGIT_GROUP | UPPER_DIGIT;
+    }
+    if matches!(byte, b' ' | b'-' | b'.') {
+        shapes |= DIGITS;
     }
     if byte.is_ascii_uppercase() {
         shapes |= AWS;
@@ -251,6 +256,77 @@ mod tests {
             assert_eq!(&block[..len], &text[..len], "{len}");
             assert!(block[len..].iter().all(|&b| b == 0), "{len}");
         }
+    }
+
+    /// One text per detector shape, each with a match the redactor replaces.
+    const MATCHES: &[&str] = &[
+        "mail jane.doe@example.com now",
+        "mail jane%40example.com now",
+        "card 4111 1111 1111 1111 and 4111111111111111",
+        "card 5555-5555-5555-4444",
+        "ssn 123-45-6789",
+        "call +14155552671 or (415) 555-2671",
+        "call 415-555-2671 or 1-415-555-2671",
+        "call 020 7946 0958",
+        "iban GB82WEST12345698765432",
+        "iban DE89 3704 0044 0532 0130 00",
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+        "Authorization: Bearer abcdef123456 and bearer abcdef123456",
+        "Authorization: Basic dXNlcjpwYXNz",
+        "key AKIAIOSFODNN7EXAMPLE",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "github_pat_abcdefghijklmnopqrstuvwxyz",
+        "glpat-abcdefghijklmnopqrst",
+        "GR1348941abcdefghijklmnopqrst",
+        "xoxb-1234567890-abcdefghij",
+        "xapp-1-A0123456789-abcdef",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "https://user:pass@example.com/path",
+        "password=hunter2 token: abc123",
+        "from 10.1.2.3 and 192.168.0.1",
+        "from ::1 and fe80::1 and 2001:db8::1 and a:b::c and 1::",
+    ];
+
+    fn all_rules() -> super::super::Redactor {
+        use crate::config::{RedactConfig, RuleMode, RuleModes};
+        let config = RedactConfig {
+            rules: RuleModes {
+                ip: RuleMode::Mask,
+                ..RuleModes::default()
+            },
+            ..RedactConfig::default()
+        };
+        super::super::Redactor::build(&config, None)
+    }
+
+    #[test]
+    fn match_starts_fit_a_shape() {
+        let redactor = all_rules();
+        for text in MATCHES {
+            let bytes = text.as_bytes();
+            let mut starts = 0;
+            for index in 0..bytes.len() {
+                if redactor.at_candidate(bytes, index, 0).is_some() {
+                    starts += 1;
+                    assert!(redactor.fits_shape(bytes, index), "{text:?} at {index}");
+                }
+            }
+            assert!(starts > 0, "no match in {text:?}");
+        }
+    }
+
+    #[test]
+    fn clean_words_fit_no_shape() {
+        let redactor = all_rules();
+        for word in ["after", "completed", "edge", "SELECT", "eu-west", "01JEGQ", "12ms"] {
+            assert!(!redactor.fits_shape(word.as_bytes(), 0), "{word}");
+        }
+    }
+
+    #[test]
+    fn pad_copies_full_block() {
+        let text: Vec<u8> = (1..=16).collect();
+        assert_eq!(pad(&text).as_slice(), text.as_slice());
     }
 
     #[test]
