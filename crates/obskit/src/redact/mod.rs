@@ -142,7 +142,7 @@ struct Inner {
     counters: [Counter; Kind::ALL.len()],
     /// Trigger bits of each byte; see [`trigger_table`].
     triggers: [u8; 256],
-    /// Shapes each byte starts, for the rules that are on; see [`first_shapes`].
+    /// Shapes each byte starts under the rules that are on. See [`first_shapes`].
     first_shapes: [u16; 256],
 }
 
@@ -568,7 +568,8 @@ impl Redactor {
         while coarse != 0 {
             let offset = coarse.trailing_zeros();
             coarse &= coarse - 1;
-            candidates |= u32::from(self.fits_shape(bytes, block_start + offset as usize)) << offset;
+            candidates |=
+                u32::from(self.fits_shape(bytes, block_start + offset as usize)) << offset;
         }
         while candidates != 0 {
             let index = block_start + candidates.trailing_zeros() as usize;
@@ -581,7 +582,7 @@ impl Redactor {
     }
 
     /// Returns whether the three bytes at `index` fit a shape that a rule that is on can
-    /// start there; see [`scan::shape`].
+    /// start there. See [`scan::shape`].
     #[inline(always)]
     fn fits_shape(&self, bytes: &[u8], index: usize) -> bool {
         let shapes = |table: &[u16; 256], offset: usize| {

@@ -20,7 +20,7 @@ pub(crate) struct Candidates {
 /// Returns `text`, of at most one block, followed by zero bytes.
 ///
 /// Two overlapping reads of 8 or 4 bytes are combined in an integer, so the block is built in
-/// registers: copying the bytes into a buffer and loading it as one vector stalls the load
+/// registers. Copying the bytes into a buffer and loading it as one vector stalls the load
 /// until the narrower stores retire.
 #[inline]
 pub(crate) fn pad(text: &[u8]) -> [u8; BLOCK] {
@@ -33,7 +33,9 @@ pub(crate) fn pad(text: &[u8]) -> [u8; BLOCK] {
         text.iter()
             .take(len)
             .enumerate()
-            .fold(0, |value, (at, &byte)| value | (u128::from(byte) << (at * 8)))
+            .fold(0, |value, (at, &byte)| {
+                value | (u128::from(byte) << (at * 8))
+            })
     };
     value.to_le_bytes()
 }
@@ -114,7 +116,7 @@ pub(crate) fn classify(block: [u8; BLOCK], hex_letters: bool) -> Candidates {
 /// necessary condition of the detectors that start with it, so no match is lost. Most words
 /// and numbers of a clean text fail every shape and never reach the detectors.
 pub(crate) mod shape {
-    /// Anything may follow: `@`, `:` and `=`.
+    /// `@`, `:` and `=`, which any bytes may follow.
     pub(crate) const ANY: u16 = 1;
     /// An IPv6 group of one hex digit: a colon follows.
     pub(crate) const HEX_COLON: u16 = 1 << 1;
@@ -318,7 +320,15 @@ mod tests {
     #[test]
     fn clean_words_fit_no_shape() {
         let redactor = all_rules();
-        for word in ["after", "completed", "edge", "SELECT", "eu-west", "01JEGQ", "12ms"] {
+        for word in [
+            "after",
+            "completed",
+            "edge",
+            "SELECT",
+            "eu-west",
+            "01JEGQ",
+            "12ms",
+        ] {
             assert!(!redactor.fits_shape(word.as_bytes(), 0), "{word}");
         }
     }
