@@ -150,7 +150,7 @@ pub(crate) fn detect(
 ///
 /// The conditions are necessary ones. An SSN and a `415-555-2671` phone start with three
 /// digits, `1-415-555-2671` with a lone `1`, and a trunk-prefixed phone with `0`. An IPv4
-/// address starts with up to three digits and a dot. A card needs a group of 13 to 19 digits,
+/// address is four dot-separated groups of up to three digits. A card needs a group of 13 to 19 digits,
 /// or a group of four in a run of at least 13 digits.
 pub(crate) fn may_match(bytes: &[u8], start: usize, rules: DigitRules) -> bool {
     // A lone digit, the commonest case, can start nothing.
@@ -170,7 +170,7 @@ pub(crate) fn may_match(bytes: &[u8], start: usize, rules: DigitRules) -> bool {
     }
     if ((rules.ssn || rules.phone) && first_len == 3)
         || (rules.phone && (first_digit == b'0' || (first_len == 1 && first_digit == b'1')))
-        || (rules.ip && first_len <= 3 && separator == b'.')
+        || (rules.ip && separator == b'.' && has_dotted_quad(bytes, start))
         || (rules.card && (13..=19).contains(&first_len))
     {
         return true;
@@ -193,6 +193,28 @@ pub(crate) fn may_match(bytes: &[u8], start: usize, rules: DigitRules) -> bool {
         index = end;
     }
     has_four && total >= 13
+}
+
+/// Returns whether four groups of one to three digits joined by dots start at `start`, the
+/// shape [`is_ipv4`] needs. Versions such as `4.12.0` and decimals such as `12.5` fail it.
+fn has_dotted_quad(bytes: &[u8], start: usize) -> bool {
+    let mut index = start;
+    for group in 0..4 {
+        if group > 0 {
+            if at(bytes, index) != b'.' {
+                return false;
+            }
+            index += 1;
+        }
+        let digits = (0..4)
+            .take_while(|&offset| at(bytes, index + offset).is_ascii_digit())
+            .count();
+        if !(1..=3).contains(&digits) {
+            return false;
+        }
+        index += digits;
+    }
+    true
 }
 
 /// Returns the leading groups written with one separator when they stand alone.

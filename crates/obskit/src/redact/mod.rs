@@ -142,6 +142,8 @@ struct Inner {
     counters: [Counter; Kind::ALL.len()],
     /// Trigger bits of each byte; see [`trigger_table`].
     triggers: [u8; 256],
+    /// Shapes each byte starts under the rules that are on. See [`first_shapes`].
+    first_shapes: [u16; 256],
 }
 
 /// Finds and replaces personal data and secrets; cheap to clone.
@@ -283,6 +285,7 @@ impl Redactor {
                 max_value_bytes: config.max_value_bytes,
                 counters,
                 triggers: trigger_table(&detectors),
+                first_shapes: first_shapes(&detectors),
             }),
         }
     }
@@ -519,6 +522,10 @@ impl Redactor {
     fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
         let rest = bytes.get(from..)?;
         let mut previous_word = from > 0 && is_word(at(bytes, from - 1));
+        // Most field values fit one block: classify it padded, without the loop below.
+        if rest.len() <= scan::BLOCK {
+            return self.in_block(bytes, scan::pad(rest), from, previous_word, 0, from);
+        }
         let mut blocks = rest.chunks_exact(scan::BLOCK);
         let mut block_start = from;
         for block in &mut blocks {
@@ -535,18 +542,14 @@ impl Redactor {
         if tail == 0 {
             return None;
         }
-        // A text of 16 bytes or more classifies its last 16 bytes and skips the bytes already
-        // seen. A shorter one is padded with zero bytes, which start nothing.
-        match rest.len().checked_sub(scan::BLOCK) {
-            Some(start) => {
-                let last = rest
-                    .get(start..)
-                    .and_then(|last| <[u8; scan::BLOCK]>::try_from(last).ok())
-                    .unwrap_or_default();
-                self.in_block(bytes, last, from + start, false, scan::BLOCK - tail, from)
-            }
-            None => self.in_block(bytes, scan::pad(rest), from, previous_word, 0, from),
-        }
+        // The text is longer than a block here, so its last 16 bytes are classified and the
+        // bytes already seen are skipped.
+        let start = rest.len() - scan::BLOCK;
+        let last = rest
+            .get(start..)
+            .and_then(|last| <[u8; scan::BLOCK]>::try_from(last).ok())
+            .unwrap_or_default();
+        self.in_block(bytes, last, from + start, false, scan::BLOCK - tail, from)
     }
 
     /// Runs the detectors at the candidates of the block that starts at `block_start`, except
@@ -566,7 +569,14 @@ impl Redactor {
         // A word starts where a word byte follows a byte that is not one.
         let carry = u32::from(previous_word && seen == 0);
         let after_word = (found.word << 1) | carry;
-        let mut candidates = ((found.word_start & !after_word) | found.anywhere) >> seen << seen;
+        let mut coarse = ((found.word_start & !after_word) | found.anywhere) >> seen << seen;
+        let mut candidates = 0;
+        while coarse != 0 {
+            let offset = coarse.trailing_zeros();
+            coarse &= coarse - 1;
+            candidates |=
+                u32::from(self.fits_shape(bytes, block_start + offset as usize)) << offset;
+        }
         while candidates != 0 {
             let index = block_start + candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
@@ -575,6 +585,20 @@ impl Redactor {
             }
         }
         None
+    }
+
+    /// Returns whether the three bytes at `index` fit a shape that a rule that is on can
+    /// start there. See [`scan::shape`].
+    #[inline(always)]
+    fn fits_shape(&self, bytes: &[u8], index: usize) -> bool {
+        let shapes = |table: &[u16; 256], offset: usize| {
+            table
+                .get(usize::from(at(bytes, index + offset)))
+                .copied()
+                .unwrap_or(0)
+        };
+        shapes(&self.inner.first_shapes, 0) & shapes(&scan::SECOND, 1) & shapes(&scan::THIRD, 2)
+            != 0
     }
 
     /// Runs the detectors that may start at `index`, a word start or punctuation, as the
@@ -792,6 +816,45 @@ fn may_start(bytes: &[u8], index: usize, byte: u8, ip: bool) -> bool {
         b'x' => matches!(second, b'o' | b'a'),
         _ => false,
     }
+}
+
+/// Builds the shapes that each byte starts, as [`Redactor::at_candidate`] dispatches, for the
+/// detectors that are on.
+fn first_shapes(detectors: &Detectors) -> [u16; 256] {
+    use scan::shape::*;
+    let mut table = [0u16; 256];
+    for (byte, shapes) in (0u8..=255).zip(table.iter_mut()) {
+        if detectors.ip && byte.is_ascii_hexdigit() {
+            *shapes |= HEX_COLON | HEX_GROUP;
+        }
+        if detectors.any_digits && byte.is_ascii_digit() {
+            *shapes |= DIGITS | DIGIT_GROUP;
+        }
+        if (detectors.iban || (detectors.token && byte == b'G')) && byte.is_ascii_uppercase() {
+            *shapes |= UPPER_DIGIT;
+        }
+        *shapes |= match byte {
+            b'A' if detectors.aws_key => AWS,
+            b'B' | b'b' if detectors.credentials => AUTH_SCHEME,
+            b'e' if detectors.jwt => JWT,
+            b'g' if detectors.token => GIT_TOKEN,
+            b'x' if detectors.token => SLACK_TOKEN,
+            b'@' if detectors.email => ANY,
+            b'%' if detectors.email => PERCENT_AT,
+            b':' if detectors.url_credentials
+                || detectors.token
+                || detectors.ip
+                || detectors.field =>
+            {
+                ANY
+            }
+            b'=' if detectors.field => ANY,
+            b'+' | b'(' if detectors.digits.phone => DIGIT_AFTER,
+            b'-' if detectors.private_key => DASHES,
+            _ => 0,
+        };
+    }
+    table
 }
 
 /// Trigger bit: the byte belongs to a word.
