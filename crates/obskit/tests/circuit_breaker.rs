@@ -239,3 +239,42 @@ fn exposition_passes_promtool() {
 
     promtool::check_metrics(&text);
 }
+
+#[test]
+fn success_counts_pass_promtool_in_both_formats() {
+    let metrics = Registry::default();
+    let breakers = CircuitBreakerRegistry::new(&metrics).with_clock(ManualClock::new());
+    let counted = breakers.get_or_create_with("counted", config()).unwrap();
+    let timed = breakers
+        .get_or_create_with(
+            "timed",
+            CircuitBreakerConfig {
+                sliding_window_type: obskit::resilience::breaker::SlidingWindowType::Time,
+                ..config()
+            },
+        )
+        .unwrap();
+    for breaker in [&counted, &timed] {
+        for _ in 0..25 {
+            breaker.try_acquire().unwrap().success();
+        }
+        breaker.transition_to_half_open();
+        breaker.try_acquire().unwrap().success();
+        breaker.force_open();
+        assert!(breaker.try_acquire().is_err());
+    }
+
+    let text = metrics.encode(Format::PrometheusText).unwrap();
+    let openmetrics = metrics.encode(Format::OpenMetrics).unwrap();
+    for name in ["counted", "timed"] {
+        assert_eq!(calls(&text, name, "success"), 26, "{name} in\n{text}");
+        assert_eq!(calls(&text, name, "not_permitted"), 1, "{name} in\n{text}");
+        let line =
+            format!("obskit_circuit_breaker_calls_total{{name=\"{name}\",outcome=\"success\"}} 26");
+        assert!(
+            openmetrics.lines().any(|sample| sample == line),
+            "{line} in\n{openmetrics}"
+        );
+    }
+    promtool::check_metrics(&text);
+}

@@ -500,24 +500,75 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn run(case: &Case) {
+/// The `obskit_circuit_breaker_calls_total` samples a case must produce, counted from its
+/// steps.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Expected {
+    success: u64,
+    failure: u64,
+    slow: u64,
+    ignored: u64,
+    not_permitted: u64,
+}
+
+impl Expected {
+    /// Counts a call permitted in `state` that ended with `outcome` after `millis`.
+    fn record(
+        &mut self,
+        config: &CircuitBreakerConfig,
+        state: State,
+        outcome: Outcome,
+        millis: u64,
+    ) {
+        if state == State::Disabled {
+            return;
+        }
+        let slow = config
+            .slow_call_duration_threshold
+            .is_some_and(|threshold| Duration::from_millis(millis) > threshold);
+        match outcome {
+            Outcome::Ignored => self.ignored += 1,
+            _ if slow => self.slow += 1,
+            Outcome::Failure => self.failure += 1,
+            Outcome::Success => self.success += 1,
+        }
+    }
+
+    fn scrape(registry: &Registry, name: &str) -> Self {
+        Self {
+            success: calls(registry, name, "success"),
+            failure: calls(registry, name, "failure"),
+            slow: calls(registry, name, "slow"),
+            ignored: calls(registry, name, "ignored"),
+            not_permitted: calls(registry, name, "not_permitted"),
+        }
+    }
+}
+
+/// Runs a case's steps and checks the call counters against a recount of them, after every
+/// step when `scrape_each_step` is set and once at the end otherwise.
+fn run(case: &Case, scrape_each_step: bool) {
     let clock = ManualClock::new();
+    let registry = Registry::default();
     let breaker = CircuitBreaker::builder("case")
         .config(case.config.clone())
-        .registry(&Registry::default())
+        .registry(&registry)
         .clock(clock.clone())
         .build()
         .unwrap_or_else(|error| panic!("{}: {error}", case.name));
     let mut held = Vec::new();
+    let mut expected = Expected::default();
 
     for (index, step) in case.steps.iter().enumerate() {
         let at = || format!("case {:?}, step {index} ({step:?})", case.name);
-        let call = |outcome: Outcome, millis: u64| {
+        let mut call = |outcome: Outcome, millis: u64| {
+            let state = breaker.state();
             let permit = breaker
                 .try_acquire()
                 .unwrap_or_else(|rejection| panic!("{}: rejected: {rejection}", at()));
             clock.advance(Duration::from_millis(millis));
             permit.record(outcome);
+            expected.record(&case.config, state, outcome, millis);
         };
         match *step {
             Ok => call(Outcome::Success, 0),
@@ -525,16 +576,19 @@ fn run(case: &Case) {
             Ignore => call(Outcome::Ignored, 0),
             OkAfter(millis) => call(Outcome::Success, millis),
             FailAfter(millis) => call(Outcome::Failure, millis),
-            Hold => held.push(
-                breaker
+            Hold => {
+                let state = breaker.state();
+                let permit = breaker
                     .try_acquire()
-                    .unwrap_or_else(|rejection| panic!("{}: rejected: {rejection}", at())),
-            ),
+                    .unwrap_or_else(|rejection| panic!("{}: rejected: {rejection}", at()));
+                held.push((state, permit));
+            }
             Advance(millis) => clock.advance(Duration::from_millis(millis)),
             Expect(state) => assert_eq!(breaker.state(), state, "{}", at()),
             Rejected(retry_after) => match breaker.try_acquire() {
                 Result::Ok(_) => panic!("{}: permitted", at()),
                 Err(rejection) => {
+                    expected.not_permitted += 1;
                     if let Some(millis) = retry_after {
                         assert_eq!(
                             rejection.retry_after,
@@ -565,7 +619,22 @@ fn run(case: &Case) {
             ToOpen => breaker.transition_to_open(),
             ToHalfOpen => breaker.transition_to_half_open(),
         }
+        if scrape_each_step {
+            assert_eq!(Expected::scrape(&registry, "case"), expected, "{}", at());
+        }
     }
+
+    // Held permits end as dropped ones do: ignored, unless the breaker was disabled.
+    for (state, permit) in held {
+        drop(permit);
+        expected.record(&case.config, state, Outcome::Ignored, 0);
+    }
+    assert_eq!(
+        Expected::scrape(&registry, "case"),
+        expected,
+        "case {:?} after its last step",
+        case.name
+    );
 }
 
 #[test]
@@ -573,7 +642,14 @@ fn state_machine_cases() {
     let cases = cases();
     assert!(cases.len() >= 20, "{} cases", cases.len());
     for case in &cases {
-        run(case);
+        run(case, false);
+    }
+}
+
+#[test]
+fn case_counters_match_after_each_step() {
+    for case in &cases() {
+        run(case, true);
     }
 }
 
@@ -809,4 +885,193 @@ fn success_counter_never_decreases_while_scraped_under_load() {
         calls(&registry, "busy", "success"),
         4 * per_thread - failures
     );
+}
+
+#[test]
+fn extreme_window_sizes_and_waits() {
+    let registry = Registry::default();
+    let clock = ManualClock::new();
+    let huge = CircuitBreakerConfig {
+        wait_duration_in_open_state: Duration::MAX,
+        slow_call_duration_threshold: Some(Duration::MAX),
+        max_wait_duration_in_half_open_state: Duration::MAX,
+        enable_exponential_backoff: true,
+        exponential_backoff_multiplier: f64::MAX,
+        ..CircuitBreakerConfig::default()
+    };
+    for (name, size) in [("one", 1_u32), ("million", 1_000_000)] {
+        let breaker = CircuitBreaker::builder(name)
+            .config(CircuitBreakerConfig {
+                sliding_window_size: size,
+                minimum_number_of_calls: size,
+                failure_rate_threshold: 100.0,
+                ..huge.clone()
+            })
+            .registry(&registry)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let successes = u64::from(size.min(10_000)) + 3;
+        for _ in 0..successes {
+            breaker.try_acquire().unwrap().success();
+        }
+        let buffered = u64::from(breaker.snapshot().buffered_calls);
+        assert_eq!(buffered, successes.min(u64::from(size)), "{name}");
+        assert_eq!(calls(&registry, name, "success"), successes, "{name}");
+
+        breaker.transition_to_open();
+        let rejection = breaker.try_acquire().err().unwrap();
+        assert_eq!(rejection.state, State::Open, "{name}");
+        assert!(rejection.retry_after.is_some(), "{name}: {rejection:?}");
+        clock.advance(Duration::from_secs(u64::MAX / 4));
+        assert!(
+            breaker.try_acquire().is_err(),
+            "{name}: the wait is 584 years"
+        );
+        assert_eq!(breaker.state(), State::Open, "{name}");
+
+        breaker.transition_to_half_open();
+        breaker.try_acquire().unwrap().success();
+        breaker.reset();
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(calls(&registry, name, "success"), successes + 1, "{name}");
+        assert_eq!(calls(&registry, name, "failure"), 1, "{name}");
+        assert_eq!(calls(&registry, name, "not_permitted"), 2, "{name}");
+    }
+}
+
+#[test]
+fn window_of_one_call_opens_on_one_failure() {
+    let registry = Registry::default();
+    let breaker = CircuitBreaker::builder("single")
+        .config(count(1, 1, 100.0))
+        .registry(&registry)
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        breaker.try_acquire().unwrap().success();
+    }
+    assert_eq!(breaker.snapshot().buffered_calls, 1);
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(calls(&registry, "single", "success"), 5);
+    assert_eq!(calls(&registry, "single", "failure"), 1);
+}
+
+#[test]
+fn counters_exact_while_recreated_and_scraped() {
+    let registry = Registry::default();
+    let build = |window: SlidingWindowType| {
+        CircuitBreaker::builder("churn")
+            .config(CircuitBreakerConfig {
+                sliding_window_type: window,
+                sliding_window_size: 7,
+                minimum_number_of_calls: 1_000_000,
+                ..CircuitBreakerConfig::default()
+            })
+            .registry(&registry)
+            .build()
+            .unwrap()
+    };
+    let per_thread = 5_000_u64;
+    let threads = 4_u64;
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let build = &build;
+            scope.spawn(move || {
+                let window = if thread % 2 == 0 {
+                    SlidingWindowType::Count
+                } else {
+                    SlidingWindowType::Time
+                };
+                // Each thread replaces its breaker every 500 calls; breakers of the same
+                // name share the counter series.
+                let mut breaker = build(window);
+                for call in 0..per_thread {
+                    if call % 500 == 0 {
+                        breaker = build(window);
+                    }
+                    let permit = breaker.try_acquire().unwrap();
+                    match (call + thread) % 4 {
+                        0 => permit.failure(),
+                        1 => permit.ignore(),
+                        _ => permit.success(),
+                    }
+                }
+            });
+        }
+        for _ in 0..2 {
+            scope.spawn(|| {
+                let mut last = Expected::default();
+                for _ in 0..100 {
+                    let now = Expected::scrape(&registry, "churn");
+                    assert!(now.success >= last.success, "{last:?} then {now:?}");
+                    assert!(now.failure >= last.failure, "{last:?} then {now:?}");
+                    assert!(now.ignored >= last.ignored, "{last:?} then {now:?}");
+                    last = now;
+                }
+            });
+        }
+    });
+    let total = Expected::scrape(&registry, "churn");
+    assert_eq!(total.failure, threads * per_thread / 4);
+    assert_eq!(total.ignored, threads * per_thread / 4);
+    assert_eq!(total.success, threads * per_thread / 2);
+}
+
+#[test]
+fn global_registry_counts_successes() {
+    let name = "review-global-successes";
+    let breakers = CircuitBreakerRegistry::new(Registry::global());
+    let from_registry = breakers.get_or_create(name).unwrap();
+    let built = CircuitBreaker::builder(name).build().unwrap();
+    for _ in 0..3 {
+        from_registry.try_acquire().unwrap().success();
+        built.try_acquire().unwrap().success();
+    }
+    built.try_acquire().unwrap().failure();
+    assert_eq!(calls(Registry::global(), name, "success"), 6);
+    drop(built);
+    from_registry.try_acquire().unwrap().success();
+    assert_eq!(calls(Registry::global(), name, "success"), 7);
+    assert_eq!(calls(Registry::global(), name, "failure"), 1);
+}
+
+/// A manual transition and the breaker name it is tested under.
+type Transition = (&'static str, fn(&CircuitBreaker));
+
+#[test]
+fn held_successes_count_after_manual_transitions() {
+    let transitions: [Transition; 6] = [
+        ("force_open", CircuitBreaker::force_open),
+        ("disable", CircuitBreaker::disable),
+        ("reset", CircuitBreaker::reset),
+        ("to_closed", CircuitBreaker::transition_to_closed),
+        ("to_open", CircuitBreaker::transition_to_open),
+        ("to_half_open", CircuitBreaker::transition_to_half_open),
+    ];
+    for window in [SlidingWindowType::Count, SlidingWindowType::Time] {
+        for (name, transition) in transitions {
+            let registry = Registry::default();
+            let breaker = CircuitBreaker::builder(name)
+                .config(CircuitBreakerConfig {
+                    sliding_window_type: window,
+                    ..count(10, 10, 50.0)
+                })
+                .registry(&registry)
+                .build()
+                .unwrap();
+            let held = [
+                breaker.try_acquire().unwrap(),
+                breaker.try_acquire().unwrap(),
+            ];
+            breaker.try_acquire().unwrap().success();
+            transition(&breaker);
+            for permit in held {
+                permit.success();
+            }
+            assert_eq!(calls(&registry, name, "success"), 3, "{name}, {window:?}");
+            assert_eq!(calls(&registry, name, "ignored"), 0, "{name}, {window:?}");
+        }
+    }
 }

@@ -307,6 +307,64 @@ fn memory_does_not_grow_with_events() {
 }
 
 #[test]
+fn status_without_traffic_after_period() {
+    for period in ["3d", "7d", "28d", "30d", "90d", "365d"] {
+        let (tracker, clock) = new_tracker("99.9", period);
+        let bytes = tracker.memory_bytes();
+        record(&tracker, 990, 10);
+        let spent = tracker.status();
+        assert_eq!(spent.valid, 1000, "{period}");
+        assert_eq!(spent.time_to_exhaustion, Some(Duration::ZERO), "{period}");
+
+        // An hour without events: the budget is still spent but the 1 h burn is unknown.
+        clock.advance(HOUR);
+        let quiet = tracker.status();
+        assert_eq!(quiet.burn_rates.get(Window::H1), None, "{period}");
+        assert_eq!(quiet.time_to_exhaustion, Some(Duration::ZERO), "{period}");
+
+        // After a jump far beyond the period, every window is empty.
+        clock.advance(tracker.definition().period * 3 + DAY);
+        let empty = tracker.status();
+        assert_eq!(empty.valid, 0, "{period}");
+        assert_eq!(empty.error_budget_remaining, None, "{period}");
+        assert_eq!(empty.time_to_exhaustion, None, "{period}");
+        assert_eq!(rates(&empty), [None; 7], "{period}");
+        assert!(empty.alerts.is_empty(), "{period}");
+        assert_eq!(tracker.memory_bytes(), bytes, "{period}");
+    }
+}
+
+#[test]
+fn status_every_step_across_tier_edges() {
+    let (tracker, clock) = new_tracker("99", "30d");
+    record(&tracker, 99, 1);
+    // One bad event leaves the fine tier at 6 h, the 1 d window at 1 d, the medium tier
+    // 3 d after the fine tier, and the period at 30 d. The status is read every 10 s
+    // around each edge.
+    let mut elapsed = Duration::ZERO;
+    for edge in [6 * HOUR, DAY, 3 * DAY, 3 * DAY + 6 * HOUR, 30 * DAY] {
+        let from = edge - 2 * MINUTE;
+        clock.advance(from - elapsed);
+        elapsed = from;
+        while elapsed <= edge + 2 * MINUTE {
+            let status = tracker.status();
+            let in_period = elapsed < 30 * DAY;
+            assert_eq!(
+                status.valid,
+                if in_period { 100 } else { 0 },
+                "at {elapsed:?}"
+            );
+            assert_eq!(status.bad, u64::from(in_period), "at {elapsed:?}");
+            let in_day = elapsed < DAY;
+            let day_rate = status.burn_rates.get(Window::D1);
+            assert_eq!(day_rate, in_day.then_some(1.0), "1 d window at {elapsed:?}");
+            clock.advance(Duration::from_secs(10));
+            elapsed += Duration::from_secs(10);
+        }
+    }
+}
+
+#[test]
 fn status_serializes_unknown_as_null() {
     let (tracker, clock) = new_tracker("99.9", "28d");
     record(&tracker, 999, 1);

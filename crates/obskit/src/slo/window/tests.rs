@@ -80,6 +80,26 @@ impl Reference {
         sums
     }
 
+    /// Returns the minimum and maximum events a window of `length` intervals may count by
+    /// the window edges of the module docs. The maximum is every event inside the window.
+    /// The minimum leaves out those within 5 minutes of the far edge of the 1 d and 3 d
+    /// windows, or within 1 hour of the far edge of the period.
+    fn edge_bounds(&self, length: u64) -> (u64, u64) {
+        let start = (self.current + 1).saturating_sub(length);
+        let rounding = if length <= FINE_TIER {
+            0
+        } else if length <= 3 * DAY / 10 {
+            MEDIUM_BUCKET - 1
+        } else {
+            COARSE_BUCKET - 1
+        };
+        let count_from = |first: u64| {
+            let inside = self.events.iter().filter(|(event, _)| *event >= first);
+            u64::try_from(inside.count()).unwrap()
+        };
+        (count_from(start + rounding), count_from(start))
+    }
+
     /// Returns the first fine interval of the bucket that now contains an event of interval
     /// `event`: its own in the fine tier, its 5 minutes in the 3 days before the fine tier,
     /// its hour before that.
@@ -148,6 +168,19 @@ fn check_read(
 ) -> Result<(), TestCaseError> {
     let sums = windows.sums(at(seconds), lengths);
     let expected = reference.sums(seconds / 10, &lengths);
+    for (length, sum) in lengths.iter().zip(sums) {
+        let (minimum, maximum) = reference.edge_bounds(*length);
+        let valid = sum.valid();
+        prop_assert!(
+            (minimum..=maximum).contains(&valid),
+            "window of {} intervals read at interval {}: {} events, the module docs allow {}..={}",
+            length,
+            reference.current,
+            valid,
+            minimum,
+            maximum
+        );
+    }
     for ((length, sum), expected) in lengths.iter().zip(sums).zip(expected) {
         prop_assert_eq!(
             sum,
@@ -250,4 +283,121 @@ fn late_event_dropped_and_counted() {
 
     let sums = windows.sums(at(DAY + 7 * HOUR), lengths(30 * DAY));
     assert_eq!(sums[7], Counts { good: 1, bad: 1 });
+}
+
+/// Reads the windows at every 10 s step from `from` to `to` and compares each with the
+/// recount.
+fn sweep(
+    windows: &Windows,
+    reference: &mut Reference,
+    from: u64,
+    to: u64,
+    lengths: [u64; 8],
+) -> Result<(), TestCaseError> {
+    let mut seconds = from;
+    while seconds <= to {
+        check_read(windows, reference, seconds, lengths)?;
+        seconds += 10;
+    }
+    Ok(())
+}
+
+#[test]
+fn edges_match_recount_for_each_period() {
+    for days in [3, 7, 28, 30, 90, 365] {
+        let period = days * DAY;
+        let lengths = lengths(period);
+        let created = 1_234_567_u64;
+        let windows = Windows::new(at(period), at(created));
+        let bytes = windows.memory_bytes();
+        let mut reference = Reference::new(created / 10);
+
+        // Ten hours of events every 7 min 13 s, each followed by one 2 h 55 min earlier.
+        let mut events = Vec::new();
+        let mut now = created + 5;
+        while now < created + 10 * HOUR {
+            for (seconds, bad) in [
+                (now, now.is_multiple_of(3)),
+                (now.saturating_sub(10_500), true),
+            ] {
+                windows.record(interval(at(seconds)), bad);
+                reference.record(seconds / 10, bad);
+            }
+            events.push(now);
+            now += 433;
+        }
+
+        // Every 10 s around the edges the first and last events cross: leaving the fine
+        // tier, the 1 d and 3 d windows, the medium tier, and the period.
+        let mut edges: Vec<u64> = [events[0], events[events.len() - 1]]
+            .into_iter()
+            .flat_map(|event| {
+                [
+                    event + 6 * HOUR,
+                    event + DAY,
+                    event + 3 * DAY,
+                    event + 3 * DAY + 6 * HOUR,
+                    event + period,
+                ]
+            })
+            .collect();
+        edges.sort_unstable();
+        for edge in edges {
+            let from = (edge - 400).max(now);
+            sweep(&windows, &mut reference, from, edge + 400, lengths)
+                .unwrap_or_else(|error| panic!("period of {days} d: {error}"));
+            now = now.max(edge + 400);
+        }
+        assert_eq!(windows.late_events(), reference.late, "period of {days} d");
+        assert_eq!(windows.memory_bytes(), bytes, "period of {days} d");
+    }
+}
+
+#[test]
+fn jump_past_period_empties_every_window() {
+    for days in [3, 7, 28, 30, 90, 365] {
+        let period = days * DAY;
+        let lengths = lengths(period);
+        let windows = Windows::new(at(period), at(0));
+        let bytes = windows.memory_bytes();
+        let mut reference = Reference::new(0);
+        let mut now = 0_u64;
+        for jump in [
+            5 * HOUR,
+            2 * DAY,
+            4 * DAY,
+            period + 10,
+            3 * period + DAY,
+            10 * HOUR,
+        ] {
+            for back in [0, 3 * HOUR, 5 * HOUR + 3590] {
+                let seconds = now.saturating_sub(back);
+                windows.record(interval(at(seconds)), back != 0);
+                reference.record(seconds / 10, back != 0);
+            }
+            now += jump;
+            // A jump longer than the period leaves only the events recorded after it.
+            check_read(&windows, &mut reference, now, lengths)
+                .unwrap_or_else(|error| panic!("period of {days} d: {error}"));
+            windows.record(interval(at(now)), false);
+            reference.record(now / 10, false);
+            sweep(&windows, &mut reference, now, now + 120, lengths)
+                .unwrap_or_else(|error| panic!("period of {days} d: {error}"));
+            now += 120;
+        }
+        let sums = windows.sums(at(now + 2 * period), lengths);
+        assert_eq!(sums, [Counts::default(); 8], "period of {days} d");
+        assert_eq!(windows.memory_bytes(), bytes, "period of {days} d");
+    }
+}
+
+#[test]
+fn memory_bytes_follow_the_layout() {
+    for days in [3, 7, 28, 30, 90, 365] {
+        let windows = Windows::new(at(days * DAY), at(0));
+        let coarse_buckets = days * 24 + 2;
+        let buckets = FINE_TIER + MEDIUM_TIER_BUCKETS + coarse_buckets;
+        let expected = size_of::<Windows>() + usize::try_from(buckets * 24).unwrap();
+        assert_eq!(windows.memory_bytes(), expected, "period of {days} d");
+    }
 }
