@@ -15,6 +15,10 @@ const SECRETS: &[(&str, &str)] = &[
     ("AKIAIOSFODNN7EXAMPLE", "[REDACTED:aws_key]"),
     ("10.1.2.3", "[REDACTED:ip]"),
     ("fe80::1", "[REDACTED:ip]"),
+    ("a::1", "[REDACTED:ip]"),
+    ("dead:beef::1", "[REDACTED:ip]"),
+    ("abc:0:0:0:0:0:0:1", "[REDACTED:ip]"),
+    ("cafe::", "[REDACTED:ip]"),
 ];
 
 fn all_rules() -> Redactor {
