@@ -490,17 +490,27 @@ fn access_event_has_span_fields() {
     assert_eq!(line["http.response.status_code"], 200);
 }
 
+/// A JSON log line as an object.
+type Line = serde_json::Map<String, serde_json::Value>;
+
+/// Returns the handler's "handled" line and the access line among `lines`.
+fn handler_and_access_lines(lines: &[Line]) -> (&Line, &Line) {
+    let find = |what: &str, matches: &dyn Fn(&Line) -> bool| {
+        lines
+            .iter()
+            .find(|line| matches(line))
+            .unwrap_or_else(|| panic!("no {what} line in {lines:?}"))
+    };
+    (
+        find("handler", &|line| line["message"] == "handled"),
+        find("access", &|line| line["target"] == "obskit::access"),
+    )
+}
+
 #[test]
 fn known_method_and_route_written_as_sent() {
     let lines = log_lines("info", "DELETE", "/any/order-9", "rid-8");
-    let handled = lines
-        .iter()
-        .find(|line| line["message"] == "handled")
-        .unwrap_or_else(|| panic!("no handler line in {lines:?}"));
-    let access = lines
-        .iter()
-        .find(|line| line["target"] == "obskit::access")
-        .unwrap_or_else(|| panic!("no access line in {lines:?}"));
+    let (handled, access) = handler_and_access_lines(&lines);
     for line in [handled, access] {
         assert_eq!(line["http.request.method"], "DELETE", "{line:?}");
         assert_eq!(line["http.route"], "/any/{name}", "{line:?}");
@@ -520,14 +530,7 @@ fn client_values_are_redacted() {
         "/any/jane.doe@example.com",
         "4111-1111-1111-1111",
     );
-    let handled = lines
-        .iter()
-        .find(|line| line["message"] == "handled")
-        .unwrap_or_else(|| panic!("no handler line in {lines:?}"));
-    let access = lines
-        .iter()
-        .find(|line| line["target"] == "obskit::access")
-        .unwrap_or_else(|| panic!("no access line in {lines:?}"));
+    let (handled, access) = handler_and_access_lines(&lines);
     for line in [handled, access] {
         assert_eq!(line["http.request.method"], "[REDACTED:card]", "{line:?}");
         assert_eq!(line["request_id"], "[REDACTED:card]", "{line:?}");
