@@ -17,9 +17,12 @@
 //! | `spec.objectives[0].target` (0 to 1) or `targetPercent` (0 to 100) | [`SloDefinition::target`] |
 //!
 //! The metric sources of the indicator are not read: obskit counts the requests its own
-//! middleware records, selected by route and method. Everything else is rejected with the
-//! path of the field: calendar windows, `Timeslices` and `RatioTimeslices`, more than one
-//! objective, composite objectives, `indicatorRef`, and kinds other than `SLO`.
+//! middleware records, selected by route and method. The descriptive fields
+//! `metadata.displayName`, `metadata.labels`, `spec.service`, `spec.indicator.metadata` and
+//! an objective's `displayName` are accepted and not used. Everything else is rejected with
+//! the path of the field: calendar windows, `Timeslices` and `RatioTimeslices`, more than one
+//! objective, composite objectives, `indicatorRef`, `alertPolicies`, raw ratios, `op` and
+//! `value` on a ratio objective, kinds other than `SLO`, and any unknown field.
 
 use std::fmt;
 
@@ -235,6 +238,7 @@ impl<'a> Document<'a> {
         }
         let objective = self.objective()?;
         let (kind, target, threshold) = self.indicator(objective)?;
+        self.check_fields(objective, threshold.is_some())?;
 
         let spec = SloSpec {
             kind: kind.to_owned(),
@@ -254,6 +258,101 @@ impl<'a> Document<'a> {
             document: self.number,
             source,
         })
+    }
+
+    /// Rejects fields outside the mapped subset, so that nothing in a document is dropped
+    /// unnoticed. The metric sources under the indicator are not read and not checked.
+    fn check_fields(&self, objective: &Value, latency: bool) -> Result<(), OpenSloError> {
+        if self.has("spec.alertPolicies") {
+            return Err(self.reject(
+                "spec.alertPolicies",
+                "alert policies are not supported; `obskit slo rules` generates the burn-rate alerts of every SLO",
+            ));
+        }
+        let ratio = "spec.indicator.spec.ratioMetric";
+        for raw in ["raw", "rawType"] {
+            if self.has(&format!("{ratio}.{raw}")) {
+                return Err(self.reject(
+                    &format!("{ratio}.{raw}"),
+                    "raw ratios are not supported; use good/total or bad/total",
+                ));
+            }
+        }
+        let objective_fields: &[&str] = if latency {
+            &["displayName", "op", "value", "target", "targetPercent"]
+        } else {
+            &["displayName", "target", "targetPercent"]
+        };
+        let levels: [(&str, Option<&Value>, &[&str]); 9] = [
+            (
+                "",
+                Some(self.root),
+                &["apiVersion", "kind", "metadata", "spec"],
+            ),
+            (
+                "metadata",
+                self.get("metadata").ok(),
+                &["name", "displayName", "labels", "annotations"],
+            ),
+            (
+                "spec",
+                self.get("spec").ok(),
+                &[
+                    "description",
+                    "service",
+                    "indicator",
+                    "timeWindow",
+                    "budgetingMethod",
+                    "objectives",
+                ],
+            ),
+            (
+                "spec.indicator",
+                self.get("spec.indicator").ok(),
+                &["metadata", "spec"],
+            ),
+            (
+                "spec.indicator.spec",
+                self.get("spec.indicator.spec").ok(),
+                &["ratioMetric", "thresholdMetric"],
+            ),
+            (
+                ratio,
+                self.get(ratio).ok(),
+                &["counter", "good", "bad", "total"],
+            ),
+            (
+                "spec.indicator.spec.thresholdMetric",
+                self.get("spec.indicator.spec.thresholdMetric").ok(),
+                &["metricSource"],
+            ),
+            (
+                "spec.timeWindow[0]",
+                self.get("spec.timeWindow/0").ok(),
+                &["duration", "isRolling"],
+            ),
+            ("spec.objectives[0]", Some(objective), objective_fields),
+        ];
+        for (path, value, known) in levels {
+            let Some(fields) = value.and_then(Value::as_object) else {
+                continue;
+            };
+            if let Some(field) = fields.keys().find(|field| !known.contains(&field.as_str())) {
+                let at = if path.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{path}.{field}")
+                };
+                return Err(self.reject(
+                    &at,
+                    format!(
+                        "not supported here, so it would be ignored; the fields read here are {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn period(&self) -> Result<String, OpenSloError> {

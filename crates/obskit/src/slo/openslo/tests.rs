@@ -170,6 +170,86 @@ fn unsupported_fields_rejected_by_path() {
 }
 
 #[test]
+fn unmapped_fields_rejected_by_path() {
+    let cases = [
+        (
+            RATIO.replace(
+                "  description: Orders load\n",
+                "  description: Orders load\n  frobnicate: 1\n",
+            ),
+            "spec.frobnicate",
+        ),
+        (
+            RATIO.replace(
+                "  description: Orders load\n",
+                "  description: Orders load\n  alertPolicies:\n    - page\n",
+            ),
+            "spec.alertPolicies",
+        ),
+        (
+            RATIO.replace(
+                "      isRolling: true",
+                "      isRolling: true\n      calender: x",
+            ),
+            "spec.timeWindow[0].calender",
+        ),
+        (
+            RATIO.replace(
+                "      target: 0.9995",
+                "      target: 0.9995\n      targt: 0.99",
+            ),
+            "spec.objectives[0].targt",
+        ),
+        (
+            RATIO.replace("      target: 0.9995", "      target: 0.9995\n      op: gt"),
+            "spec.objectives[0].op",
+        ),
+        (
+            RATIO.replace(
+                "        counter: true\n",
+                "        counter: true\n        rawType: success\n",
+            ),
+            "spec.indicator.spec.ratioMetric.rawType",
+        ),
+        (
+            RATIO.replace(
+                "        counter: true\n",
+                "        counter: true\n        raw:\n          metricSource: {}\n",
+            ),
+            "spec.indicator.spec.ratioMetric.raw",
+        ),
+        (
+            RATIO.replace("  name: orders\n", "  name: orders\n  namespace: shop\n"),
+            "metadata.namespace",
+        ),
+        (
+            RATIO.replace("kind: SLO\n", "kind: SLO\nstatus: {}\n"),
+            "status",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let (field, reason) = rejection(&yaml);
+        assert_eq!(field, expected, "{reason}");
+        assert!(!reason.is_empty());
+    }
+
+    // Descriptive fields of OpenSLO are read past without changing the SLO.
+    let described = RATIO
+        .replace(
+            "  description: Orders load\n",
+            "  description: Orders load\n  service: shop\n",
+        )
+        .replace(
+            "  name: orders\n",
+            "  name: orders\n  displayName: Orders\n  labels:\n    team: [shop]\n",
+        );
+    assert_eq!(
+        parse_openslo(&described).unwrap(),
+        parse_openslo(RATIO).unwrap()
+    );
+}
+
+#[test]
 fn percent_as_ratio_suggests_target_percent() {
     let yaml = RATIO.replace("      target: 0.9995", "      target: 99.95");
     let (field, reason) = rejection(&yaml);
