@@ -528,6 +528,10 @@ impl<'a> Document<'a> {
                             "{text} is 100 % or more, which leaves no error budget; use a ratio below 1, such as 0.999"
                         ),
                     ),
+                    TargetError::TooLow { .. } => self.reject(
+                        field,
+                        format!("{text} is 0 or less, which allows no good events; use a ratio above 0, such as 0.999"),
+                    ),
                     error => self.reject(field, error),
                 }
             });

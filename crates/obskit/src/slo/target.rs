@@ -86,9 +86,9 @@ impl Target {
     pub fn parse(text: &str) -> Result<Self, TargetError> {
         let trimmed = text.trim();
         if let Some(percent) = trimmed.strip_suffix('%') {
-            return Self::from_percent(percent.parse()?, text);
+            return Self::from_percent(number(percent, text)?, text);
         }
-        let value: Decimal = trimmed.parse()?;
+        let value = number(trimmed, text)?;
         if value > Decimal::ONE {
             Self::from_percent(value, text)
         } else {
@@ -102,7 +102,7 @@ impl Target {
     ///
     /// As [`Target::parse`].
     pub fn parse_ratio(text: &str) -> Result<Self, TargetError> {
-        Self::from_ratio(text.trim().parse()?, text)
+        Self::from_ratio(number(text.trim(), text)?, text)
     }
 
     /// Parses a percentage strictly between 0 and 100, such as `"99.9"`.
@@ -113,7 +113,7 @@ impl Target {
     pub fn parse_percent(text: &str) -> Result<Self, TargetError> {
         let trimmed = text.trim();
         let trimmed = trimmed.strip_suffix('%').unwrap_or(trimmed);
-        Self::from_percent(trimmed.parse()?, text)
+        Self::from_percent(number(trimmed, text)?, text)
     }
 
     /// Returns the target whose error budget is `max_error_percent` %, the form of an
@@ -126,7 +126,10 @@ impl Target {
     pub fn from_max_error_percent(text: &str) -> Result<Self, TargetError> {
         let trimmed = text.trim();
         let trimmed = trimmed.strip_suffix('%').unwrap_or(trimmed);
-        let errors: Decimal = trimmed.parse()?;
+        let errors = number(trimmed, text).map_err(|error| match error {
+            TargetError::TooLow { value } => TargetError::NoErrorsAllowed { value },
+            other => other,
+        })?;
         let errors = errors
             .percent_to_ratio()
             .ok_or_else(|| DecimalError::TooPrecise {
@@ -286,6 +289,17 @@ impl serde::de::Visitor<'_> for TargetTextVisitor {
     }
 }
 
+/// Parses the number of a target. A negative number is [`TargetError::TooLow`], whose message
+/// asks for a value above 0, rather than the number's own error, which allows 0.
+fn number(number: &str, text: &str) -> Result<Decimal, TargetError> {
+    number.parse().map_err(|error| match error {
+        DecimalError::Negative { .. } => TargetError::TooLow {
+            value: text.trim().to_owned(),
+        },
+        other => TargetError::Number(other),
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
@@ -368,7 +382,10 @@ mod tests {
                 "{text}"
             );
         }
-        assert!(matches!(Target::parse("-5"), Err(TargetError::Number(_))));
+        assert!(matches!(
+            Target::parse("-5"),
+            Err(TargetError::TooLow { .. })
+        ));
         assert!(matches!(Target::parse("high"), Err(TargetError::Number(_))));
     }
 

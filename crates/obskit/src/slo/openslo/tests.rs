@@ -250,6 +250,16 @@ fn unmapped_fields_rejected_by_path() {
 }
 
 #[test]
+fn zero_or_negative_target_asks_for_a_ratio() {
+    for target in ["0", "-0.5"] {
+        let (field, reason) =
+            rejection(&RATIO.replace("target: 0.9995", &format!("target: {target}")));
+        assert_eq!(field, "spec.objectives[0].target");
+        assert!(reason.contains("such as 0.999"), "{target}: {reason}");
+    }
+}
+
+#[test]
 fn percent_as_ratio_suggests_target_percent() {
     let yaml = RATIO.replace("      target: 0.9995", "      target: 99.95");
     let (field, reason) = rejection(&yaml);
