@@ -270,7 +270,8 @@ pub(crate) fn nearest<'a>(
         .into_iter()
         .map(|candidate| (candidate, strsim::damerau_levenshtein(name, candidate)))
         .min_by_key(|(_, distance)| *distance)?;
-    let limit = (name.chars().count() / 3).max(2);
+    // One edit for names under six characters: two would suggest `kind` for `windw`.
+    let limit = (name.chars().count() / 3).max(1);
     (distance <= limit).then_some(candidate)
 }
 
@@ -342,6 +343,12 @@ mod tests {
             suggest_key("metrics.sample_rate"),
             Some("logging.sample_rate")
         );
+    }
+
+    #[test]
+    fn short_name_needs_one_edit() {
+        assert_eq!(nearest("windw", ["kind", "period"]), None);
+        assert_eq!(nearest("kimd", ["kind", "period"]), Some("kind"));
     }
 
     #[test]
