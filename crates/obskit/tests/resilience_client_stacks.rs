@@ -24,7 +24,7 @@ use http_body::Frame;
 use http_body_util::{Full, StreamBody};
 use obskit::metrics::{Format, Registry};
 use obskit::resilience::retry::{Jitter, Retry, RetryPolicy};
-use obskit::resilience::{BufferBodyError, BufferBodyLayer, Policy, PolicyLayer};
+use obskit::resilience::{BufferBodyError, BufferBodyLayer, Error, Policy, PolicyLayer};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -245,12 +245,27 @@ async fn serve_grpc(failures: u32) -> (SocketAddr, FlakyReceiver) {
 /// headers. A response with a message carries it in trailers instead and counts as a success.
 fn grpc_error(response: &http::Response<tonic::body::Body>) -> Option<tonic::Status> {
     let code = tonic::Code::from_bytes(response.headers().get("grpc-status")?.as_bytes());
-    let message = response
-        .headers()
-        .get("grpc-message")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
-    (code != tonic::Code::Ok).then(|| tonic::Status::new(code, message))
+    if code == tonic::Code::Ok {
+        return None;
+    }
+    // `Status::from_header_map` (tonic 0.14) panics on a malformed details header.
+    let mut headers = response.headers().clone();
+    headers.remove("grpc-status-details-bin");
+    tonic::Status::from_header_map(&headers)
+}
+
+/// Turns the stack's error back into the `tonic::Status` the generated client returns. Tonic
+/// reports an error without a `Status` in its source chain as `UNKNOWN`, and
+/// `Error::Inner` does not return its `Status` as a source.
+fn into_status(error: BoxError) -> tonic::Status {
+    match error.downcast::<Error<tonic::Status>>() {
+        Ok(error) => match *error {
+            Error::Inner(status) => status,
+            Error::Timeout { .. } => tonic::Status::deadline_exceeded(error.to_string()),
+            rejection => tonic::Status::unavailable(rejection.to_string()),
+        },
+        Err(error) => tonic::Status::from_error(error),
+    }
 }
 
 fn export_request() -> ExportTraceServiceRequest {
@@ -267,30 +282,44 @@ fn export_request() -> ExportTraceServiceRequest {
     }
 }
 
-#[tokio::test]
-async fn tonic_stack_retries_unavailable() {
-    let (address, receiver) = serve_grpc(1).await;
+async fn grpc_client(
+    address: SocketAddr,
+    registry: &Registry,
+) -> TraceServiceClient<
+    impl tower::Service<
+        http::Request<tonic::body::Body>,
+        Response = http::Response<tonic::body::Body>,
+        Error = tonic::Status,
+    >,
+> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()
         .await
         .unwrap();
-    let registry = Registry::default();
     let policy: Policy<tonic::Status> = Policy::builder("collector")
         .retry(retry(
-            &registry,
+            registry,
             "collector",
             RetryPolicy::new()
                 .retry_if(|status: &tonic::Status| status.code() == tonic::Code::Unavailable),
         ))
         .build();
     let stack = ServiceBuilder::new()
-        .layer(BufferBodyLayer::with_registry("collector", 1 << 20, &registry).unwrap())
+        .map_err(into_status)
+        .layer(BufferBodyLayer::with_registry("collector", 1 << 20, registry).unwrap())
         .layer(PolicyLayer::new(policy).error_for_response(grpc_error))
         .map_request(|request: http::Request<Full<Bytes>>| request.map(tonic::body::Body::new))
         .map_err(|error: tonic::transport::Error| tonic::Status::from_error(Box::new(error)))
         .service(channel);
-    let mut client = TraceServiceClient::new(stack);
+    TraceServiceClient::new(stack)
+}
+
+#[tokio::test]
+async fn tonic_stack_retries_unavailable() {
+    let (address, receiver) = serve_grpc(1).await;
+    let registry = Registry::default();
+    let mut client = grpc_client(address, &registry).await;
 
     let response = client.export(export_request()).await.unwrap();
 
@@ -302,4 +331,17 @@ async fn tonic_stack_retries_unavailable() {
     }
     let retried = r#"obskit_retry_attempts_total{name="collector",outcome="retry"}"#;
     assert_eq!(sample(&registry, retried), 1.0);
+}
+
+#[tokio::test]
+async fn tonic_stack_returns_last_unavailable() {
+    let (address, receiver) = serve_grpc(u32::MAX).await;
+    let registry = Registry::default();
+    let mut client = grpc_client(address, &registry).await;
+
+    let status = client.export(export_request()).await.unwrap_err();
+
+    assert_eq!(receiver.requests.lock().len(), 3);
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(status.message(), "collector is restarting");
 }

@@ -45,7 +45,7 @@ pub enum BufferBodyConfigError {
     Metrics(#[from] MetricsError),
 }
 
-/// A request that [`BufferBodyLayer`] did not pass on.
+/// The reason a [`BufferBodyLayer`] did not pass a request on.
 ///
 /// The layer's service returns it as a [`BoxError`]. Downcast the error to match on it.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,9 @@ pub enum BufferBodyError {
 ///
 /// A body over the limit, a body that fails to read and a body with trailers are counted and
 /// returned as a [`BufferBodyError`], and the inner service is not called. The service's error
-/// type is [`BoxError`], which a generated tonic client accepts.
+/// type is [`BoxError`], which a generated tonic client accepts but reports as `UNKNOWN`
+/// unless it finds a `tonic::Status` in the error's source chain. `docs/resilience.md` shows a
+/// `map_err` that returns the call's status.
 ///
 /// # Example
 ///
