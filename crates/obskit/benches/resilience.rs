@@ -5,6 +5,8 @@
 //! - Timeout around a ready future: obskit and `tokio::time::timeout`.
 //! - The full policy (timeout, retry, breaker, bulkhead) around a ready future: obskit and
 //!   the peers stacked by hand.
+//! - Buffering a 16 KiB request body of 4 frames before a service: obskit's `BufferBodyLayer`
+//!   and http-body-util's `Limited::collect` called by hand.
 //!
 //! Each iteration runs a batch of `BATCH` calls inside one `block_on`, so the runtime's own
 //! cost is spread over the batch; divide the figures by `BATCH` for one call.
@@ -218,6 +220,79 @@ mod policy_ready_ok {
                             .await
                     };
                     black_box(attempt.retry(backoff).await.unwrap());
+                }
+            });
+        });
+    }
+}
+
+#[cfg(feature = "http")]
+mod buffer_body_16k {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http_body::Frame;
+    use http_body_util::{BodyExt as _, Full, Limited, StreamBody};
+    use obskit::resilience::BufferBodyLayer;
+    use tower::{Layer as _, Service as _, ServiceExt};
+
+    use super::*;
+
+    const FRAME: usize = 4 * 1024;
+
+    type Chunked = StreamBody<
+        futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>,
+    >;
+
+    fn request(frame: &Bytes) -> http::Request<Chunked> {
+        let frames: Vec<_> = (0..4)
+            .map(|_| Ok::<_, Infallible>(Frame::data(frame.clone())))
+            .collect();
+        http::Request::new(StreamBody::new(futures_util::stream::iter(frames)))
+    }
+
+    async fn body_len(request: http::Request<Full<Bytes>>) -> Result<usize, Infallible> {
+        Ok(request
+            .into_body()
+            .into_inner()
+            .map_or(0, |body| body.len()))
+    }
+
+    #[divan::bench]
+    fn obskit(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        let frame = Bytes::from(vec![7; FRAME]);
+        let layer = BufferBodyLayer::with_registry("bench", 1 << 20, &Registry::default()).unwrap();
+        let mut service = layer.layer(tower::service_fn(body_len));
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for _ in 0..BATCH {
+                    let ready = ServiceExt::<http::Request<Chunked>>::ready(&mut service)
+                        .await
+                        .unwrap();
+                    black_box(ready.call(request(&frame)).await.unwrap());
+                }
+            });
+        });
+    }
+
+    #[divan::bench]
+    fn http_body_util_limited(bencher: divan::Bencher<'_, '_>) {
+        let runtime = runtime();
+        let frame = Bytes::from(vec![7; FRAME]);
+        let mut service = tower::service_fn(body_len);
+        bencher.bench_local(|| {
+            runtime.block_on(async {
+                for _ in 0..BATCH {
+                    let (parts, body) = request(&frame).into_parts();
+                    let bytes = Limited::new(body, 1 << 20)
+                        .collect()
+                        .await
+                        .unwrap()
+                        .to_bytes();
+                    let buffered = http::Request::from_parts(parts, Full::new(bytes));
+                    let ready = service.ready().await.unwrap();
+                    black_box(ready.call(buffered).await.unwrap());
                 }
             });
         });

@@ -22,8 +22,16 @@ type ResponseCheck<R, E> = dyn Fn(&R) -> Option<E> + Send + Sync;
 /// Runs each request of a client service through a [`Policy`].
 ///
 /// Every attempt calls a clone of the inner service with a clone of the request, so both must
-/// be `Clone`: `http::Request<B>` is when its body is, such as
-/// `http_body_util::Full<Bytes>`. A tonic channel and a `tower`-wrapped reqwest client are.
+/// be `Clone`. `http::Request<B>` is `Clone` when its body is, such as
+/// `http_body_util::Full<Bytes>`, but the requests of tonic (`http::Request<tonic::body::Body>`)
+/// and reqwest (`reqwest::Request`) are not. Put a [`BufferBodyLayer`](super::BufferBodyLayer)
+/// outside this layer and convert the buffered body back inside it:
+///
+/// ```text
+/// BufferBodyLayer -> PolicyLayer -> map_request(Full<Bytes> -> client body) -> client
+/// ```
+///
+/// `docs/resilience.md` shows the stack for a tonic `Channel` and for a `reqwest::Client`.
 ///
 /// A response is a success unless [`error_for_response`](Self::error_for_response) turns it
 /// into an error, as an HTTP client does for `503` so that the breaker counts it and the retry

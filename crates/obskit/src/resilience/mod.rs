@@ -4,6 +4,8 @@
 //! Every wrapper returns [`Error`]: the call's own error, or a rejection the caller can match
 //! on.
 
+#[cfg(feature = "http")]
+mod buffer;
 mod error;
 #[cfg(feature = "http")]
 mod layer;
@@ -20,6 +22,11 @@ pub use crate::clock::{Clock, CoarseMonotonicClock, ManualClock, MonotonicClock}
 pub use breaker::{
     BreakerError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, NotPermitted,
     Outcome, Permit, Preset, Snapshot, State,
+};
+#[cfg(feature = "http")]
+pub use buffer::{
+    BUFFER_BODY_REJECTIONS_METRIC, BufferBodyConfigError, BufferBodyError, BufferBodyLayer,
+    BufferBodyService,
 };
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadConfigError, BulkheadFull, BulkheadPermit};
 pub use error::Error;
