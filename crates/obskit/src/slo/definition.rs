@@ -151,9 +151,10 @@ pub enum SloError {
     /// The name is empty.
     #[error("SLO name is empty; give every SLO a name such as \"orders-availability\"")]
     EmptyName,
-    /// The name has characters other than ASCII letters, digits, `_` and `-`.
+    /// The name has characters other than ASCII letters, digits, `_` and `-`, or more than
+    /// [`MAX_NAME_LENGTH`] of them.
     #[error(
-        "SLO {name:?}: invalid name; use ASCII letters, digits, \"_\" and \"-\", starting with a letter"
+        "SLO {name:?}: invalid name; use at most 64 ASCII letters, digits, \"_\" and \"-\", starting with a letter"
     )]
     InvalidName {
         /// The name.
@@ -769,6 +770,10 @@ impl IntoIterator for SloSet {
     }
 }
 
+/// Longest SLO name: the name is a label value of every `obskit_slo_*` series and part of the
+/// generated rule and alert names.
+pub const MAX_NAME_LENGTH: usize = 64;
+
 fn check_name(name: &str, errors: &mut Vec<SloError>) {
     let mut chars = name.chars();
     let Some(first) = chars.next() else {
@@ -776,6 +781,7 @@ fn check_name(name: &str, errors: &mut Vec<SloError>) {
         return;
     };
     let valid = first.is_ascii_alphabetic()
+        && name.len() <= MAX_NAME_LENGTH
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid {
         errors.push(SloError::InvalidName {

@@ -18,8 +18,8 @@ pub use check::BudgetCheck;
 pub use dashboard::{DASHBOARD_UID, GRAFANA_SCHEMA_VERSION, dashboard};
 pub use decimal::{Decimal, DecimalError, MAX_SCALE};
 pub use definition::{
-    MAX_PERIOD, Selector, SloDefinition, SloDefinitionBuilder, SloError, SloErrors, SloKind,
-    SloSet, SloSpec,
+    MAX_NAME_LENGTH, MAX_PERIOD, Selector, SloDefinition, SloDefinitionBuilder, SloError,
+    SloErrors, SloKind, SloSet, SloSpec,
 };
 pub use openslo::{METHOD_ANNOTATION, OpenSloError, ROUTE_ANNOTATION, parse_openslo};
 pub use registry::SloRegistry;

@@ -168,6 +168,12 @@ fn names_checked() {
         );
     }
     assert_eq!(definition("Orders_read-2", &valid).name, "Orders_read-2");
+    let longest = format!("o{}", "r".repeat(MAX_NAME_LENGTH - 1));
+    assert_eq!(definition(&longest, &valid).name, longest);
+    assert!(matches!(
+        rejection(&format!("{longest}s"), &valid),
+        SloError::InvalidName { .. }
+    ));
 }
 
 #[test]
