@@ -74,6 +74,15 @@ pub enum TargetError {
         /// The value as written.
         value: String,
     },
+    /// The maximum error percentage of an `error_rate` SLO is over 50, which is almost always
+    /// an availability objective such as 99.9 written under the wrong kind.
+    #[error(
+        "target {value} allows more than half of all requests to fail; an error_rate target is the maximum percent of errors, such as 0.5. For an objective of {value} % good requests, use kind = \"availability\""
+    )]
+    MostErrorsAllowed {
+        /// The value as written.
+        value: String,
+    },
 }
 
 impl Target {
@@ -137,6 +146,12 @@ impl Target {
             })?;
         if errors.is_zero() {
             return Err(TargetError::NoErrorsAllowed {
+                value: text.trim().to_owned(),
+            });
+        }
+        let half: Option<Decimal> = "0.5".parse().ok();
+        if half.is_some_and(|half| errors > half) && errors < Decimal::ONE {
+            return Err(TargetError::MostErrorsAllowed {
                 value: text.trim().to_owned(),
             });
         }
@@ -359,6 +374,16 @@ mod tests {
         assert!(matches!(all, TargetError::AllErrorsAllowed { .. }));
         let over = Target::from_max_error_percent("150%").unwrap_err();
         assert!(matches!(over, TargetError::AllErrorsAllowed { .. }));
+        let most = Target::from_max_error_percent("99.9").unwrap_err();
+        assert!(matches!(most, TargetError::MostErrorsAllowed { .. }));
+        assert!(
+            most.to_string().contains("kind = \"availability\""),
+            "{most}"
+        );
+        assert_eq!(
+            Target::from_max_error_percent("50").map(|t| t.to_string()),
+            Ok("0.5".to_owned())
+        );
 
         // 99.9 as an error_rate target means 99.9 % errors, so it must not be the advice.
         for error in [none, all, over] {
