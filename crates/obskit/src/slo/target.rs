@@ -305,7 +305,7 @@ impl serde::de::Visitor<'_> for TargetTextVisitor {
 }
 
 /// Parses the number of a target. A negative number is [`TargetError::TooLow`], whose message
-/// asks for a value above 0, rather than the number's own error, which allows 0.
+/// names the valid range (above 0); the number's own error would allow 0.
 fn number(number: &str, text: &str) -> Result<Decimal, TargetError> {
     number.parse().map_err(|error| match error {
         DecimalError::Negative { .. } => TargetError::TooLow {
