@@ -611,7 +611,8 @@ impl fmt::Debug for Permit<'_> {
 }
 
 impl Permit<'_> {
-    /// Where the outcome is recorded, which follows from the state the call was permitted in.
+    /// Returns where the outcome is recorded, which follows from the state the call was
+    /// permitted in.
     #[inline(always)]
     fn kind(&self) -> PermitKind {
         match self.word & STATE_MASK {
@@ -642,10 +643,10 @@ impl Permit<'_> {
         ManuallyDrop::new(self).finish(outcome);
     }
 
-    /// Records `outcome` once: the consuming methods wrap the permit in `ManuallyDrop`, so
-    /// only a permit dropped without a record reaches this from its drop.
+    /// Records `outcome`. The consuming methods wrap the permit in `ManuallyDrop`, so the drop
+    /// records an ignored call only for a permit that was never recorded.
     ///
-    /// A fast success in a closed count window is handled inline; everything else is not.
+    /// A success in a closed count window is recorded inline, and every other case out of line.
     #[inline(always)]
     fn finish(&self, outcome: Outcome) {
         let inner = self.breaker;
@@ -775,8 +776,12 @@ impl Inner {
     fn reject(&self, state: State, wait: Option<u64>) -> Decision {
         self.metrics.not_permitted.inc();
         self.not_permitted.fetch_add(1, Ordering::Relaxed);
-        // u64::MAX nanoseconds is 584 years, never a real wait.
-        Decision::Reject(state, wait.unwrap_or(u64::MAX).min(u64::MAX - 1))
+        // u64::MAX nanoseconds is 584 years, never a real wait, so it stands for no wait.
+        let wait = match wait {
+            Some(nanos) => nanos.min(u64::MAX - 1),
+            None => u64::MAX,
+        };
+        Decision::Reject(state, wait)
     }
 
     fn window_counts(&self, now: u64) -> Counts {
@@ -821,10 +826,10 @@ impl Inner {
     /// or a breaker no longer closed gets `false`, and nothing is recorded.
     #[inline(always)]
     fn record_success_in_count_window(&self) -> bool {
-        let current = self.state.load(Ordering::Acquire);
         let Window::Count(window) = &self.window else {
             return false;
         };
+        let current = self.state.load(Ordering::Acquire);
         if current & STATE_MASK != state_code(State::Closed) {
             return false;
         }

@@ -556,7 +556,7 @@ fn run(case: &Case, scrape_each_step: bool) {
         .clock(clock.clone())
         .build()
         .unwrap_or_else(|error| panic!("{}: {error}", case.name));
-    let mut held = Vec::new();
+    let mut in_flight = Vec::new();
     let mut expected = Expected::default();
 
     for (index, step) in case.steps.iter().enumerate() {
@@ -581,7 +581,7 @@ fn run(case: &Case, scrape_each_step: bool) {
                 let permit = breaker
                     .try_acquire()
                     .unwrap_or_else(|rejection| panic!("{}: rejected: {rejection}", at()));
-                held.push((state, permit));
+                in_flight.push((state, permit));
             }
             Advance(millis) => clock.advance(Duration::from_millis(millis)),
             Expect(state) => assert_eq!(breaker.state(), state, "{}", at()),
@@ -625,7 +625,7 @@ fn run(case: &Case, scrape_each_step: bool) {
     }
 
     // Held permits end as dropped ones do: ignored, unless the breaker was disabled.
-    for (state, permit) in held {
+    for (state, permit) in in_flight {
         drop(permit);
         expected.record(&case.config, state, Outcome::Ignored, 0);
     }
@@ -728,6 +728,23 @@ fn dropped_permit_counts_as_ignored() {
 }
 
 #[test]
+fn rejection_without_wait_has_no_retry_after() {
+    let breaker = CircuitBreaker::builder("forced")
+        .registry(&Registry::default())
+        .build()
+        .unwrap();
+    breaker.force_open();
+    let rejection = breaker.try_acquire().err().unwrap();
+    assert_eq!(rejection.state, State::ForcedOpen);
+    assert_eq!(rejection.retry_after, None);
+
+    breaker.transition_to_open();
+    let rejection = breaker.try_acquire().err().unwrap();
+    assert_eq!(rejection.state, State::Open);
+    assert!(rejection.retry_after.is_some());
+}
+
+#[test]
 fn invalid_settings_named_in_error() {
     let error = CircuitBreaker::builder("payments")
         .config(CircuitBreakerConfig {
@@ -800,11 +817,11 @@ fn successes_counted_in_every_state_and_window() {
 
     // A success recorded after its window opened the breaker still counts.
     let late = build("late", count(2, 2, 50.0));
-    let held = late.try_acquire().unwrap();
+    let in_flight = late.try_acquire().unwrap();
     late.try_acquire().unwrap().failure();
     late.try_acquire().unwrap().failure();
     assert_eq!(late.state(), State::Open);
-    held.success();
+    in_flight.success();
     assert_eq!(calls(&registry, "late", "success"), 1);
 
     let timed = build(
@@ -1041,7 +1058,7 @@ fn global_registry_counts_successes() {
 type Transition = (&'static str, fn(&CircuitBreaker));
 
 #[test]
-fn held_successes_count_after_manual_transitions() {
+fn in_flight_successes_count_after_transitions() {
     let transitions: [Transition; 6] = [
         ("force_open", CircuitBreaker::force_open),
         ("disable", CircuitBreaker::disable),
@@ -1061,13 +1078,13 @@ fn held_successes_count_after_manual_transitions() {
                 .registry(&registry)
                 .build()
                 .unwrap();
-            let held = [
+            let in_flight = [
                 breaker.try_acquire().unwrap(),
                 breaker.try_acquire().unwrap(),
             ];
             breaker.try_acquire().unwrap().success();
             transition(&breaker);
-            for permit in held {
+            for permit in in_flight {
                 permit.success();
             }
             assert_eq!(calls(&registry, name, "success"), 3, "{name}, {window:?}");
