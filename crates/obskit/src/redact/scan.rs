@@ -175,6 +175,7 @@ const fn follow_table(offset: usize) -> [u16; 256] {
 const fn second_shapes(byte: u8) -> u16 {
     use shape::*;
     let mut shapes = ANY;
+
     if byte == b':' {
         shapes |= HEX_COLON;
     }
@@ -208,12 +209,14 @@ const fn second_shapes(byte: u8) -> u16 {
     if byte == b'-' {
         shapes |= DASHES;
     }
+
     shapes
 }
 
 const fn third_shapes(byte: u8) -> u16 {
     use shape::*;
     let mut shapes = ANY | HEX_COLON | PERCENT_AT | DIGIT_AFTER | DASHES;
+
     if byte.is_ascii_hexdigit() || byte == b':' {
         shapes |= HEX_GROUP;
     }
@@ -238,6 +241,7 @@ const fn third_shapes(byte: u8) -> u16 {
     if matches!(byte, b'x' | b'p') {
         shapes |= SLACK_TOKEN;
     }
+
     shapes
 }
 

@@ -74,12 +74,12 @@ pub enum TargetError {
         /// The value as written.
         value: String,
     },
-    /// The maximum error percentage of an `error_rate` SLO is over 50, which is almost always
+    /// The maximum error percentage of an `error_rate` SLO is over 50, which is most likely
     /// an availability objective such as 99.9 written under the wrong kind.
     #[error(
         "target {value} allows more than half of all requests to fail; an error_rate target is the maximum percent of errors, such as 0.5. For an objective of {value} % good requests, use kind = \"availability\""
     )]
-    MostErrorsAllowed {
+    ErrorsAboveHalf {
         /// The value as written.
         value: String,
     },
@@ -151,7 +151,7 @@ impl Target {
         }
         let half: Option<Decimal> = "0.5".parse().ok();
         if half.is_some_and(|half| errors > half) && errors < Decimal::ONE {
-            return Err(TargetError::MostErrorsAllowed {
+            return Err(TargetError::ErrorsAboveHalf {
                 value: text.trim().to_owned(),
             });
         }
@@ -374,11 +374,11 @@ mod tests {
         assert!(matches!(all, TargetError::AllErrorsAllowed { .. }));
         let over = Target::from_max_error_percent("150%").unwrap_err();
         assert!(matches!(over, TargetError::AllErrorsAllowed { .. }));
-        let most = Target::from_max_error_percent("99.9").unwrap_err();
-        assert!(matches!(most, TargetError::MostErrorsAllowed { .. }));
+        let above_half = Target::from_max_error_percent("99.9").unwrap_err();
+        assert!(matches!(above_half, TargetError::ErrorsAboveHalf { .. }));
         assert!(
-            most.to_string().contains("kind = \"availability\""),
-            "{most}"
+            above_half.to_string().contains("kind = \"availability\""),
+            "{above_half}"
         );
         assert_eq!(
             Target::from_max_error_percent("50").map(|t| t.to_string()),

@@ -116,7 +116,7 @@ fn decode(word: u64) -> Counts {
 /// The last `size` calls: a ring of outcome slots and the packed totals of its contents.
 ///
 /// Recording takes a ticket with one atomic add; ticket `t` overwrites slot `t % size`. When
-/// the slot already holds the same outcome, as it does for a steady stream of successes,
+/// the slot already contains the same outcome, as it does for a steady stream of successes,
 /// nothing else is written. Tickets are never reset, so they also count every recorded call,
 /// and [`successes`](Self::successes) derives the successes from them without a counter of
 /// their own on the hot path.
@@ -153,7 +153,7 @@ impl CountWindow {
             self.tickets.fetch_add(1, Ordering::Relaxed)
         } else {
             self.unsuccessful.fetch_add(1, Ordering::Relaxed);
-            // Release: a reader that sees this ticket sees the count above.
+            // Release: a reader that loads this ticket also loads the count above.
             self.tickets.fetch_add(1, Ordering::Release)
         };
         let slot = self.slots.get(self.slot_of(ticket))?;
