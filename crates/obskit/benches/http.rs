@@ -2,7 +2,9 @@
 //! `TraceLayer` with tracing-subscriber's JSON formatter.
 //!
 //! Requests go through the router with `tower::ServiceExt::oneshot`, without sockets, so the
-//! difference between two medians is the cost of the layer and its logging.
+//! difference between two medians is the cost of the layer and its logging. Every router gets
+//! `with_state(())`, as `axum::serve` does through `into_make_service`; without it axum applies
+//! the route layers again on every request.
 //!
 //! `obskit_layer_sampled_span` adds tracing: the request carries a sampled `traceparent`, the
 //! layer continues it as a server span, and obskit's `OtelLayer` (always on) hands each span to
@@ -116,7 +118,7 @@ fn bench_obskit(bencher: Bencher<'_, '_>, logging: fn(&Registry) -> (Dispatch, l
     let (dispatch, guard) = logging(&registry);
     let layer =
         obskit::http::HttpLayer::new(&registry, &HttpConfig::default()).expect("metrics register");
-    let app = routes().layer(layer);
+    let app = routes().layer(layer).with_state(());
     tracing::dispatcher::with_default(&dispatch, || {
         bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));
     });
@@ -151,7 +153,7 @@ fn batch_exporter(registry: &Registry) -> BatchExporter {
 #[divan::bench(sample_count = 500, sample_size = 50)]
 fn bare_axum(bencher: Bencher<'_, '_>) {
     let runtime = runtime();
-    let app = routes();
+    let app = routes().with_state(());
     bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));
 }
 
@@ -215,7 +217,7 @@ fn bench_sampled(bencher: Bencher<'_, '_>, registry: &Registry, sink: Arc<dyn Sp
     let layer = obskit::http::HttpLayer::new(registry, &HttpConfig::default())
         .expect("metrics register")
         .with_trace_context(true);
-    let app = routes().layer(layer);
+    let app = routes().layer(layer).with_state(());
     tracing::dispatcher::with_default(&dispatch, || {
         bencher.bench_local(|| runtime.block_on(roundtrip_with(app.clone(), traced_request())));
     });
@@ -239,7 +241,7 @@ fn tower_http_trace_layer(bencher: Bencher<'_, '_>) {
     let layer = TraceLayer::new_for_http()
         .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
         .on_response(DefaultOnResponse::new().level(Level::INFO));
-    let app = routes().layer(layer);
+    let app = routes().layer(layer).with_state(());
     tracing::dispatcher::with_default(&dispatch, || {
         bencher.bench_local(|| runtime.block_on(roundtrip(app.clone())));
     });

@@ -37,7 +37,7 @@ fn app(registry: &Registry) -> Router {
         .route("/orders/{id}", get(|| async { "order" }))
         .route(
             "/request-id",
-            get(|axum::Extension(id): axum::Extension<RequestId>| async move { id.to_string() }),
+            get(|id: RequestId| async move { id.to_string() }),
         )
         .route(
             "/fail",
@@ -208,6 +208,40 @@ async fn handler_sees_one_request_id_header() {
         .to_owned();
     assert_eq!(echoed.len(), 32);
     assert_eq!(response.text().await.unwrap(), echoed);
+}
+
+#[tokio::test]
+async fn request_id_extractor_without_the_layer_names_it() {
+    let app = Router::new().route("/id", get(|id: RequestId| async move { id.to_string() }));
+    let addr = spawn(app).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("http://{addr}/id"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let message = response.text().await.unwrap();
+    assert!(message.contains("X-Request-ID"), "{message}");
+    assert!(message.contains("obskit::http::HttpLayer"), "{message}");
+
+    let response = client
+        .get(format!("http://{addr}/id"))
+        .header("x-request-id", "bad id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500, "a malformed id is never returned");
+
+    let response = client
+        .get(format!("http://{addr}/id"))
+        .header("x-request-id", "client-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "client-7");
 }
 
 #[tokio::test]

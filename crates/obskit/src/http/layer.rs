@@ -26,7 +26,8 @@ use super::route::RouteTemplate;
 /// excluded it:
 ///
 /// - reads `X-Request-ID` when it matches `^[A-Za-z0-9._-]{1,128}$` and generates one
-///   otherwise, stores it as a [`RequestId`] extension and echoes it in the response;
+///   otherwise, leaves exactly that id in the request's header (read it with the [`RequestId`]
+///   extractor) and echoes it in the response;
 /// - opens an `http_request` span with `request_id`, `http.request.method` and `http.route`, so
 ///   every log line of the request carries them;
 /// - records `http_server_request_duration_seconds` and `http_server_active_requests`, with
@@ -183,7 +184,6 @@ where
                 .headers_mut()
                 .insert(REQUEST_ID_HEADER_NAME, request_id.header_value().clone());
         }
-        request.extensions_mut().insert(request_id.clone());
 
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();

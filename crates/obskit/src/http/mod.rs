@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 pub use body::ResponseBody;
 pub use layer::{HttpLayer, HttpService, ResponseFuture};
-pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId};
+pub use request_id::{MAX_REQUEST_ID_LEN, MissingRequestId, REQUEST_ID_HEADER, RequestId};
 pub use route::RouteTemplate;
 
 /// State shared by every clone of the layer and its services.

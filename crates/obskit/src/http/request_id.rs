@@ -13,11 +13,30 @@ pub(crate) const REQUEST_ID_HEADER_NAME: HeaderName = HeaderName::from_static(RE
 /// Maximum length of an accepted incoming request id.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// The id of one request, stored in the request extensions by the middleware.
+/// The id of one request.
 ///
 /// An incoming `X-Request-ID` is kept when it matches `^[A-Za-z0-9._-]{1,128}$`. Anything else
 /// is replaced by a generated id of 32 lowercase hex digits, so a client cannot inject log
 /// content or unbounded data through the header.
+///
+/// Behind [`HttpLayer`](super::HttpLayer) the request's `X-Request-ID` header contains exactly this
+/// id: the layer rewrites the header when it generated the id or the client sent several. A
+/// handler reads it with the axum extractor, or with [`RequestId::from_headers`] in any other
+/// service:
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use obskit::http::RequestId;
+///
+/// async fn order(id: RequestId) -> String {
+///     format!("handled as {id}")
+/// }
+///
+/// let app: Router = Router::new().route("/orders/{id}", get(order));
+/// ```
+///
+/// The extractor rejects a request without a well-formed `X-Request-ID` with 500 and a message
+/// that names the missing layer.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RequestId(HeaderValue);
 
@@ -28,6 +47,18 @@ impl RequestId {
             Some(value) if is_valid(value.as_bytes()) => Self(value.clone()),
             _ => Self::generate(),
         }
+    }
+
+    /// Returns the id in the `X-Request-ID` header of `headers`, or `None` when the header is
+    /// missing or not well formed.
+    ///
+    /// Behind [`HttpLayer`](super::HttpLayer) this is the request's id. Outside it, the header is
+    /// whatever the client sent.
+    pub fn from_headers(headers: &http::HeaderMap) -> Option<Self> {
+        headers
+            .get(REQUEST_ID_HEADER_NAME)
+            .filter(|value| is_valid(value.as_bytes()))
+            .map(|value| Self(value.clone()))
     }
 
     /// Generates a random id of 32 lowercase hex digits.
@@ -74,6 +105,42 @@ impl fmt::Debug for RequestId {
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl<S: Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = MissingRequestId;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Self::from_headers(&parts.headers).ok_or(MissingRequestId)
+    }
+}
+
+/// Rejection of the [`RequestId`] extractor: the request has no well-formed `X-Request-ID`
+/// header, because [`HttpLayer`](super::HttpLayer) does not run in front of the handler.
+///
+/// Responds with 500, since the fault lies in the service's setup, not in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingRequestId;
+
+impl fmt::Display for MissingRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "missing or invalid X-Request-ID header: add obskit::http::HttpLayer in front of \
+             this handler and keep its path out of the layer's exclude_paths, so every request \
+             gets an id",
+        )
+    }
+}
+
+impl std::error::Error for MissingRequestId {}
+
+impl axum::response::IntoResponse for MissingRequestId {
+    fn into_response(self) -> axum::response::Response {
+        (http::StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
     }
 }
 
@@ -129,6 +196,23 @@ mod tests {
             assert_ne!(request_id.as_str(), id);
             assert_eq!(request_id.as_str().len(), 32);
         }
+    }
+
+    #[test]
+    fn from_headers_takes_only_a_well_formed_first_value() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(RequestId::from_headers(&headers), None);
+        headers.append(REQUEST_ID_HEADER_NAME, HeaderValue::from_static("first-1"));
+        headers.append(REQUEST_ID_HEADER_NAME, HeaderValue::from_static("second-2"));
+        assert_eq!(
+            RequestId::from_headers(&headers).map(|id| id.to_string()),
+            Some("first-1".to_owned())
+        );
+        headers.insert(
+            REQUEST_ID_HEADER_NAME,
+            HeaderValue::from_static("has space"),
+        );
+        assert_eq!(RequestId::from_headers(&headers), None);
     }
 
     #[test]
