@@ -19,9 +19,9 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// is replaced by a generated id of 32 lowercase hex digits, so a client cannot inject log
 /// content or unbounded data through the header.
 ///
-/// Behind [`HttpLayer`](super::HttpLayer) the request's `X-Request-ID` header contains exactly this
-/// id: the layer rewrites the header when it generated the id or the client sent several. A
-/// handler reads it with the axum extractor, or with [`RequestId::from_headers`] in any other
+/// Behind [`HttpLayer`](super::HttpLayer) the request's `X-Request-ID` header contains exactly
+/// this id: the layer rewrites the header when it generated the id or the client sent several.
+/// A handler reads it with the axum extractor, or with [`RequestId::from_headers`] in any other
 /// service:
 ///
 /// ```
