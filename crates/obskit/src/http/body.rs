@@ -18,12 +18,12 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: Option<B>,
-        completion: Option<Completion>,
+        completion: Option<Box<Completion>>,
     }
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B, completion: Option<Completion>) -> Self {
+    pub(crate) fn new(inner: B, completion: Option<Box<Completion>>) -> Self {
         Self {
             inner: Some(inner),
             completion,
@@ -31,7 +31,7 @@ impl<B> ResponseBody<B> {
     }
 
     /// An empty body, used for the 500 response that replaces a panicking handler.
-    pub(crate) fn empty(completion: Option<Completion>) -> Self {
+    pub(crate) fn empty(completion: Option<Box<Completion>>) -> Self {
         Self {
             inner: None,
             completion,

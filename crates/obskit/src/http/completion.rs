@@ -12,7 +12,9 @@ use super::route::RouteTemplate;
 use crate::metrics::InFlightGuard;
 
 /// Everything needed to record one request. Dropping it records the request, so each
-/// completion records exactly once.
+/// completion records exactly once. The middleware creates it when it calls the inner service
+/// and sets the status and the span once the response, a cancellation or a failure ends the
+/// request.
 pub(crate) struct Completion {
     pub(crate) shared: Arc<Shared>,
     pub(crate) start: Instant,
@@ -23,6 +25,8 @@ pub(crate) struct Completion {
     pub(crate) status: u16,
     pub(crate) client: Option<SocketAddr>,
     pub(crate) span: tracing::Span,
+    /// The request id, until the middleware moves it into the response header.
+    pub(crate) request_id: Option<super::RequestId>,
     pub(crate) body_error: bool,
     pub(crate) cancelled: bool,
     pub(crate) _in_flight: InFlightGuard,

@@ -214,52 +214,41 @@ where
             let _entered = span.enter();
             self.inner.call(request)
         };
+        // One allocation carries the request's record from here to the end of the response
+        // body, so the futures and bodies that wrap this one move a pointer instead of it.
+        let state = Box::new(Completion {
+            shared: Arc::clone(&self.shared),
+            start,
+            method,
+            route,
+            template: None,
+            path,
+            status: 0,
+            client,
+            span: tracing::Span::none(),
+            request_id: Some(request_id),
+            body_error: false,
+            cancelled: false,
+            _in_flight: in_flight,
+        });
         ResponseFuture {
             inner,
-            state: Some(RequestState {
-                shared: Arc::clone(&self.shared),
-                start,
-                method,
-                route,
-                path,
-                request_id,
-                client,
-                in_flight,
-            }),
+            state: Some(state),
             span,
         }
     }
 }
 
-struct RequestState {
-    shared: Arc<Shared>,
-    start: Instant,
-    method: http::Method,
-    route: Option<MatchedPath>,
-    path: RequestPath,
-    request_id: RequestId,
-    client: Option<SocketAddr>,
-    in_flight: crate::metrics::InFlightGuard,
-}
-
-impl RequestState {
-    fn into_completion(self, status: u16, span: tracing::Span) -> (Completion, RequestId) {
-        let completion = Completion {
-            shared: self.shared,
-            start: self.start,
-            method: self.method,
-            route: self.route,
-            template: None,
-            path: self.path,
-            status,
-            client: self.client,
-            span,
-            body_error: false,
-            cancelled: false,
-            _in_flight: self.in_flight,
-        };
-        (completion, self.request_id)
-    }
+/// Sets the status of the record of a finished request and hands it the request span, which
+/// the finished future no longer needs.
+fn complete(
+    mut completion: Box<Completion>,
+    status: u16,
+    span: &mut tracing::Span,
+) -> Box<Completion> {
+    completion.status = status;
+    completion.span = take_span(span);
+    completion
 }
 
 pin_project! {
@@ -270,7 +259,7 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        state: Option<RequestState>,
+        state: Option<Box<Completion>>,
         span: tracing::Span,
     }
 
@@ -278,8 +267,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(state) = this.state.take() {
-                let (mut completion, _request_id) =
-                    state.into_completion(CLIENT_CLOSED_REQUEST, take_span(this.span));
+                let mut completion = complete(state, CLIENT_CLOSED_REQUEST, this.span);
                 completion.mark_cancelled();
             }
         }
@@ -312,13 +300,13 @@ where
                 this.span.in_scope(|| {
                     tracing::error!(target: "obskit::http", panic = message, "handler panicked");
                 });
-                if shared_traces(this.state.as_ref()) {
+                if shared_traces(this.state.as_deref()) {
                     super::server_span::record_panic(this.span, message);
                 }
                 let completion = this
                     .state
                     .take()
-                    .map(|state| state.into_completion(500, take_span(this.span)));
+                    .map(|state| complete(state, 500, this.span));
                 return Poll::Ready(Ok(internal_error(completion)));
             }
         };
@@ -338,26 +326,27 @@ where
                 if let Some(template) = &template {
                     this.span.record("http.route", template.as_str());
                 }
-                let (mut completion, request_id) =
-                    state.into_completion(status, take_span(this.span));
+                let mut completion = complete(state, status, this.span);
                 completion.template = template;
-                response
-                    .headers_mut()
-                    .insert(REQUEST_ID_HEADER_NAME, request_id.into_header_value());
+                if let Some(request_id) = completion.request_id.take() {
+                    response
+                        .headers_mut()
+                        .insert(REQUEST_ID_HEADER_NAME, request_id.into_header_value());
+                }
                 Poll::Ready(Ok(
                     response.map(|body| ResponseBody::new(body, Some(completion)))
                 ))
             }
             Err(error) => {
                 // The inner service failed without a response, so the server sends 500.
-                drop(state.into_completion(500, take_span(this.span)));
+                drop(complete(state, 500, this.span));
                 Poll::Ready(Err(error))
             }
         }
     }
 }
 
-fn shared_traces(state: Option<&RequestState>) -> bool {
+fn shared_traces(state: Option<&Completion>) -> bool {
     state.is_some_and(|state| state.shared.trace)
 }
 
@@ -367,11 +356,10 @@ fn take_span(span: &mut tracing::Span) -> tracing::Span {
     std::mem::replace(span, tracing::Span::none())
 }
 
-fn internal_error<B>(completion: Option<(Completion, RequestId)>) -> Response<ResponseBody<B>> {
-    let (completion, request_id) = match completion {
-        Some((completion, request_id)) => (Some(completion), Some(request_id)),
-        None => (None, None),
-    };
+fn internal_error<B>(mut completion: Option<Box<Completion>>) -> Response<ResponseBody<B>> {
+    let request_id = completion
+        .as_mut()
+        .and_then(|completion| completion.request_id.take());
     let mut response = Response::new(ResponseBody::empty(completion));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     if let Some(request_id) = request_id {
