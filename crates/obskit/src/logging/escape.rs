@@ -239,14 +239,35 @@ pub(crate) fn write_integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
+/// Maximum input length, in bytes, that [`write_hex`] converts on the stack: a W3C trace id.
+const STACK_HEX_BYTES: usize = 16;
+
 /// Appends `bytes` as lowercase hexadecimal, inside quotes.
+///
+/// Ids of up to 16 bytes are converted on the stack and appended with one copy, instead of
+/// pushing each digit with its own capacity check.
 pub(crate) fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
-    for &byte in bytes {
-        out.push(hex_digit(byte >> 4));
-        out.push(hex_digit(byte));
+    let mut quoted = [b'"'; 2 * STACK_HEX_BYTES + 2];
+    let len = 2 * bytes.len() + 2;
+    match (quoted.get_mut(1..len - 1), bytes.len() <= STACK_HEX_BYTES) {
+        (Some(digits), true) => {
+            for (pair, &byte) in digits.chunks_exact_mut(2).zip(bytes) {
+                if let [high, low] = pair {
+                    *high = hex_digit(byte >> 4);
+                    *low = hex_digit(byte);
+                }
+            }
+            out.extend_from_slice(quoted.get(..len).unwrap_or_default());
+        }
+        _ => {
+            out.push(b'"');
+            for &byte in bytes {
+                out.push(hex_digit(byte >> 4));
+                out.push(hex_digit(byte));
+            }
+            out.push(b'"');
+        }
     }
-    out.push(b'"');
 }
 
 /// A `fmt::Write` sink that escapes everything written to it for a JSON string.
@@ -442,5 +463,16 @@ mod tests {
         let mut out = Vec::new();
         write_hex(&mut out, &[0x00, 0xab, 0x0f, 0xf0]);
         assert_eq!(out, b"\"00ab0ff0\"");
+    }
+
+    #[test]
+    fn hex_of_every_length() {
+        for len in 0..=40 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let mut out = b"x".to_vec();
+            write_hex(&mut out, &bytes);
+            let expected: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("x\"{expected}\""));
+        }
     }
 }
