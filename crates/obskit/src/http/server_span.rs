@@ -123,7 +123,12 @@ fn span_name(method: &str, route: &str) -> Cow<'static, str> {
     if route.is_empty() {
         Cow::Borrowed(known)
     } else {
-        Cow::Owned(format!("{known} {route}"))
+        // Joined by hand: `format!` costs several times as much for three pieces of text.
+        let mut name = String::with_capacity(known.len() + 1 + route.len());
+        name.push_str(known);
+        name.push(' ');
+        name.push_str(route);
+        Cow::Owned(name)
     }
 }
 
