@@ -524,13 +524,14 @@ impl Redactor {
         let mut previous_word = from > 0 && is_word(at(bytes, from - 1));
         // Most field values fit one block: classify it padded, without the loop below.
         if rest.len() <= scan::BLOCK {
-            return self.in_block(bytes, scan::pad(rest), from, previous_word, 0, from);
+            let block = scan::pad(rest);
+            return self.in_block(bytes, block, from, previous_word, 0, from, true);
         }
         let mut blocks = rest.chunks_exact(scan::BLOCK);
         let mut block_start = from;
         for block in &mut blocks {
             let block = <[u8; scan::BLOCK]>::try_from(block).unwrap_or_default();
-            let found = self.in_block(bytes, block, block_start, previous_word, 0, from);
+            let found = self.in_block(bytes, block, block_start, previous_word, 0, from, false);
             if found.is_some() {
                 return found;
             }
@@ -549,13 +550,27 @@ impl Redactor {
             .get(start..)
             .and_then(|last| <[u8; scan::BLOCK]>::try_from(last).ok())
             .unwrap_or_default();
-        self.in_block(bytes, last, from + start, false, scan::BLOCK - tail, from)
+        self.in_block(
+            bytes,
+            last,
+            from + start,
+            false,
+            scan::BLOCK - tail,
+            from,
+            false,
+        )
     }
 
     /// Runs the detectors at the candidates of the block that starts at `block_start`, except
     /// its first `seen` bytes. `previous_word` tells whether the byte before the block belongs
     /// to a word; it is ignored when `seen` is not 0, because that byte is then in the block.
+    /// `whole` tells that the block contains all of `bytes` from `floor` on, padded with zeros,
+    /// so that the shapes its bytes cannot complete are skipped.
     #[inline(always)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "inlined into the three callers of `find`; the flags fold into constants"
+    )]
     fn in_block(
         &self,
         bytes: &[u8],
@@ -564,18 +579,28 @@ impl Redactor {
         previous_word: bool,
         seen: usize,
         floor: usize,
+        whole: bool,
     ) -> Option<(usize, usize, Kind)> {
         let found = scan::classify(block, self.inner.detectors.ip);
         // A word starts where a word byte follows a byte that is not one.
         let carry = u32::from(previous_word && seen == 0);
         let after_word = (found.word << 1) | carry;
         let mut coarse = ((found.word_start & !after_word) | found.anywhere) >> seen << seen;
+        if coarse == 0 {
+            return None;
+        }
+        let possible = if whole {
+            scan::possible_shapes(&found)
+        } else {
+            u16::MAX
+        };
         let mut candidates = 0;
         while coarse != 0 {
             let offset = coarse.trailing_zeros();
             coarse &= coarse - 1;
             candidates |=
-                u32::from(self.fits_shape(bytes, block_start + offset as usize)) << offset;
+                u32::from(self.fits_shape(bytes, block_start + offset as usize, possible))
+                    << offset;
         }
         while candidates != 0 {
             let index = block_start + candidates.trailing_zeros() as usize;
@@ -587,17 +612,20 @@ impl Redactor {
         None
     }
 
-    /// Returns whether the three bytes at `index` fit a shape that a rule that is on can
-    /// start there. See [`scan::shape`].
+    /// Returns whether the three bytes at `index` fit one of the `possible` shapes that a rule
+    /// that is on can start there. See [`scan::shape`].
     #[inline(always)]
-    fn fits_shape(&self, bytes: &[u8], index: usize) -> bool {
+    fn fits_shape(&self, bytes: &[u8], index: usize, possible: u16) -> bool {
         let shapes = |table: &[u16; 256], offset: usize| {
             table
                 .get(usize::from(at(bytes, index + offset)))
                 .copied()
                 .unwrap_or(0)
         };
-        shapes(&self.inner.first_shapes, 0) & shapes(&scan::SECOND, 1) & shapes(&scan::THIRD, 2)
+        shapes(&self.inner.first_shapes, 0)
+            & shapes(&scan::SECOND, 1)
+            & shapes(&scan::THIRD, 2)
+            & possible
             != 0
     }
 
