@@ -390,12 +390,13 @@ impl Redactor {
             let _ = self.write_oversize(&mut out);
             return Cow::Owned(out);
         }
-        let Some(first) = self.find(text.as_bytes(), 0) else {
+        let ipv6_end = self.ipv6_end(text.as_bytes());
+        let Some(first) = self.find(text.as_bytes(), 0, ipv6_end) else {
             return Cow::Borrowed(text);
         };
         out.reserve(text.len());
         // `fmt::Write` for `String` returns no error.
-        let _ = self.write_matches(text, Some(first), &mut out);
+        let _ = self.write_matches(text, Some(first), ipv6_end, &mut out);
         Cow::Owned(out)
     }
 
@@ -465,8 +466,9 @@ impl Redactor {
         if text.len() > self.inner.max_value_bytes {
             return self.write_oversize(out);
         }
-        let first = self.find(text.as_bytes(), 0);
-        self.write_matches(text, first, out)
+        let ipv6_end = self.ipv6_end(text.as_bytes());
+        let first = self.find(text.as_bytes(), 0, ipv6_end);
+        self.write_matches(text, first, ipv6_end, out)
     }
 
     /// Replaces a value too long to scan whole, and counts it.
@@ -482,6 +484,7 @@ impl Redactor {
         &self,
         text: &str,
         first: Option<(usize, usize, Kind)>,
+        ipv6_end: usize,
         out: &mut W,
     ) -> Result<usize, fmt::Error> {
         let bytes = text.as_bytes();
@@ -496,7 +499,7 @@ impl Redactor {
             self.count(kind);
             replaced += 1;
             written = end;
-            next = self.find(bytes, written);
+            next = self.find(bytes, written, ipv6_end);
         }
         out.write_str(text.get(written..).unwrap_or_default())?;
         Ok(replaced)
@@ -514,24 +517,60 @@ impl Redactor {
         }
     }
 
-    /// Returns the first match at or after `from`, as start, end and kind.
+    /// Returns the index before which an IPv6 address may start with a hex letter in `bytes`,
+    /// for [`find`](Self::find); 0 when the rule is off. Texts of up to four blocks are not
+    /// searched for colons, and the whole text is returned.
+    #[inline]
+    fn ipv6_end(&self, bytes: &[u8]) -> usize {
+        if !self.inner.detectors.ip {
+            0
+        } else if bytes.len() <= 4 * scan::BLOCK {
+            bytes.len()
+        } else {
+            scan::second_last_colon(bytes)
+        }
+    }
+
+    /// Returns the first match at or after `from`, as start, end and kind. Words that start
+    /// with a hex letter are candidates of an IPv6 address only in blocks that start before
+    /// `ipv6_end`, the index that [`ipv6_end`](Self::ipv6_end) returns for `bytes`.
     ///
     /// One table lookup per byte decides whether any detector can start there: at the first
     /// byte of a word (digits, uppercase letters, the first letters of token prefixes) or at
     /// punctuation (`@`, `%`, `:`, `=`, `+`, `(`, `-`). Every other byte costs the lookup alone.
-    fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
+    fn find(&self, bytes: &[u8], from: usize, ipv6_end: usize) -> Option<(usize, usize, Kind)> {
         let rest = bytes.get(from..)?;
         let mut previous_word = from > 0 && is_word(at(bytes, from - 1));
         // Most field values fit one block: classify it padded, without the loop below.
         if rest.len() <= scan::BLOCK {
             let block = scan::pad(rest);
-            return self.in_block(bytes, block, from, previous_word, 0, from, true);
+            let hex_letters = self.inner.detectors.ip;
+            return self.in_block(
+                bytes,
+                block,
+                from,
+                previous_word,
+                0,
+                from,
+                true,
+                hex_letters,
+            );
         }
         let mut blocks = rest.chunks_exact(scan::BLOCK);
         let mut block_start = from;
         for block in &mut blocks {
             let block = <[u8; scan::BLOCK]>::try_from(block).unwrap_or_default();
-            let found = self.in_block(bytes, block, block_start, previous_word, 0, from, false);
+            let hex_letters = block_start < ipv6_end;
+            let found = self.in_block(
+                bytes,
+                block,
+                block_start,
+                previous_word,
+                0,
+                from,
+                false,
+                hex_letters,
+            );
             if found.is_some() {
                 return found;
             }
@@ -558,6 +597,7 @@ impl Redactor {
             scan::BLOCK - tail,
             from,
             false,
+            from + start < ipv6_end,
         )
     }
 
@@ -565,7 +605,8 @@ impl Redactor {
     /// its first `seen` bytes. `previous_word` tells whether the byte before the block belongs
     /// to a word; it is ignored when `seen` is not 0, because that byte is then in the block.
     /// `whole` tells that the block contains all of `bytes` from `floor` on, padded with zeros,
-    /// so that the shapes its bytes cannot complete are skipped.
+    /// so that the shapes its bytes cannot complete are skipped. Words that start with `a` to
+    /// `f` are candidates of an IPv6 address only with `hex_letters`.
     #[inline(always)]
     #[allow(
         clippy::too_many_arguments,
@@ -580,8 +621,9 @@ impl Redactor {
         seen: usize,
         floor: usize,
         whole: bool,
+        hex_letters: bool,
     ) -> Option<(usize, usize, Kind)> {
-        let found = scan::classify(block, self.inner.detectors.ip);
+        let found = scan::classify(block, hex_letters);
         // A word starts where a word byte follows a byte that is not one.
         let carry = u32::from(previous_word && seen == 0);
         let after_word = (found.word << 1) | carry;

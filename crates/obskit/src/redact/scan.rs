@@ -139,6 +139,35 @@ pub(crate) fn possible_shapes(found: &Candidates) -> u16 {
     shapes
 }
 
+/// Returns the index of the second-to-last colon of `text`, or 0 when it has fewer than two.
+///
+/// An IPv6 address that starts with a hex digit has two or more colons after its start, so it
+/// starts before this index. The text is read from its end, so a colon near the end stops the
+/// search early.
+pub(crate) fn second_last_colon(text: &[u8]) -> usize {
+    let mut found_one = false;
+    let mut end = text.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let chunk = text.get(start..end).unwrap_or_default();
+        let block = match chunk.first_chunk::<BLOCK>() {
+            Some(block) => *block,
+            None => pad(chunk),
+        };
+        let mut colons = mask(equals(u8x16::new(block), b':'));
+        while colons != 0 {
+            let last = 31 - colons.leading_zeros();
+            if found_one {
+                return start + last as usize;
+            }
+            found_one = true;
+            colons &= !(1 << last);
+        }
+        end = start;
+    }
+    0
+}
+
 /// Shapes of the first three bytes of a match, one bit each.
 ///
 /// A candidate of [`classify`] is kept when its first byte starts a shape of a rule that is on
@@ -429,6 +458,46 @@ mod tests {
             "12ms",
         ] {
             assert!(!redactor.fits_shape(word.as_bytes(), 0, u16::MAX), "{word}");
+        }
+    }
+
+    #[test]
+    fn second_last_colon_cases() {
+        let long = format!("{}:{}:{}", "x".repeat(20), "y".repeat(30), "z".repeat(40));
+        let cases: &[(&str, usize)] = &[
+            ("", 0),
+            ("no colon at all, even in a text longer than a block", 0),
+            ("a:b", 0),
+            ("::", 0),
+            ("a::", 1),
+            ("a:b:c:d", 3),
+            (&long, 20),
+        ];
+        for &(text, expected) in cases {
+            assert_eq!(second_last_colon(text.as_bytes()), expected, "{text:?}");
+        }
+    }
+
+    /// IPv6 addresses at every offset of texts longer than four blocks, which are searched
+    /// for colons before the scan.
+    #[test]
+    fn ipv6_in_long_texts() {
+        let redactor = all_rules();
+        let words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod ";
+        for address in [
+            "fe80::1",
+            "a::1",
+            "dead:beef::1",
+            "cafe::",
+            "abc:0:0:0:0:0:0:1",
+        ] {
+            for before in 0..80 {
+                let head: String = words.chars().cycle().take(before).collect();
+                let text = format!("{head} {address} {words}");
+                assert!(text.len() > 4 * BLOCK, "{text:?}");
+                let expected = format!("{head} [REDACTED:ip] {words}");
+                assert_eq!(redactor.redact(&text), expected, "{text:?}");
+            }
         }
     }
 
