@@ -605,8 +605,9 @@ impl Redactor {
     /// its first `seen` bytes. `previous_word` tells whether the byte before the block belongs
     /// to a word; it is ignored when `seen` is not 0, because that byte is then in the block.
     /// `whole` tells that the block contains all of `bytes` from `floor` on, padded with zeros,
-    /// so that the shapes its bytes cannot complete are skipped. Words that start with `a` to
-    /// `f` are candidates of an IPv6 address only with `hex_letters`.
+    /// so that the shapes its bytes cannot complete are skipped. Without `hex_letters`, no IPv6
+    /// address may start in the block, so the words that start with `a` to `f` are no
+    /// candidates and the digits are checked for the digit rules only.
     #[inline(always)]
     #[allow(
         clippy::too_many_arguments,
@@ -633,8 +634,11 @@ impl Redactor {
         }
         let possible = if whole {
             scan::possible_shapes(&found)
-        } else {
+        } else if hex_letters {
             u16::MAX
+        } else {
+            // No IPv6 address starts in this block, at a hex letter or at a digit.
+            !(scan::shape::HEX_COLON | scan::shape::HEX_GROUP)
         };
         let mut candidates = 0;
         while coarse != 0 {

@@ -490,6 +490,9 @@ mod tests {
             "dead:beef::1",
             "cafe::",
             "abc:0:0:0:0:0:0:1",
+            "2001:db8::1",
+            "1::",
+            "::1",
         ] {
             for before in 0..80 {
                 let head: String = words.chars().cycle().take(before).collect();
