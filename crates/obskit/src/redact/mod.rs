@@ -517,9 +517,9 @@ impl Redactor {
         }
     }
 
-    /// Returns the index before which an IPv6 address may start with a hex letter in `bytes`,
-    /// for [`find`](Self::find); 0 when the rule is off. Texts of up to four blocks are not
-    /// searched for colons, and the whole text is returned.
+    /// Returns the index before which an IPv6 address may start with a hex digit in `bytes`,
+    /// for [`find`](Self::find). It is 0 when the rule is off, and the length of `bytes` for
+    /// texts of up to four blocks, which are not searched for colons.
     #[inline]
     fn ipv6_end(&self, bytes: &[u8]) -> usize {
         if !self.inner.detectors.ip {
@@ -531,9 +531,9 @@ impl Redactor {
         }
     }
 
-    /// Returns the first match at or after `from`, as start, end and kind. Words that start
-    /// with a hex letter are candidates of an IPv6 address only in blocks that start before
-    /// `ipv6_end`, the index that [`ipv6_end`](Self::ipv6_end) returns for `bytes`.
+    /// Returns the first match at or after `from`, as start, end and kind. An IPv6 address that
+    /// starts with a hex digit is looked for only in blocks that start before `ipv6_end`, the
+    /// index that [`ipv6_end`](Self::ipv6_end) returns for `bytes`.
     ///
     /// One table lookup per byte decides whether any detector can start there: at the first
     /// byte of a word (digits, uppercase letters, the first letters of token prefixes) or at
@@ -544,23 +544,14 @@ impl Redactor {
         // Most field values fit one block: classify it padded, without the loop below.
         if rest.len() <= scan::BLOCK {
             let block = scan::pad(rest);
-            let hex_letters = self.inner.detectors.ip;
-            return self.in_block(
-                bytes,
-                block,
-                from,
-                previous_word,
-                0,
-                from,
-                true,
-                hex_letters,
-            );
+            let ipv6 = self.inner.detectors.ip;
+            return self.in_block(bytes, block, from, previous_word, 0, from, true, ipv6);
         }
         let mut blocks = rest.chunks_exact(scan::BLOCK);
         let mut block_start = from;
         for block in &mut blocks {
             let block = <[u8; scan::BLOCK]>::try_from(block).unwrap_or_default();
-            let hex_letters = block_start < ipv6_end;
+            let ipv6 = block_start < ipv6_end;
             let found = self.in_block(
                 bytes,
                 block,
@@ -569,7 +560,7 @@ impl Redactor {
                 0,
                 from,
                 false,
-                hex_letters,
+                ipv6,
             );
             if found.is_some() {
                 return found;
@@ -604,10 +595,10 @@ impl Redactor {
     /// Runs the detectors at the candidates of the block that starts at `block_start`, except
     /// its first `seen` bytes. `previous_word` tells whether the byte before the block belongs
     /// to a word; it is ignored when `seen` is not 0, because that byte is then in the block.
-    /// `whole` tells that the block contains all of `bytes` from `floor` on, padded with zeros,
-    /// so that the shapes its bytes cannot complete are skipped. Without `hex_letters`, no IPv6
-    /// address may start in the block, so the words that start with `a` to `f` are no
-    /// candidates and the digits are checked for the digit rules only.
+    /// `whole` is true when the block contains all of `bytes` from `floor` on, padded with
+    /// zeros, so that the shapes its bytes cannot complete are skipped. When `ipv6` is false,
+    /// no IPv6 address starts in the block, so words that start with `a` to `f` are no
+    /// candidates and digits are checked for the digit rules only.
     #[inline(always)]
     #[allow(
         clippy::too_many_arguments,
@@ -622,9 +613,9 @@ impl Redactor {
         seen: usize,
         floor: usize,
         whole: bool,
-        hex_letters: bool,
+        ipv6: bool,
     ) -> Option<(usize, usize, Kind)> {
-        let found = scan::classify(block, hex_letters);
+        let found = scan::classify(block, ipv6);
         // A word starts where a word byte follows a byte that is not one.
         let carry = u32::from(previous_word && seen == 0);
         let after_word = (found.word << 1) | carry;
@@ -634,7 +625,7 @@ impl Redactor {
         }
         let possible = if whole {
             scan::possible_shapes(&found)
-        } else if hex_letters {
+        } else if ipv6 {
             u16::MAX
         } else {
             // No IPv6 address starts in this block, at a hex letter or at a digit.
