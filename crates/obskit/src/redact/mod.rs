@@ -390,12 +390,13 @@ impl Redactor {
             let _ = self.write_oversize(&mut out);
             return Cow::Owned(out);
         }
-        let Some(first) = self.find(text.as_bytes(), 0) else {
+        let ipv6_end = self.ipv6_end(text.as_bytes());
+        let Some(first) = self.find(text.as_bytes(), 0, ipv6_end) else {
             return Cow::Borrowed(text);
         };
         out.reserve(text.len());
         // `fmt::Write` for `String` returns no error.
-        let _ = self.write_matches(text, Some(first), &mut out);
+        let _ = self.write_matches(text, Some(first), ipv6_end, &mut out);
         Cow::Owned(out)
     }
 
@@ -465,8 +466,9 @@ impl Redactor {
         if text.len() > self.inner.max_value_bytes {
             return self.write_oversize(out);
         }
-        let first = self.find(text.as_bytes(), 0);
-        self.write_matches(text, first, out)
+        let ipv6_end = self.ipv6_end(text.as_bytes());
+        let first = self.find(text.as_bytes(), 0, ipv6_end);
+        self.write_matches(text, first, ipv6_end, out)
     }
 
     /// Replaces a value too long to scan whole, and counts it.
@@ -482,6 +484,7 @@ impl Redactor {
         &self,
         text: &str,
         first: Option<(usize, usize, Kind)>,
+        ipv6_end: usize,
         out: &mut W,
     ) -> Result<usize, fmt::Error> {
         let bytes = text.as_bytes();
@@ -496,7 +499,7 @@ impl Redactor {
             self.count(kind);
             replaced += 1;
             written = end;
-            next = self.find(bytes, written);
+            next = self.find(bytes, written, ipv6_end);
         }
         out.write_str(text.get(written..).unwrap_or_default())?;
         Ok(replaced)
@@ -514,23 +517,51 @@ impl Redactor {
         }
     }
 
-    /// Returns the first match at or after `from`, as start, end and kind.
+    /// Returns the index before which an IPv6 address may start with a hex digit in `bytes`,
+    /// for [`find`](Self::find). It is 0 when the rule is off, and the length of `bytes` for
+    /// texts of up to four blocks, which are not searched for colons.
+    #[inline]
+    fn ipv6_end(&self, bytes: &[u8]) -> usize {
+        if !self.inner.detectors.ip {
+            0
+        } else if bytes.len() <= 4 * scan::BLOCK {
+            bytes.len()
+        } else {
+            scan::second_last_colon(bytes)
+        }
+    }
+
+    /// Returns the first match at or after `from`, as start, end and kind. An IPv6 address that
+    /// starts with a hex digit is looked for only in blocks that start before `ipv6_end`, the
+    /// index that [`ipv6_end`](Self::ipv6_end) returns for `bytes`.
     ///
     /// One table lookup per byte decides whether any detector can start there: at the first
     /// byte of a word (digits, uppercase letters, the first letters of token prefixes) or at
     /// punctuation (`@`, `%`, `:`, `=`, `+`, `(`, `-`). Every other byte costs the lookup alone.
-    fn find(&self, bytes: &[u8], from: usize) -> Option<(usize, usize, Kind)> {
+    fn find(&self, bytes: &[u8], from: usize, ipv6_end: usize) -> Option<(usize, usize, Kind)> {
         let rest = bytes.get(from..)?;
         let mut previous_word = from > 0 && is_word(at(bytes, from - 1));
         // Most field values fit one block: classify it padded, without the loop below.
         if rest.len() <= scan::BLOCK {
-            return self.in_block(bytes, scan::pad(rest), from, previous_word, 0, from);
+            let block = scan::pad(rest);
+            let ipv6 = self.inner.detectors.ip;
+            return self.in_block(bytes, block, from, previous_word, 0, from, true, ipv6);
         }
         let mut blocks = rest.chunks_exact(scan::BLOCK);
         let mut block_start = from;
         for block in &mut blocks {
             let block = <[u8; scan::BLOCK]>::try_from(block).unwrap_or_default();
-            let found = self.in_block(bytes, block, block_start, previous_word, 0, from);
+            let ipv6 = block_start < ipv6_end;
+            let found = self.in_block(
+                bytes,
+                block,
+                block_start,
+                previous_word,
+                0,
+                from,
+                false,
+                ipv6,
+            );
             if found.is_some() {
                 return found;
             }
@@ -549,13 +580,30 @@ impl Redactor {
             .get(start..)
             .and_then(|last| <[u8; scan::BLOCK]>::try_from(last).ok())
             .unwrap_or_default();
-        self.in_block(bytes, last, from + start, false, scan::BLOCK - tail, from)
+        self.in_block(
+            bytes,
+            last,
+            from + start,
+            false,
+            scan::BLOCK - tail,
+            from,
+            false,
+            from + start < ipv6_end,
+        )
     }
 
     /// Runs the detectors at the candidates of the block that starts at `block_start`, except
     /// its first `seen` bytes. `previous_word` tells whether the byte before the block belongs
     /// to a word; it is ignored when `seen` is not 0, because that byte is then in the block.
+    /// `whole` is true when the block contains all of `bytes` from `floor` on, padded with
+    /// zeros, so that the shapes its bytes cannot complete are skipped. When `ipv6` is false,
+    /// no IPv6 address starts in the block, so words that start with `a` to `f` are no
+    /// candidates and digits are checked for the digit rules only.
     #[inline(always)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "inlined into the three callers of `find`; the flags fold into constants"
+    )]
     fn in_block(
         &self,
         bytes: &[u8],
@@ -564,18 +612,32 @@ impl Redactor {
         previous_word: bool,
         seen: usize,
         floor: usize,
+        whole: bool,
+        ipv6: bool,
     ) -> Option<(usize, usize, Kind)> {
-        let found = scan::classify(block, self.inner.detectors.ip);
+        let found = scan::classify(block, ipv6);
         // A word starts where a word byte follows a byte that is not one.
         let carry = u32::from(previous_word && seen == 0);
         let after_word = (found.word << 1) | carry;
         let mut coarse = ((found.word_start & !after_word) | found.anywhere) >> seen << seen;
+        if coarse == 0 {
+            return None;
+        }
+        let possible = if whole {
+            scan::possible_shapes(&found)
+        } else if ipv6 {
+            u16::MAX
+        } else {
+            // No IPv6 address starts in this block, at a hex letter or at a digit.
+            !(scan::shape::HEX_COLON | scan::shape::HEX_GROUP)
+        };
         let mut candidates = 0;
         while coarse != 0 {
             let offset = coarse.trailing_zeros();
             coarse &= coarse - 1;
             candidates |=
-                u32::from(self.fits_shape(bytes, block_start + offset as usize)) << offset;
+                u32::from(self.fits_shape(bytes, block_start + offset as usize, possible))
+                    << offset;
         }
         while candidates != 0 {
             let index = block_start + candidates.trailing_zeros() as usize;
@@ -587,17 +649,20 @@ impl Redactor {
         None
     }
 
-    /// Returns whether the three bytes at `index` fit a shape that a rule that is on can
-    /// start there. See [`scan::shape`].
+    /// Returns whether the three bytes at `index` fit one of the `possible` shapes that a rule
+    /// that is on can start there. See [`scan::shape`].
     #[inline(always)]
-    fn fits_shape(&self, bytes: &[u8], index: usize) -> bool {
+    fn fits_shape(&self, bytes: &[u8], index: usize, possible: u16) -> bool {
         let shapes = |table: &[u16; 256], offset: usize| {
             table
                 .get(usize::from(at(bytes, index + offset)))
                 .copied()
                 .unwrap_or(0)
         };
-        shapes(&self.inner.first_shapes, 0) & shapes(&scan::SECOND, 1) & shapes(&scan::THIRD, 2)
+        shapes(&self.inner.first_shapes, 0)
+            & shapes(&scan::SECOND, 1)
+            & shapes(&scan::THIRD, 2)
+            & possible
             != 0
     }
 

@@ -151,9 +151,13 @@ impl NameMatcher {
         if bytes.len() < self.shortest {
             return false;
         }
-        // A name of lowercase letters alone is one segment, decided by its quick bit.
-        if bytes.iter().all(u8::is_ascii_lowercase) && self.first_segments & quick_bit(bytes) == 0 {
-            return false;
+        // A name of lowercase letters alone is one segment, so it matches only an entry of
+        // that one segment.
+        if bytes.iter().all(u8::is_ascii_lowercase) {
+            return self.first_segments & quick_bit(bytes) != 0
+                && self
+                    .bucket(bytes)
+                    .any(|entry| matches!(entry, [only] if only.as_bytes() == bytes));
         }
         if bytes.iter().filter(|b| b.is_ascii_alphabetic()).count() < self.fewest_letters {
             return false;
@@ -339,6 +343,32 @@ mod tests {
         ] {
             assert!(!names.is_sensitive(clean), "{clean} should not match");
         }
+    }
+
+    #[test]
+    fn lowercase_names_match_whole_entries() {
+        let names = default_matcher();
+        for entry in DEFAULT_FIELD_NAMES
+            .iter()
+            .filter(|name| !name.contains('_'))
+        {
+            assert!(names.is_sensitive(entry), "{entry} should match");
+        }
+        // First segments of longer entries, and names whose quick bit is an entry's.
+        for clean in [
+            "id", "api", "access", "client", "credit", "set", "proxy", "auth", "items", "cache",
+        ] {
+            assert!(!names.is_sensitive(clean), "{clean} should not match");
+        }
+        let added = NameMatcher::new(
+            &FieldNames {
+                names: None,
+                add: vec!["PIN".to_owned()],
+                remove: Vec::new(),
+            },
+            &[],
+        );
+        assert!(added.is_sensitive("pin"));
     }
 
     #[test]

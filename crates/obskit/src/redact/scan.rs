@@ -15,6 +15,12 @@ pub(crate) struct Candidates {
     pub(crate) word_start: u32,
     /// Punctuation where a match may start: `@ % : = + ( -`.
     pub(crate) anywhere: u32,
+    /// ASCII digits.
+    pub(crate) digit: u32,
+    /// Dots.
+    pub(crate) dot: u32,
+    /// Colons.
+    pub(crate) colon: u32,
 }
 
 /// Returns `text`, of at most one block, followed by zero bytes.
@@ -95,9 +101,10 @@ pub(crate) fn classify(block: [u8; BLOCK], hex_letters: bool) -> Candidates {
     if hex_letters {
         word_start |= in_range(value, b'a', b'f');
     }
+    let colon = equals(value, b':');
     let anywhere = equals(value, b'@')
         | equals(value, b'%')
-        | equals(value, b':')
+        | colon
         | equals(value, b'=')
         | equals(value, b'+')
         | equals(value, b'(')
@@ -106,7 +113,59 @@ pub(crate) fn classify(block: [u8; BLOCK], hex_letters: bool) -> Candidates {
         word: mask(word),
         word_start: mask(word_start),
         anywhere: mask(anywhere),
+        digit: mask(digit),
+        dot: mask(equals(value, b'.')),
+        colon: mask(colon),
     }
+}
+
+/// Returns the shapes that can start a match in a text that `found` classifies whole, from
+/// the number of digits, dots and colons in it.
+///
+/// A number that a digit rule matches has at least 9 digits (an SSN has 9, a national phone
+/// number 10 or 11, a card 13 to 19), or 4 digits and 3 dots (an IPv4 address). An IPv6
+/// address has at least two colons. So in a short value such as `okhttp/4.12.0` or `1843`,
+/// no digit and no hex digit needs the detectors.
+#[inline]
+pub(crate) fn possible_shapes(found: &Candidates) -> u16 {
+    let digits = found.digit.count_ones();
+    let mut shapes = u16::MAX;
+    if digits < 9 && !(digits >= 4 && found.dot.count_ones() >= 3) {
+        shapes &= !(shape::DIGITS | shape::DIGIT_GROUP);
+    }
+    if found.colon.count_ones() < 2 {
+        shapes &= !(shape::HEX_COLON | shape::HEX_GROUP);
+    }
+    shapes
+}
+
+/// Returns the index of the second-to-last colon of `text`, or 0 when it has fewer than two.
+///
+/// An IPv6 address that starts with a hex digit has two or more colons after its start, so it
+/// starts before this index. The text is read from its end, so a colon near the end stops the
+/// search early.
+pub(crate) fn second_last_colon(text: &[u8]) -> usize {
+    let mut found_one = false;
+    let mut end = text.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let chunk = text.get(start..end).unwrap_or_default();
+        let block = match chunk.first_chunk::<BLOCK>() {
+            Some(block) => *block,
+            None => pad(chunk),
+        };
+        let mut colons = mask(equals(u8x16::new(block), b':'));
+        while colons != 0 {
+            let last = 31 - colons.leading_zeros();
+            if found_one {
+                return start + last as usize;
+            }
+            found_one = true;
+            colons &= !(1 << last);
+        }
+        end = start;
+    }
+    0
 }
 
 /// Shapes of the first three bytes of a match, one bit each.
@@ -314,11 +373,76 @@ mod tests {
             for index in 0..bytes.len() {
                 if redactor.at_candidate(bytes, index, 0).is_some() {
                     starts += 1;
-                    assert!(redactor.fits_shape(bytes, index), "{text:?} at {index}");
+                    assert!(
+                        redactor.fits_shape(bytes, index, u16::MAX),
+                        "{text:?} at {index}"
+                    );
                 }
             }
             assert!(starts > 0, "no match in {text:?}");
         }
+    }
+
+    #[test]
+    fn possible_shapes_at_the_limits() {
+        let digit_shapes = shape::DIGITS | shape::DIGIT_GROUP;
+        let hex_shapes = shape::HEX_COLON | shape::HEX_GROUP;
+        // Text, whether the digit shapes stay, whether the hex shapes stay.
+        let cases: &[(&str, bool, bool)] = &[
+            ("1843", false, false),
+            ("okhttp/4.12.0", false, false),
+            ("1.2.3.", false, false),
+            ("12345678", false, false),
+            ("10.1.2.3", true, false),
+            ("123456789", true, false),
+            ("123-45-6789", true, false),
+            ("a:b", false, false),
+            ("a::1", false, true),
+            ("fe80::1", false, true),
+            ("", false, false),
+        ];
+        for &(text, digits, hex) in cases {
+            let possible = possible_shapes(&classify(pad(text.as_bytes()), true));
+            assert_eq!(
+                possible & digit_shapes == digit_shapes,
+                digits,
+                "digits {text:?}"
+            );
+            assert_eq!(possible & digit_shapes == 0, !digits, "digits {text:?}");
+            assert_eq!(possible & hex_shapes == hex_shapes, hex, "hex {text:?}");
+            assert_eq!(possible & hex_shapes == 0, !hex, "hex {text:?}");
+            assert_eq!(
+                possible | digit_shapes | hex_shapes,
+                u16::MAX,
+                "others {text:?}"
+            );
+        }
+    }
+
+    /// Every slice of up to one block of the matching texts is redacted alone, where the
+    /// shapes are narrowed by [`possible_shapes`], as it is at the start of a longer text,
+    /// where they are not.
+    #[test]
+    fn short_values_redact_as_in_longer_texts() {
+        let redactor = all_rules();
+        let suffix = " ~~~~~~~~~~~~~~~~";
+        let mut checked = 0;
+        for text in MATCHES {
+            for start in 0..text.len() {
+                for end in (start + 1)..=text.len().min(start + BLOCK) {
+                    let value = &text[start..end];
+                    let longer = format!("{value}{suffix}");
+                    let expected = redactor.redact(&longer);
+                    // A `name: value` pair takes the suffix as its value.
+                    let Some(expected) = expected.strip_suffix(suffix) else {
+                        continue;
+                    };
+                    assert_eq!(redactor.redact(value), expected, "{value:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 5000, "{checked} slices");
     }
 
     #[test]
@@ -333,7 +457,50 @@ mod tests {
             "01JEGQ",
             "12ms",
         ] {
-            assert!(!redactor.fits_shape(word.as_bytes(), 0), "{word}");
+            assert!(!redactor.fits_shape(word.as_bytes(), 0, u16::MAX), "{word}");
+        }
+    }
+
+    #[test]
+    fn second_last_colon_cases() {
+        let long = format!("{}:{}:{}", "x".repeat(20), "y".repeat(30), "z".repeat(40));
+        let cases: &[(&str, usize)] = &[
+            ("", 0),
+            ("no colon at all, even in a text longer than a block", 0),
+            ("a:b", 0),
+            ("::", 0),
+            ("a::", 1),
+            ("a:b:c:d", 3),
+            (&long, 20),
+        ];
+        for &(text, expected) in cases {
+            assert_eq!(second_last_colon(text.as_bytes()), expected, "{text:?}");
+        }
+    }
+
+    /// IPv6 addresses at every offset of texts longer than four blocks, which are searched
+    /// for colons before the scan.
+    #[test]
+    fn ipv6_in_long_texts() {
+        let redactor = all_rules();
+        let words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod ";
+        for address in [
+            "fe80::1",
+            "a::1",
+            "dead:beef::1",
+            "cafe::",
+            "abc:0:0:0:0:0:0:1",
+            "2001:db8::1",
+            "1::",
+            "::1",
+        ] {
+            for before in 0..80 {
+                let head: String = words.chars().cycle().take(before).collect();
+                let text = format!("{head} {address} {words}");
+                assert!(text.len() > 4 * BLOCK, "{text:?}");
+                let expected = format!("{head} [REDACTED:ip] {words}");
+                assert_eq!(redactor.redact(&text), expected, "{text:?}");
+            }
         }
     }
 
