@@ -703,7 +703,7 @@ impl Recorder {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    fn access_lines(&self) -> Vec<Line> {
+    fn lines(&self) -> Vec<Line> {
         self.logs.flush().unwrap();
         let text = String::from_utf8(self.capture.0.lock().unwrap().clone()).unwrap();
         text.lines()
@@ -711,6 +711,12 @@ impl Recorder {
                 Ok(serde_json::Value::Object(object)) => object,
                 other => panic!("not a JSON object: {line:?} ({other:?})"),
             })
+            .collect()
+    }
+
+    fn access_lines(&self) -> Vec<Line> {
+        self.lines()
+            .into_iter()
             .filter(|line| line["target"] == "obskit::access")
             .collect()
     }
@@ -921,6 +927,53 @@ async fn panic_in_service_call_becomes_500() {
     let line = recorder.check_recorded_once("GET", "", 500).await;
     assert_eq!(line["level"], "ERROR", "{line:?}");
     assert_eq!(line["request_id"], "call-panic-1", "{line:?}");
+    let lines = recorder.lines();
+    let panicked = lines
+        .iter()
+        .find(|line| line["message"] == "handler panicked")
+        .unwrap_or_else(|| panic!("no panic line in {lines:?}"));
+    assert_eq!(panicked["panic"], "call exploded", "{panicked:?}");
+    assert_eq!(panicked["request_id"], "call-panic-1", "{panicked:?}");
+
+    // The connection and the server survive the panic.
+    let response = client
+        .get(format!("http://{addr}/explode"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    recorder.wait_recorded(2.0).await;
+    assert_eq!(recorder.recorded(), 2.0, "{}", recorder.exposition());
+}
+
+#[tokio::test]
+async fn http2_reset_recorded_as_499_once() {
+    let recorder = Recorder::new();
+    let app = Router::new()
+        .route("/forever", get(std::future::pending::<&'static str>))
+        .layer(recorder.layer());
+    let addr = spawn(app).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{addr}/forever"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    // Dropping the unfinished request future resets the stream, and the connection stays open.
+    let sent = tokio::time::timeout(Duration::from_millis(200), sender.send_request(request)).await;
+    assert!(sent.is_err(), "{sent:?}");
+
+    let line = recorder.check_recorded_once("GET", "/forever", 499).await;
+    assert_eq!(line["level"], "WARN", "{line:?}");
+    assert!(
+        !sender.is_closed(),
+        "the connection must outlive the reset stream"
+    );
 }
 
 #[tokio::test]
