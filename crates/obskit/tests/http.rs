@@ -627,3 +627,645 @@ async fn route_template_from_response_extension() {
     );
     assert!(!exposition.contains("/orders/1"), "{exposition}");
 }
+
+/// The metrics and obskit's JSON log lines of the requests one test serves.
+///
+/// The log subscriber is the default of the creating thread only, so the test serves its
+/// application on the current-thread runtime of `#[tokio::test]`.
+struct Recorder {
+    registry: Registry,
+    capture: Capture,
+    logs: obskit::logging::LogGuard,
+    _subscriber: tracing::subscriber::DefaultGuard,
+}
+
+impl Recorder {
+    fn new() -> Self {
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let registry = Registry::default();
+        let capture = Capture::default();
+        let logging = obskit::config::LoggingConfig {
+            level: "info".to_owned(),
+            ..obskit::config::LoggingConfig::default()
+        };
+        let (layer, logs) = obskit::logging::layer(
+            &logging,
+            &obskit::config::ServiceConfig::default(),
+            &registry,
+            obskit::logging::LogOutput::Writer(Box::new(capture.clone())),
+        )
+        .unwrap();
+        let subscriber = tracing_subscriber::registry().with(layer);
+        Self {
+            registry,
+            capture,
+            logs,
+            _subscriber: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn layer(&self) -> HttpLayer {
+        HttpLayer::new(&self.registry, &HttpConfig::default()).unwrap()
+    }
+
+    fn exposition(&self) -> String {
+        self.registry.encode(Format::PrometheusText).unwrap()
+    }
+
+    /// Sum of the duration histogram's `_count` over every series.
+    fn recorded(&self) -> f64 {
+        self.exposition()
+            .lines()
+            .filter(|line| line.starts_with("http_server_request_duration_seconds_count{"))
+            .filter_map(|line| line.rsplit(' ').next())
+            .map(|value| value.parse::<f64>().unwrap())
+            .sum()
+    }
+
+    /// Sum of the in-flight gauge over every method.
+    fn active(&self) -> f64 {
+        self.exposition()
+            .lines()
+            .filter(|line| line.starts_with("http_server_active_requests{"))
+            .filter_map(|line| line.rsplit(' ').next())
+            .map(|value| value.parse::<f64>().unwrap())
+            .sum()
+    }
+
+    /// Waits up to 5 seconds until `count` requests are recorded, then 100 ms more, so that a
+    /// second recording of the same request would show up.
+    async fn wait_recorded(&self, count: f64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.recorded() < count && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    fn lines(&self) -> Vec<Line> {
+        self.logs.flush().unwrap();
+        let text = String::from_utf8(self.capture.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| match serde_json::from_str(line) {
+                Ok(serde_json::Value::Object(object)) => object,
+                other => panic!("not a JSON object: {line:?} ({other:?})"),
+            })
+            .collect()
+    }
+
+    fn access_lines(&self) -> Vec<Line> {
+        self.lines()
+            .into_iter()
+            .filter(|line| line["target"] == "obskit::access")
+            .collect()
+    }
+
+    /// Checks that exactly one request was recorded, as `method route status`, that the gauge is
+    /// back to 0 and that one access line was written, and returns that line.
+    async fn check_recorded_once(&self, method: &str, route: &str, status: u16) -> Line {
+        self.wait_recorded(1.0).await;
+        let exposition = self.exposition();
+        let series = format!(
+            "http_server_request_duration_seconds_count{{http_request_method=\"{method}\",http_route=\"{route}\",http_response_status_code=\"{status}\"}}"
+        );
+        assert_eq!(
+            sample_value(&exposition, &series),
+            Some(1.0),
+            "{exposition}"
+        );
+        assert_eq!(self.recorded(), 1.0, "{exposition}");
+        assert_eq!(self.active(), 0.0, "{exposition}");
+        let lines = self.access_lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = lines.into_iter().next().unwrap();
+        assert_eq!(line["http.response.status_code"], status, "{line:?}");
+        assert_eq!(line["http.route"], route, "{line:?}");
+        line
+    }
+}
+
+/// Serves `service` with hyper-util on loopback, HTTP/1.1 and HTTP/2 (prior knowledge), without
+/// axum.
+async fn spawn_hyper<S, B>(service: S) -> SocketAddr
+where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = std::io::Error,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                let _ended = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Returns a body that sends a chunk every 20 ms and never ends.
+fn endless_chunks() -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send
+{
+    futures_util::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Some((Ok(bytes::Bytes::from(vec![b'x'; 16 * 1024])), ()))
+    })
+}
+
+/// Returns a body whose second chunk, 100 ms after the first, is an error.
+fn failing_chunks() -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send
+{
+    futures_util::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok(bytes::Bytes::from_static(b"first ")), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Some((Err(std::io::Error::other("storage read failed")), 2))
+            }
+            _ => None,
+        }
+    })
+}
+
+#[tokio::test]
+async fn full_body_recorded_once() {
+    let recorder = Recorder::new();
+    let app = Router::new()
+        .route(
+            "/stream",
+            get(|| async { Body::from_stream(delayed_chunks()) }),
+        )
+        .layer(recorder.layer());
+    let addr = spawn(app).await;
+    let response = reqwest::get(format!("http://{addr}/stream")).await.unwrap();
+    let request_id = response.headers()["x-request-id"].clone();
+    assert_eq!(response.text().await.unwrap(), "first second");
+
+    let line = recorder.check_recorded_once("GET", "/stream", 200).await;
+    assert_eq!(line["message"], "request completed");
+    assert_eq!(line["request_id"], request_id.to_str().unwrap());
+}
+
+#[tokio::test]
+async fn body_dropped_halfway_recorded_once() {
+    let recorder = Recorder::new();
+    let app = Router::new()
+        .route(
+            "/endless",
+            get(|| async { Body::from_stream(endless_chunks()) }),
+        )
+        .layer(recorder.layer());
+    let addr = spawn(app).await;
+    let mut response = reqwest::get(format!("http://{addr}/endless"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"].len(), 32);
+    assert!(response.chunk().await.unwrap().is_some());
+    assert_eq!(recorder.active(), 1.0, "{}", recorder.exposition());
+    drop(response);
+
+    let line = recorder.check_recorded_once("GET", "/endless", 200).await;
+    assert_eq!(line["level"], "INFO", "{line:?}");
+}
+
+#[tokio::test]
+async fn body_error_recorded_once_as_failure() {
+    let recorder = Recorder::new();
+    let app = Router::new()
+        .route(
+            "/broken",
+            get(|| async { Body::from_stream(failing_chunks()) }),
+        )
+        .layer(recorder.layer());
+    let addr = spawn(app).await;
+    let response = reqwest::get(format!("http://{addr}/broken")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"].len(), 32);
+    assert!(
+        response.text().await.is_err(),
+        "the body must end in an error"
+    );
+
+    let line = recorder.check_recorded_once("GET", "/broken", 200).await;
+    assert_eq!(line["level"], "ERROR", "{line:?}");
+    assert_eq!(line["message"], "request failed", "{line:?}");
+    assert_eq!(line["body_error"], true, "{line:?}");
+}
+
+#[tokio::test]
+async fn handler_panic_recorded_once() {
+    let recorder = Recorder::new();
+    let app = Router::new()
+        .route(
+            "/panic",
+            get(|| async {
+                if true {
+                    panic!("boom");
+                }
+                "unreachable"
+            }),
+        )
+        .layer(recorder.layer());
+    let addr = spawn(app).await;
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/panic"))
+        .header("x-request-id", "panic-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["x-request-id"], "panic-1");
+    assert_eq!(response.text().await.unwrap(), "");
+
+    let line = recorder.check_recorded_once("GET", "/panic", 500).await;
+    assert_eq!(line["level"], "ERROR", "{line:?}");
+    assert_eq!(line["request_id"], "panic-1", "{line:?}");
+}
+
+/// A tower service whose `call` panics before it returns a future.
+fn panicking_call(
+    _request: http::Request<Body>,
+) -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>> {
+    panic!("call exploded")
+}
+
+#[tokio::test]
+async fn panic_in_service_call_becomes_500() {
+    let recorder = Recorder::new();
+    let service = tower::ServiceBuilder::new()
+        .layer(recorder.layer())
+        .service_fn(panicking_call);
+    let app = Router::new().fallback_service(service);
+    let addr = spawn(app).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("http://{addr}/explode"))
+        .header("x-request-id", "call-panic-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["x-request-id"], "call-panic-1");
+
+    let line = recorder.check_recorded_once("GET", "", 500).await;
+    assert_eq!(line["level"], "ERROR", "{line:?}");
+    assert_eq!(line["request_id"], "call-panic-1", "{line:?}");
+    let lines = recorder.lines();
+    let panicked = lines
+        .iter()
+        .find(|line| line["message"] == "handler panicked")
+        .unwrap_or_else(|| panic!("no panic line in {lines:?}"));
+    assert_eq!(panicked["panic"], "call exploded", "{panicked:?}");
+    assert_eq!(panicked["request_id"], "call-panic-1", "{panicked:?}");
+
+    // The connection and the server survive the panic.
+    let response = client
+        .get(format!("http://{addr}/explode"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    recorder.wait_recorded(2.0).await;
+    assert_eq!(recorder.recorded(), 2.0, "{}", recorder.exposition());
+}
+
+#[tokio::test]
+async fn http2_reset_recorded_as_499_once() {
+    let recorder = Recorder::new();
+    let app = Router::new()
+        .route("/forever", get(std::future::pending::<&'static str>))
+        .layer(recorder.layer());
+    let addr = spawn(app).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{addr}/forever"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    // Dropping the unfinished request future resets the stream, and the connection stays open.
+    let sent = tokio::time::timeout(Duration::from_millis(200), sender.send_request(request)).await;
+    assert!(sent.is_err(), "{sent:?}");
+
+    let line = recorder.check_recorded_once("GET", "/forever", 499).await;
+    assert_eq!(line["level"], "WARN", "{line:?}");
+    assert!(
+        !sender.is_closed(),
+        "the connection must outlive the reset stream"
+    );
+}
+
+#[tokio::test]
+async fn client_disconnect_recorded_as_499_once() {
+    let recorder = Recorder::new();
+    let app = Router::new()
+        .route("/forever", get(std::future::pending::<&'static str>))
+        .layer(recorder.layer());
+    let addr = spawn(app).await;
+    let sent = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap()
+        .get(format!("http://{addr}/forever"))
+        .send()
+        .await;
+    assert!(sent.is_err(), "{sent:?}");
+
+    let line = recorder.check_recorded_once("GET", "/forever", 499).await;
+    assert_eq!(line["level"], "WARN", "{line:?}");
+    assert_eq!(line["message"], "request cancelled before a response");
+}
+
+#[tokio::test]
+async fn inner_service_error_recorded_once() {
+    let recorder = Recorder::new();
+    let service = tower::ServiceBuilder::new()
+        .layer(recorder.layer())
+        .service_fn(|_request: http::Request<hyper::body::Incoming>| async {
+            Err::<http::Response<http_body_util::Empty<bytes::Bytes>>, _>(std::io::Error::other(
+                "upstream refused",
+            ))
+        });
+    let addr = spawn_hyper(service).await;
+    let sent = reqwest::get(format!("http://{addr}/fails")).await;
+    assert!(sent.is_err(), "{sent:?}");
+
+    let line = recorder.check_recorded_once("GET", "", 500).await;
+    assert_eq!(line["level"], "ERROR", "{line:?}");
+    assert_eq!(line["message"], "request failed", "{line:?}");
+}
+
+#[tokio::test]
+async fn head_request_recorded_once() {
+    let recorder = Recorder::new();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(recorder.layer());
+    let addr = spawn(app).await;
+    let response = reqwest::Client::new()
+        .head(format!("http://{addr}/orders/1"))
+        .header("x-request-id", "head-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "head-1");
+    assert_eq!(response.bytes().await.unwrap().len(), 0);
+
+    let line = recorder
+        .check_recorded_once("HEAD", "/orders/{id}", 200)
+        .await;
+    assert_eq!(line["request_id"], "head-1", "{line:?}");
+}
+
+#[tokio::test]
+async fn bodiless_statuses_recorded_once() {
+    for status in [http::StatusCode::NO_CONTENT, http::StatusCode::NOT_MODIFIED] {
+        let recorder = Recorder::new();
+        let app = Router::new()
+            .route("/empty", get(move || async move { status }))
+            .layer(recorder.layer());
+        let addr = spawn(app).await;
+        let response = reqwest::get(format!("http://{addr}/empty")).await.unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(response.headers()["x-request-id"].len(), 32);
+        assert_eq!(response.bytes().await.unwrap().len(), 0);
+
+        recorder
+            .check_recorded_once("GET", "/empty", status.as_u16())
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn grpc_style_trailers_recorded_once() {
+    use http_body_util::BodyExt as _;
+
+    let recorder = Recorder::new();
+    let service = tower::ServiceBuilder::new()
+        .layer(recorder.layer())
+        .service_fn(|_request: http::Request<hyper::body::Incoming>| async {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            let frames = futures_util::stream::iter([
+                Ok::<_, std::io::Error>(http_body::Frame::data(bytes::Bytes::from_static(
+                    b"\0\0\0\0\x02hi",
+                ))),
+                Ok(http_body::Frame::trailers(trailers)),
+            ]);
+            let mut response = http::Response::new(http_body_util::StreamBody::new(frames));
+            response
+                .extensions_mut()
+                .insert(obskit::http::RouteTemplate::new("/shop.Orders/Get"));
+            Ok(response)
+        });
+    let addr = spawn_hyper(service).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{addr}/shop.Orders/Get"))
+        .header("content-type", "application/grpc")
+        .header("x-request-id", "grpc-1")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "grpc-1");
+    let collected = response.into_body().collect().await.unwrap();
+    assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
+    assert_eq!(collected.to_bytes().as_ref(), b"\0\0\0\0\x02hi");
+
+    let line = recorder
+        .check_recorded_once("POST", "/shop.Orders/Get", 200)
+        .await;
+    assert_eq!(line["request_id"], "grpc-1", "{line:?}");
+}
+
+/// Returns the handler's view of the request id: the `X-Request-ID` values it received, joined
+/// by spaces, then `|` and what the extractor returned.
+async fn seen_request_id(id: RequestId, headers: http::HeaderMap) -> String {
+    let values: Vec<&str> = headers
+        .get_all("x-request-id")
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .collect();
+    format!("{}|{id}", values.join(" "))
+}
+
+/// Sends GET `path` with one `X-Request-ID` header per entry of `ids` and returns the echoed id
+/// and the body.
+async fn send_with_ids(addr: SocketAddr, path: &str, ids: &[&str]) -> (String, String) {
+    let mut request = reqwest::Client::new().get(format!("http://{addr}{path}"));
+    for id in ids {
+        request = request.header("x-request-id", *id);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path} with {ids:?}");
+    let echoed = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (echoed, response.text().await.unwrap())
+}
+
+fn is_generated(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+}
+
+#[tokio::test]
+async fn first_invalid_request_id_replaced() {
+    let registry = Registry::default();
+    let app = Router::new()
+        .route("/seen", get(seen_request_id))
+        .layer(HttpLayer::new(&registry, &HttpConfig::default()).unwrap());
+    let addr = spawn(app).await;
+
+    let (echoed, seen) = send_with_ids(addr, "/seen", &["bad id", "second-2"]).await;
+    assert!(is_generated(&echoed), "{echoed}");
+    assert_eq!(seen, format!("{echoed}|{echoed}"));
+
+    let (echoed, seen) = send_with_ids(addr, "/seen", &["first-1", "bad id"]).await;
+    assert_eq!(echoed, "first-1");
+    assert_eq!(seen, "first-1|first-1");
+
+    let (echoed, seen) = send_with_ids(addr, "/seen", &["", "second-2"]).await;
+    assert!(is_generated(&echoed), "{echoed}");
+    assert_eq!(seen, format!("{echoed}|{echoed}"));
+}
+
+#[tokio::test]
+async fn request_id_length_limit() {
+    let registry = Registry::default();
+    let app = Router::new()
+        .route("/seen", get(seen_request_id))
+        .layer(HttpLayer::new(&registry, &HttpConfig::default()).unwrap());
+    let addr = spawn(app).await;
+
+    let longest = "a".repeat(obskit::http::MAX_REQUEST_ID_LEN);
+    let (echoed, seen) = send_with_ids(addr, "/seen", &[&longest]).await;
+    assert_eq!(echoed, longest);
+    assert_eq!(seen, format!("{longest}|{longest}"));
+
+    let too_long = "a".repeat(obskit::http::MAX_REQUEST_ID_LEN + 1);
+    let (echoed, seen) = send_with_ids(addr, "/seen", &[&too_long]).await;
+    assert!(is_generated(&echoed), "{echoed}");
+    assert_eq!(seen, format!("{echoed}|{echoed}"));
+}
+
+#[tokio::test]
+async fn request_id_extractor_in_nested_routers() {
+    let registry = Registry::default();
+    let api = Router::new().route("/seen", get(seen_request_id));
+    let merged = Router::new().route("/merged", get(seen_request_id));
+    let app = Router::new()
+        .nest("/api", api)
+        .merge(merged)
+        .fallback(seen_request_id)
+        .layer(HttpLayer::new(&registry, &HttpConfig::default()).unwrap());
+    let addr = spawn(app).await;
+
+    for path in ["/api/seen", "/merged", "/no/such/route"] {
+        let (echoed, seen) = send_with_ids(addr, path, &[]).await;
+        assert!(is_generated(&echoed), "{path}: {echoed}");
+        assert_eq!(seen, format!("{echoed}|{echoed}"), "{path}");
+
+        let (echoed, seen) = send_with_ids(addr, path, &["nested-1", "nested-2"]).await;
+        assert_eq!(echoed, "nested-1", "{path}");
+        assert_eq!(seen, "nested-1|nested-1", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn request_id_extractor_on_excluded_path() {
+    // The layer leaves excluded paths untouched, so the extractor sees only what the client
+    // sent and rejects a request without a well-formed id.
+    let registry = Registry::default();
+    let app = Router::new()
+        .route("/metrics", get(seen_request_id))
+        .layer(HttpLayer::new(&registry, &HttpConfig::default()).unwrap());
+    let addr = spawn(app).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(response.headers().get("x-request-id").is_none());
+    let message = response.text().await.unwrap();
+    assert!(message.contains("exclude_paths"), "{message}");
+
+    let response = client
+        .get(format!("http://{addr}/metrics"))
+        .header("x-request-id", "scraper-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-request-id").is_none());
+    assert_eq!(response.text().await.unwrap(), "scraper-1|scraper-1");
+}
+
+#[tokio::test]
+async fn from_headers_in_service_fn() {
+    let registry = Registry::default();
+    let service = tower::ServiceBuilder::new()
+        .layer(HttpLayer::new(&registry, &HttpConfig::default()).unwrap())
+        .service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+            let id = RequestId::from_headers(request.headers())
+                .map_or_else(|| "none".to_owned(), |id| id.to_string());
+            Ok::<_, std::io::Error>(http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::from(format!(
+                    "{}|{id}",
+                    request.headers().get_all("x-request-id").iter().count()
+                )),
+            )))
+        });
+    let addr = spawn_hyper(service).await;
+
+    let cases: [&[&str]; 5] = [
+        &[],
+        &["svc-1"],
+        &["bad id"],
+        &["svc-1", "svc-2"],
+        &["bad id", "svc-2"],
+    ];
+    for ids in cases {
+        let (echoed, seen) = send_with_ids(addr, "/plain", ids).await;
+        assert_eq!(seen, format!("1|{echoed}"), "{ids:?}");
+        match ids.first() {
+            Some(&"svc-1") => assert_eq!(echoed, "svc-1"),
+            _ => assert!(is_generated(&echoed), "{ids:?}: {echoed}"),
+        }
+    }
+}

@@ -36,7 +36,8 @@ use super::route::RouteTemplate;
 /// - logs one access event (target `obskit::access`) when the response body ends: INFO for
 ///   success, ERROR for 5xx so sampling never hides failures. Its `duration_ms` has microsecond
 ///   resolution;
-/// - turns a panicking handler into a recorded 500 response.
+/// - turns a handler that panics, in the inner service's `call` or in its future, into a
+///   recorded 500 response.
 ///
 /// Excluded paths (by default `/metrics` and `/health*`) pass through untouched.
 ///
@@ -159,10 +160,11 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if self.shared.exclude.matches(request.uri().path()) {
+            let span = tracing::Span::none();
             return ResponseFuture {
-                inner: self.inner.call(request),
+                inner: call_inner(&mut self.inner, request, &span, false),
                 state: None,
-                span: tracing::Span::none(),
+                span,
             };
         }
 
@@ -210,10 +212,7 @@ where
         let in_flight = self.shared.metrics.start(method.as_str());
         let path = RequestPath::new(request.uri().path());
 
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
+        let inner = call_inner(&mut self.inner, request, &span, self.shared.trace);
         // One allocation carries the request's record from here to the end of the response
         // body, so the futures and bodies that wrap this one move a pointer instead of it.
         let state = Box::new(Completion {
@@ -239,6 +238,39 @@ where
     }
 }
 
+/// Calls `inner` inside `span`. A panic in `call` is logged and yields `None`, which the response
+/// future turns into a recorded 500 response, as it does for a panic while it polls.
+fn call_inner<S, R>(
+    inner: &mut S,
+    request: R,
+    span: &tracing::Span,
+    traced: bool,
+) -> Option<S::Future>
+where
+    S: Service<R>,
+{
+    let _entered = span.enter();
+    match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
+        Ok(future) => Some(future),
+        Err(payload) => {
+            report_panic(span, payload.as_ref(), traced);
+            None
+        }
+    }
+}
+
+/// Logs a handler panic inside the request span and, for a traced request, records it on the
+/// server span.
+fn report_panic(span: &tracing::Span, payload: &(dyn std::any::Any + Send), traced: bool) {
+    let message = panic_message(payload);
+    span.in_scope(|| {
+        tracing::error!(target: "obskit::http", panic = message, "handler panicked");
+    });
+    if traced {
+        super::server_span::record_panic(span, message);
+    }
+}
+
 /// Sets the status of the record of a finished request and hands it the request span, which
 /// the finished future no longer needs.
 fn complete(
@@ -257,8 +289,9 @@ pin_project! {
     /// Dropped before it produced a response (the client closed the connection, or the
     /// shutdown deadline passed), it records the request with status 499 and logs it at WARN.
     pub struct ResponseFuture<F> {
+        // `None` when the inner service panicked in `call`.
         #[pin]
-        inner: F,
+        inner: Option<F>,
         state: Option<Box<Completion>>,
         span: tracing::Span,
     }
@@ -287,21 +320,21 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = {
-            let _entered = this.span.enter();
-            let inner = this.inner;
-            std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
+        let polled = match this.inner.as_pin_mut() {
+            Some(inner) => {
+                let _entered = this.span.enter();
+                std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))).map_err(Some)
+            }
+            // `call_inner` already reported the panic.
+            None => Err(None),
         };
         let result = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(result)) => result,
             Err(payload) => {
-                let message = panic_message(payload.as_ref());
-                this.span.in_scope(|| {
-                    tracing::error!(target: "obskit::http", panic = message, "handler panicked");
-                });
-                if shared_traces(this.state.as_deref()) {
-                    super::server_span::record_panic(this.span, message);
+                if let Some(payload) = payload {
+                    let traced = shared_traces(this.state.as_deref());
+                    report_panic(this.span, payload.as_ref(), traced);
                 }
                 let completion = this
                     .state

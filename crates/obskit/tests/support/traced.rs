@@ -397,5 +397,38 @@ pub fn check_traced_requests(collector: &Collector, protocol: &str) {
     assert_eq!(access["trace_id"], TRACE_ID);
     assert_eq!(access["span_id"], hex(&orders.span_id));
 
+    // A handler panic is logged inside the request span, so its line names the panicked span.
+    let panic_line = lines
+        .iter()
+        .find(|line| line["message"] == "handler panicked")
+        .unwrap();
+    assert_eq!(panic_line["trace_id"], TRACE_ID);
+    assert_eq!(panic_line["span_id"], hex(&panicked.span_id));
+    let fail_access = lines
+        .iter()
+        .find(|line| line["target"] == "obskit::access" && line["url.path"] == "/fail")
+        .unwrap();
+    assert_eq!(fail_access["span_id"], hex(&fail.span_id));
+
+    // Every id in every line is lowercase hex of the W3C length: 16 bytes for a trace, 8 for a
+    // span.
+    let is_lower_hex = |value: &serde_json::Value, len: usize| {
+        value.as_str().is_some_and(|text| {
+            text.len() == len
+                && text
+                    .bytes()
+                    .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+        })
+    };
+    let traced: Vec<_> = lines
+        .iter()
+        .filter(|line| line.get("trace_id").is_some())
+        .collect();
+    assert!(traced.len() >= 3, "{lines:?}");
+    for line in traced {
+        assert!(is_lower_hex(&line["trace_id"], 32), "{line}");
+        assert!(is_lower_hex(&line["span_id"], 16), "{line}");
+    }
+
     obskit.shutdown().trigger();
 }
