@@ -669,6 +669,11 @@ impl Recorder {
         HttpLayer::new(&self.registry, &HttpConfig::default()).unwrap()
     }
 
+    /// Serves one route behind the recorder's layer and returns its address.
+    async fn serve(&self, path: &str, route: axum::routing::MethodRouter) -> SocketAddr {
+        spawn(Router::new().route(path, route).layer(self.layer())).await
+    }
+
     fn exposition(&self) -> String {
         self.registry.encode(Format::PrometheusText).unwrap()
     }
@@ -806,13 +811,12 @@ fn failing_chunks() -> impl futures_util::Stream<Item = Result<bytes::Bytes, std
 #[tokio::test]
 async fn full_body_recorded_once() {
     let recorder = Recorder::new();
-    let app = Router::new()
-        .route(
+    let addr = recorder
+        .serve(
             "/stream",
             get(|| async { Body::from_stream(delayed_chunks()) }),
         )
-        .layer(recorder.layer());
-    let addr = spawn(app).await;
+        .await;
     let response = reqwest::get(format!("http://{addr}/stream")).await.unwrap();
     let request_id = response.headers()["x-request-id"].clone();
     assert_eq!(response.text().await.unwrap(), "first second");
@@ -825,13 +829,12 @@ async fn full_body_recorded_once() {
 #[tokio::test]
 async fn body_dropped_halfway_recorded_once() {
     let recorder = Recorder::new();
-    let app = Router::new()
-        .route(
+    let addr = recorder
+        .serve(
             "/endless",
             get(|| async { Body::from_stream(endless_chunks()) }),
         )
-        .layer(recorder.layer());
-    let addr = spawn(app).await;
+        .await;
     let mut response = reqwest::get(format!("http://{addr}/endless"))
         .await
         .unwrap();
@@ -848,13 +851,12 @@ async fn body_dropped_halfway_recorded_once() {
 #[tokio::test]
 async fn body_error_recorded_once_as_failure() {
     let recorder = Recorder::new();
-    let app = Router::new()
-        .route(
+    let addr = recorder
+        .serve(
             "/broken",
             get(|| async { Body::from_stream(failing_chunks()) }),
         )
-        .layer(recorder.layer());
-    let addr = spawn(app).await;
+        .await;
     let response = reqwest::get(format!("http://{addr}/broken")).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"].len(), 32);
@@ -949,10 +951,9 @@ async fn panic_in_service_call_becomes_500() {
 #[tokio::test]
 async fn http2_reset_recorded_as_499_once() {
     let recorder = Recorder::new();
-    let app = Router::new()
-        .route("/forever", get(std::future::pending::<&'static str>))
-        .layer(recorder.layer());
-    let addr = spawn(app).await;
+    let addr = recorder
+        .serve("/forever", get(std::future::pending::<&'static str>))
+        .await;
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -979,10 +980,9 @@ async fn http2_reset_recorded_as_499_once() {
 #[tokio::test]
 async fn client_disconnect_recorded_as_499_once() {
     let recorder = Recorder::new();
-    let app = Router::new()
-        .route("/forever", get(std::future::pending::<&'static str>))
-        .layer(recorder.layer());
-    let addr = spawn(app).await;
+    let addr = recorder
+        .serve("/forever", get(std::future::pending::<&'static str>))
+        .await;
     let sent = reqwest::Client::builder()
         .timeout(Duration::from_millis(200))
         .build()
@@ -1019,10 +1019,9 @@ async fn inner_service_error_recorded_once() {
 #[tokio::test]
 async fn head_request_recorded_once() {
     let recorder = Recorder::new();
-    let app = Router::new()
-        .route("/orders/{id}", get(|| async { "order" }))
-        .layer(recorder.layer());
-    let addr = spawn(app).await;
+    let addr = recorder
+        .serve("/orders/{id}", get(|| async { "order" }))
+        .await;
     let response = reqwest::Client::new()
         .head(format!("http://{addr}/orders/1"))
         .header("x-request-id", "head-1")
@@ -1043,10 +1042,9 @@ async fn head_request_recorded_once() {
 async fn bodiless_statuses_recorded_once() {
     for status in [http::StatusCode::NO_CONTENT, http::StatusCode::NOT_MODIFIED] {
         let recorder = Recorder::new();
-        let app = Router::new()
-            .route("/empty", get(move || async move { status }))
-            .layer(recorder.layer());
-        let addr = spawn(app).await;
+        let addr = recorder
+            .serve("/empty", get(move || async move { status }))
+            .await;
         let response = reqwest::get(format!("http://{addr}/empty")).await.unwrap();
         assert_eq!(response.status(), status);
         assert_eq!(response.headers()["x-request-id"].len(), 32);
