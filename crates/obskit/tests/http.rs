@@ -211,7 +211,7 @@ async fn handler_sees_one_request_id_header() {
 }
 
 #[tokio::test]
-async fn request_id_extractor_without_the_layer_names_it() {
+async fn extractor_without_layer_names_it() {
     let app = Router::new().route("/id", get(|id: RequestId| async move { id.to_string() }));
     let addr = spawn(app).await;
     let client = reqwest::Client::new();
@@ -1204,7 +1204,7 @@ async fn request_id_extractor_in_nested_routers() {
 
 #[tokio::test]
 async fn request_id_extractor_on_excluded_path() {
-    // The layer leaves excluded paths untouched, so the extractor sees only what the client
+    // The layer leaves excluded paths untouched, so the extractor reads only what the client
     // sent and rejects a request without a well-formed id.
     let registry = Registry::default();
     let app = Router::new()
