@@ -32,16 +32,20 @@ pub(crate) fn write_timestamp(out: &mut Vec<u8>, time: SystemTime) {
         prefix
     });
 
-    out.extend_from_slice(&prefix);
-    out.push(b'.');
-    let mut fraction = [b'0'; 6];
-    let mut rest = micros;
-    for digit in fraction.iter_mut().rev() {
-        *digit = b'0' + (rest % 10) as u8;
-        rest /= 10;
+    // The whole timestamp is assembled on the stack and appended with one copy.
+    let mut stamp = [b'0'; PREFIX_LEN + 8];
+    let (date_time, rest) = stamp.split_at_mut(PREFIX_LEN);
+    date_time.copy_from_slice(&prefix);
+    if let [dot, fraction @ .., zone] = rest {
+        *dot = b'.';
+        *zone = b'Z';
+        let mut value = micros;
+        for digit in fraction.iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
     }
-    out.extend_from_slice(&fraction);
-    out.push(b'Z');
+    out.extend_from_slice(&stamp);
 }
 
 /// Formats the date and time of day of `seconds` since the Unix epoch.
