@@ -734,6 +734,10 @@ const SENSITIVE_FIELDS: &[&str] = &[
     "db.password",
     "AWS_SECRET_ACCESS_KEY",
     "http.request.header.authorization",
+    "password2",
+    "cvv2",
+    "CVV2",
+    "newPassword2",
 ];
 
 const PLAIN_FIELDS: &[&str] = &[
@@ -746,6 +750,9 @@ const PLAIN_FIELDS: &[&str] = &[
     "trace_id",
     "http.request.method",
     "passwordless",
+    "http2_enabled",
+    "sha256",
+    "ipv4_address",
 ];
 
 #[test]
