@@ -300,6 +300,24 @@ const POSITIVES: &[Positive] = &[
         Kind::Jwt,
     ),
     positive(
+        "jwt ending a sentence",
+        "login failed for eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U. Retrying",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        Kind::Jwt,
+    ),
+    positive(
+        "encrypted jwt",
+        "token eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6jiSdiwkIr3ajwQzaBtQD_A.XFBoMYUZodetZdvTiFvSkQ expired",
+        "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6jiSdiwkIr3ajwQzaBtQD_A.XFBoMYUZodetZdvTiFvSkQ",
+        Kind::Jwt,
+    ),
+    positive(
+        "encrypted jwt with a direct key",
+        "cookie value eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0..48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9o.XFBoMYUZodetZdvTiFvSkQ rejected",
+        "eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0..48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9o.XFBoMYUZodetZdvTiFvSkQ",
+        Kind::Jwt,
+    ),
+    positive(
         "bearer credential in prose",
         "upstream rejected Bearer mF_9.B5f-4.1JqM with 401",
         "mF_9.B5f-4.1JqM",
@@ -734,6 +752,10 @@ const SENSITIVE_FIELDS: &[&str] = &[
     "db.password",
     "AWS_SECRET_ACCESS_KEY",
     "http.request.header.authorization",
+    "password2",
+    "cvv2",
+    "CVV2",
+    "newPassword2",
 ];
 
 const PLAIN_FIELDS: &[&str] = &[
@@ -746,6 +768,9 @@ const PLAIN_FIELDS: &[&str] = &[
     "trace_id",
     "http.request.method",
     "passwordless",
+    "http2_enabled",
+    "sha256",
+    "ipv4_address",
 ];
 
 #[test]

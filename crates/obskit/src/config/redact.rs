@@ -68,8 +68,9 @@ impl Default for RedactConfig {
 /// `remove` applied.
 ///
 /// A name matches a field when its segments appear in the field name's segments, in order and
-/// side by side. Segments are split at `_`, `-`, `.`, spaces and case changes and compared
-/// case-insensitively, so `api_key` matches `X-Api-Key` and `apiKey` but not `apikeys`.
+/// side by side. Segments are split at `_`, `-`, `.`, spaces, case changes and where a letter
+/// meets a digit, and compared case-insensitively. So `api_key` matches `X-Api-Key` and
+/// `apiKey` but not `apikeys`, and `cvv` matches `cvv2`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FieldNames {

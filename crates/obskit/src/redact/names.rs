@@ -222,9 +222,10 @@ fn lower_segments(name: &str) -> Vec<String> {
 
 /// Iterates over the byte ranges of a name's segments.
 ///
-/// Segments end at `_`, `-`, `.`, `/`, `:` and whitespace. A new segment also starts at an
-/// uppercase letter after a lowercase letter or digit (`userPassword`), and at the last of a
-/// run of uppercase letters that a lowercase letter follows (`APIKey` is `API` and `Key`).
+/// Segments end at `_`, `-`, `.`, `/`, `:` and whitespace. A new segment also starts where a
+/// letter and a digit meet (`cvv2` is `cvv` and `2`), at an uppercase letter after a lowercase
+/// letter (`userPassword`), and at the last of a run of uppercase letters that a lowercase
+/// letter follows (`APIKey` is `API` and `Key`).
 #[derive(Clone)]
 pub(crate) struct Segments<'a> {
     bytes: &'a [u8],
@@ -259,8 +260,13 @@ impl Iterator for Segments<'_> {
                 break;
             }
             let previous = bytes.get(end - 1).copied().unwrap_or(b' ');
+            if (byte.is_ascii_digit() && previous.is_ascii_alphabetic())
+                || (byte.is_ascii_alphabetic() && previous.is_ascii_digit())
+            {
+                break;
+            }
             if byte.is_ascii_uppercase() {
-                if previous.is_ascii_lowercase() || previous.is_ascii_digit() {
+                if previous.is_ascii_lowercase() {
                     break;
                 }
                 // `APIKey`: the `K` starts a segment when a lowercase letter follows it.
@@ -299,7 +305,10 @@ mod tests {
         assert_eq!(split("APIKey"), ["API", "Key"]);
         assert_eq!(split("db.password"), ["db", "password"]);
         assert_eq!(split("__set_cookie__"), ["set", "cookie"]);
-        assert_eq!(split("oauth2Token"), ["oauth2", "Token"]);
+        assert_eq!(split("oauth2Token"), ["oauth", "2", "Token"]);
+        assert_eq!(split("password2"), ["password", "2"]);
+        assert_eq!(split("CVV2"), ["CVV", "2"]);
+        assert_eq!(split("2fa_code"), ["2", "fa", "code"]);
         assert_eq!(split("HTTPServer"), ["HTTP", "Server"]);
         assert!(split("").is_empty());
         assert!(split("._-").is_empty());

@@ -12,7 +12,13 @@ fn is_upper_alnum(byte: u8) -> bool {
     byte.is_ascii_uppercase() || byte.is_ascii_digit()
 }
 
-/// Finds a JWT at `start`: `eyJ…` header, payload and a signature that may be empty, each base64url.
+/// Finds a JWT at `start`, in either compact form, each part base64url and the header starting
+/// `eyJ`. A JWS has a header, a payload and a signature that may be empty. A JWE has a header,
+/// an encrypted key (empty for direct encryption), an initialization vector, a ciphertext and
+/// a tag.
+///
+/// A `.` after the last part that no base64url byte follows, as at the end of a sentence, is
+/// not part of the token. Dotted runs with other numbers of parts are not JWTs.
 pub(crate) fn detect_jwt(bytes: &[u8], start: usize) -> Option<(usize, usize, Kind)> {
     if !has_at(bytes, start, b"eyJ") {
         return None;
@@ -21,12 +27,47 @@ pub(crate) fn detect_jwt(bytes: &[u8], start: usize) -> Option<(usize, usize, Ki
     if header_end - start < 10 || at(bytes, header_end) != b'.' {
         return None;
     }
-    let payload_end = run_end(bytes, header_end + 1, is_base64url);
-    if payload_end - header_end < 3 || at(bytes, payload_end) != b'.' {
-        return None;
+    // Starts and ends of the parts after the header, as many as a JWE has.
+    let mut parts = [(0, 0); 4];
+    let mut count = 0;
+    let mut separator = header_end;
+    for part in &mut parts {
+        let end = run_end(bytes, separator + 1, is_base64url);
+        *part = (separator + 1, end);
+        count += 1;
+        // The separator before a JWS signature is there even when the signature is empty.
+        let more = if count == 1 {
+            at(bytes, end) == b'.'
+        } else {
+            separates_parts(bytes, end)
+        };
+        if !more {
+            break;
+        }
+        separator = end;
     }
-    let end = run_end(bytes, payload_end + 1, is_base64url);
-    (!matches!(at(bytes, end), b'.')).then_some((start, end, Kind::Jwt))
+    let len = |(part_start, end): (usize, usize)| end - part_start;
+    match (count, parts) {
+        (2, [payload, signature, ..]) if len(payload) >= 2 => Some((start, signature.1, Kind::Jwt)),
+        (4, [_, iv, ciphertext, tag])
+            if !separates_parts(bytes, tag.1)
+                && len(iv) > 0
+                && len(ciphertext) > 0
+                && len(tag) > 0 =>
+        {
+            Some((start, tag.1, Kind::Jwt))
+        }
+        _ => None,
+    }
+}
+
+/// Returns whether a `.` at `index` leads to another part of a token: a base64url byte or
+/// another `.` follows it.
+fn separates_parts(bytes: &[u8], index: usize) -> bool {
+    at(bytes, index) == b'.' && {
+        let next = at(bytes, index + 1);
+        is_base64url(next) || next == b'.'
+    }
 }
 
 /// Prefixes of AWS access key ids: long-term user keys, temporary keys and other resources.
@@ -234,6 +275,39 @@ mod tests {
             Some("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.")
         );
         assert_eq!(matched(detect_jwt, "eyJust a word"), None);
+        assert_eq!(
+            matched(detect_jwt, &format!("{jwt}. Next")).as_deref(),
+            Some(jwt),
+            "a period ends the sentence, not the token"
+        );
+        assert_eq!(
+            matched(detect_jwt, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig.more"),
+            None,
+            "four parts"
+        );
+    }
+
+    #[test]
+    fn jwe() {
+        let jwe = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0..48V1_ALb6US04U3b.5eym8TW_c8Su.XFBoMYUZodetZdvTiFvSkQ";
+        assert_eq!(matched(detect_jwt, jwe).as_deref(), Some(jwe));
+        assert_eq!(
+            matched(detect_jwt, &format!("{jwe}.")).as_deref(),
+            Some(jwe)
+        );
+        assert_eq!(
+            matched(
+                detect_jwt,
+                "eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0..iv..tag"
+            ),
+            None,
+            "empty ciphertext"
+        );
+        assert_eq!(
+            matched(detect_jwt, &format!("{jwe}.sixth")),
+            None,
+            "six parts"
+        );
     }
 
     #[test]
