@@ -403,40 +403,74 @@ pub(crate) fn build_dispatch(
     redactor: Redactor,
     otel: Option<crate::trace::OtelLayer>,
 ) -> Result<(tracing::Dispatch, LogGuard), LoggingError> {
-    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
     let parts = Parts::new(logging, registry, output)?;
-    let span_floor = if otel.is_some() {
+    let floor = if otel.is_some() {
         LevelFilter::INFO
     } else {
         LevelFilter::OFF
     };
-    let filter: Boxed = match plain_level(&logging.level) {
-        Some(level) => Box::new(global::GlobalFilter(global::SpanFloor {
-            inner: level.and(parts.sampler),
-            floor: span_floor,
-        })),
-        None => Box::new(global::GlobalFilter(global::SpanFloor {
-            inner: parts.env_filter.and(parts.sampler),
-            floor: span_floor,
-        })),
+    let queue = parts.queue.clone();
+    let is_terminal = parts.is_terminal;
+    let outputs = Outputs {
+        format: logging.format,
+        queue: &queue,
+        service,
+        is_terminal,
+        redactor,
+        otel,
     };
-    let base = tracing_subscriber::registry().with(filter);
-    // `None` as a layer does nothing, so services without tracing pay only a branch.
-    let dispatch = match logging.format {
-        LogFormat::Json => tracing::Dispatch::new(
-            base.with(json::JsonLayer::new(parts.queue.clone(), service, redactor))
-                .with(otel),
-        ),
-        LogFormat::Text => tracing::Dispatch::new(
-            base.with(text::layer(
-                parts.queue.clone(),
-                parts.is_terminal,
-                redactor,
-            ))
-            .with(otel),
-        ),
+    // Each filter gets its own subscriber type instead of one boxed filter layer, so the
+    // callbacks of every span and event call the filter directly rather than through a vtable.
+    let dispatch = match plain_level(&logging.level) {
+        Some(level) => outputs.dispatch(global::GlobalFilter(global::SpanFloor {
+            inner: level.and(parts.sampler),
+            floor,
+        })),
+        None => outputs.dispatch(global::GlobalFilter(global::SpanFloor {
+            inner: parts.env_filter.and(parts.sampler),
+            floor,
+        })),
     };
     Ok((dispatch, LogGuard::new(parts.queue, parts.thread)))
+}
+
+/// The layers of [`build_dispatch`]'s subscriber that follow its filter.
+struct Outputs<'a> {
+    format: LogFormat,
+    queue: &'a std::sync::Arc<writer::Queue>,
+    service: &'a ServiceConfig,
+    is_terminal: bool,
+    redactor: Redactor,
+    otel: Option<crate::trace::OtelLayer>,
+}
+
+impl Outputs<'_> {
+    /// Builds the subscriber: the registry, `filter`, the format layer and the span bridge.
+    fn dispatch<F>(self, filter: F) -> tracing::Dispatch
+    where
+        F: Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+    {
+        let base = tracing_subscriber::registry().with(filter);
+        // `None` as a layer does nothing, so services without tracing pay only a branch.
+        match self.format {
+            LogFormat::Json => tracing::Dispatch::new(
+                base.with(json::JsonLayer::new(
+                    self.queue.clone(),
+                    self.service,
+                    self.redactor,
+                ))
+                .with(self.otel),
+            ),
+            LogFormat::Text => tracing::Dispatch::new(
+                base.with(text::layer(
+                    self.queue.clone(),
+                    self.is_terminal,
+                    self.redactor,
+                ))
+                .with(self.otel),
+            ),
+        }
+    }
 }
 
 /// The validated settings, drop counters and running writer behind a logging layer.
