@@ -245,6 +245,32 @@ async fn extractor_without_layer_names_it() {
 }
 
 #[tokio::test]
+async fn optional_extractor_without_id() {
+    let app = Router::new().route(
+        "/id",
+        get(|id: Option<RequestId>| async move {
+            id.map_or_else(|| "none".to_owned(), |id| id.to_string())
+        }),
+    );
+    let addr = spawn(app).await;
+    let client = reqwest::Client::new();
+
+    for (header, expected) in [
+        (None, "none"),
+        (Some("bad id"), "none"),
+        (Some("ok-1"), "ok-1"),
+    ] {
+        let mut request = client.get(format!("http://{addr}/id"));
+        if let Some(header) = header {
+            request = request.header("x-request-id", header);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{header:?}");
+        assert_eq!(response.text().await.unwrap(), expected, "{header:?}");
+    }
+}
+
+#[tokio::test]
 async fn handler_panic_becomes_recorded_500() {
     let registry = Registry::default();
     let addr = spawn(app(&registry)).await;

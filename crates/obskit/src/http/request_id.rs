@@ -119,6 +119,19 @@ impl<S: Sync> axum::extract::FromRequestParts<S> for RequestId {
     }
 }
 
+/// Extracts `Option<RequestId>`: `None` when the request has no well-formed `X-Request-ID`
+/// header, for handlers that also serve requests outside [`HttpLayer`](super::HttpLayer).
+impl<S: Sync> axum::extract::OptionalFromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(Self::from_headers(&parts.headers))
+    }
+}
+
 /// Rejection of the [`RequestId`] extractor: the request has no well-formed `X-Request-ID`
 /// header, because [`HttpLayer`](super::HttpLayer) does not run in front of the handler.
 ///
