@@ -212,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn from_headers_takes_only_a_well_formed_first_value() {
+    fn from_headers_first_value_only() {
         let mut headers = http::HeaderMap::new();
         assert_eq!(RequestId::from_headers(&headers), None);
         headers.append(REQUEST_ID_HEADER_NAME, HeaderValue::from_static("first-1"));
