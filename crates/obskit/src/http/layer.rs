@@ -27,7 +27,7 @@ use super::route::RouteTemplate;
 ///
 /// - reads `X-Request-ID` when it matches `^[A-Za-z0-9._-]{1,128}$` and generates one
 ///   otherwise, leaves exactly that id in the request's header (read it with the [`RequestId`]
-///   extractor) and echoes it in the response;
+///   extractor, or [`RequestId::from_headers`] without axum) and echoes it in the response;
 /// - opens an `http_request` span with `request_id`, `http.request.method` and `http.route`, so
 ///   every log line of the request carries them;
 /// - records `http_server_request_duration_seconds` and `http_server_active_requests`, with

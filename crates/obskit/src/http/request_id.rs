@@ -21,27 +21,60 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 ///
 /// Behind [`HttpLayer`](super::HttpLayer) the request's `X-Request-ID` header contains exactly
 /// this id: the layer rewrites the header when it generated the id or the client sent several.
-/// A handler reads it with the axum extractor, or with [`RequestId::from_headers`] in any other
-/// service:
+/// A handler reads it with the axum extractor:
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use obskit::http::RequestId;
+/// use obskit::http::{HttpLayer, RequestId};
 ///
 /// async fn order(id: RequestId) -> String {
 ///     format!("handled as {id}")
 /// }
 ///
-/// let app: Router = Router::new().route("/orders/{id}", get(order));
+/// # fn demo() -> Result<(), obskit::metrics::MetricsError> {
+/// let registry = obskit::metrics::Registry::default();
+/// let layer = HttpLayer::new(&registry, &obskit::config::HttpConfig::default())?;
+/// let app: Router = Router::new().route("/orders/{id}", get(order)).layer(layer);
+/// # Ok(())
+/// # }
 /// ```
 ///
-/// The extractor rejects a request without a well-formed `X-Request-ID` with 500 and a message
-/// that names the missing layer.
+/// Any other service reads it with [`RequestId::from_headers`]:
+///
+/// ```
+/// use std::convert::Infallible;
+///
+/// use http::{Request, Response};
+/// use obskit::http::{HttpLayer, RequestId};
+/// use tower::ServiceBuilder;
+///
+/// async fn handle(request: Request<String>) -> Result<Response<String>, Infallible> {
+///     let id = RequestId::from_headers(request.headers());
+///     let id = id.as_ref().map_or("none", RequestId::as_str);
+///     Ok(Response::new(format!("handled as {id}")))
+/// }
+///
+/// # fn demo() -> Result<(), obskit::metrics::MetricsError> {
+/// let registry = obskit::metrics::Registry::default();
+/// let layer = HttpLayer::new(&registry, &obskit::config::HttpConfig::default())?;
+/// let service = ServiceBuilder::new().layer(layer).service_fn(handle);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// On paths in the layer's `exclude_paths`, and in handlers that the layer does not wrap, the
+/// header is whatever the client sent. There the extractor returns a well-formed client id as
+/// it is, which no response echoes and no access log carries, and rejects every other request
+/// with [`MissingRequestId`]: 500 and a message that names the missing layer. Extract
+/// `Option<RequestId>` to get `None` instead of the rejection.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RequestId(HeaderValue);
 
 impl RequestId {
     /// Returns the incoming id when it is well formed, or a newly generated one.
+    ///
+    /// This is how [`HttpLayer`](super::HttpLayer) picks the id. To read the id that the layer
+    /// picked, use [`RequestId::from_headers`] or the extractor.
     pub fn from_header(value: Option<&HeaderValue>) -> Self {
         match value {
             Some(value) if is_valid(value.as_bytes()) => Self(value.clone()),
@@ -121,6 +154,7 @@ impl<S: Sync> axum::extract::FromRequestParts<S> for RequestId {
 
 /// Extracts `Option<RequestId>`: `None` when the request has no well-formed `X-Request-ID`
 /// header, for handlers that also serve requests outside [`HttpLayer`](super::HttpLayer).
+/// Outside the layer, a well-formed id that the client sent is `Some`.
 impl<S: Sync> axum::extract::OptionalFromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
@@ -133,7 +167,8 @@ impl<S: Sync> axum::extract::OptionalFromRequestParts<S> for RequestId {
 }
 
 /// Rejection of the [`RequestId`] extractor: the request has no well-formed `X-Request-ID`
-/// header, because [`HttpLayer`](super::HttpLayer) does not run in front of the handler.
+/// header, because [`HttpLayer`](super::HttpLayer) does not run in front of the handler or
+/// excludes its path, and the client sent no usable id.
 ///
 /// Responds with 500, since the fault lies in the service's setup, not in the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@
 //!   keys, URL credentials, `name=value` pairs with a sensitive name and, when enabled, IP
 //!   addresses.
 //!
-//! `init` installs a redactor built from [`RedactConfig`](crate::config::RedactConfig) into
+//! `init` installs a redactor built from [`RedactConfig`] into
 //! the JSON and text log formats and the span exporter, so redaction is on by default. Each
 //! replacement is counted in `obskit_redactions_total{kind}`.
 //!

@@ -10,8 +10,9 @@
 //!   bucket per second. Once the window holds `minimum_number_of_calls` calls (for a count
 //!   window, at most `sliding_window_size`), every recorded outcome re-evaluates the failure
 //!   rate and the slow-call rate. A rate equal to or above its threshold opens the breaker.
-//! - **Open**: calls are rejected with [`Error::NotPermitted`] and the time until the next
-//!   probe. Once strictly more than `wait_duration_in_open_state` has passed, the next call
+//! - **Open**: calls are rejected with
+//!   [`Error::NotPermitted`](crate::resilience::Error::NotPermitted) and the time until the
+//!   next probe. Once strictly more than `wait_duration_in_open_state` has passed, the next call
 //!   moves the breaker to half-open and becomes a probe. With
 //!   `enable_exponential_backoff`, the wait grows by `exponential_backoff_multiplier` on each
 //!   consecutive opening, up to `exponential_max_wait_duration_in_open_state`, and falls back
