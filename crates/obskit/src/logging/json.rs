@@ -61,18 +61,10 @@ const ACCESS_TRUSTED_FIELDS: &[TrustedField] = &[
     },
 ];
 
-/// Fields of the middleware's request span that are written without scanning: a known HTTP
-/// method and the route template. The request id, which the client may have sent, is scanned.
-const REQUEST_SPAN_TRUSTED_FIELDS: &[TrustedField] = &[
-    TrustedField {
-        name: "http.request.method",
-        values: TrustedValues::KnownMethods,
-    },
-    TrustedField {
-        name: "http.route",
-        values: TrustedValues::All,
-    },
-];
+/// Fields of the middleware's request span that are written without scanning: the access
+/// event's known HTTP method and route template, without its message. The request id, which the
+/// client may have sent, is scanned.
+const REQUEST_SPAN_TRUSTED_FIELDS: &[TrustedField] = ACCESS_TRUSTED_FIELDS.split_at(2).0;
 
 /// Returns the fields of the callsite `metadata` that obskit's HTTP middleware fills with values
 /// it produced itself.

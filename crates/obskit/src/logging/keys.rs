@@ -193,32 +193,45 @@ mod tests {
 
     use super::*;
 
-    struct TestCallsite;
+    /// A static callsite for the metadata it points to.
+    struct TestCallsite(&'static Metadata<'static>);
 
     impl Callsite for TestCallsite {
         fn set_interest(&self, _: Interest) {}
         fn metadata(&self) -> &Metadata<'_> {
-            &META
+            self.0
         }
     }
 
-    static CALLSITE: TestCallsite = TestCallsite;
-    static META: Metadata<'static> = Metadata::new(
+    /// Builds the metadata of a test callsite named `name` with `fields`.
+    const fn metadata(
+        name: &'static str,
+        fields: &'static [&'static str],
+        callsite: &'static TestCallsite,
+        kind: Kind,
+    ) -> Metadata<'static> {
+        Metadata::new(
+            name,
+            "test",
+            Level::INFO,
+            None,
+            None,
+            None,
+            FieldSet::new(fields, tracing::callsite::Identifier(callsite)),
+            kind,
+        )
+    }
+
+    static CALLSITE: TestCallsite = TestCallsite(&META);
+    static META: Metadata<'static> = metadata(
         "test",
-        "test",
-        Level::INFO,
-        None,
-        None,
-        None,
-        FieldSet::new(
-            &[
-                "password",
-                "level",
-                "http.request.method",
-                "checkout.payment.provider.response_code",
-            ],
-            tracing::callsite::Identifier(&CALLSITE),
-        ),
+        &[
+            "password",
+            "level",
+            "http.request.method",
+            "checkout.payment.provider.response_code",
+        ],
+        &CALLSITE,
         Kind::EVENT,
     );
 
@@ -275,29 +288,9 @@ mod tests {
         assert_eq!(password.action(Some("hunter2")), FieldAction::Keep);
     }
 
-    struct OtherCallsite;
-
-    impl Callsite for OtherCallsite {
-        fn set_interest(&self, _: Interest) {}
-        fn metadata(&self) -> &Metadata<'_> {
-            &OTHER_META
-        }
-    }
-
-    static OTHER_CALLSITE: OtherCallsite = OtherCallsite;
-    static OTHER_META: Metadata<'static> = Metadata::new(
-        "other",
-        "test",
-        Level::INFO,
-        None,
-        None,
-        None,
-        FieldSet::new(
-            &["password"],
-            tracing::callsite::Identifier(&OTHER_CALLSITE),
-        ),
-        Kind::SPAN,
-    );
+    static OTHER_CALLSITE: TestCallsite = TestCallsite(&OTHER_META);
+    static OTHER_META: Metadata<'static> =
+        metadata("other", &["password"], &OTHER_CALLSITE, Kind::SPAN);
 
     #[test]
     fn alternating_callsites_stay_cached() {

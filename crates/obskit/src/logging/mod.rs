@@ -409,13 +409,11 @@ pub(crate) fn build_dispatch(
     } else {
         LevelFilter::OFF
     };
-    let queue = parts.queue.clone();
-    let is_terminal = parts.is_terminal;
     let outputs = Outputs {
         format: logging.format,
-        queue: &queue,
+        queue: parts.queue.clone(),
         service,
-        is_terminal,
+        is_terminal: parts.is_terminal,
         redactor,
         otel,
     };
@@ -437,7 +435,7 @@ pub(crate) fn build_dispatch(
 /// The layers of [`build_dispatch`]'s subscriber that follow its filter.
 struct Outputs<'a> {
     format: LogFormat,
-    queue: &'a std::sync::Arc<writer::Queue>,
+    queue: std::sync::Arc<writer::Queue>,
     service: &'a ServiceConfig,
     is_terminal: bool,
     redactor: Redactor,
@@ -455,19 +453,15 @@ impl Outputs<'_> {
         match self.format {
             LogFormat::Json => tracing::Dispatch::new(
                 base.with(json::JsonLayer::new(
-                    self.queue.clone(),
+                    self.queue,
                     self.service,
                     self.redactor,
                 ))
                 .with(self.otel),
             ),
             LogFormat::Text => tracing::Dispatch::new(
-                base.with(text::layer(
-                    self.queue.clone(),
-                    self.is_terminal,
-                    self.redactor,
-                ))
-                .with(self.otel),
+                base.with(text::layer(self.queue, self.is_terminal, self.redactor))
+                    .with(self.otel),
             ),
         }
     }
