@@ -214,13 +214,13 @@ fn obskit_six_fields_lookup_and_copy(bencher: Bencher<'_, '_>) {
     let mut out = String::with_capacity(1024);
     bencher.bench_local(|| {
         out.clear();
-        let mut kept = 0;
+        let mut copied = 0;
         for (name, value) in CLEAN_FIELDS {
             if redactor.field_action_static(black_box(name)) == FieldAction::Scan {
                 out.push_str(black_box(value));
-                kept += 1;
+                copied += 1;
             }
         }
-        kept
+        copied
     });
 }

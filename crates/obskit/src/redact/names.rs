@@ -223,9 +223,9 @@ fn lower_segments(name: &str) -> Vec<String> {
 /// Iterates over the byte ranges of a name's segments.
 ///
 /// Segments end at `_`, `-`, `.`, `/`, `:` and whitespace. A new segment also starts where a
-/// letter and a digit meet (`cvv2` is `cvv` and `2`), at an uppercase letter after a lowercase
-/// letter (`userPassword`), and at the last of a run of uppercase letters that a lowercase
-/// letter follows (`APIKey` is `API` and `Key`).
+/// letter and a digit meet (`cvv2` is `cvv` and `2`) and at an uppercase letter after a
+/// lowercase letter (`userPassword`). In a run of uppercase letters followed by a lowercase
+/// letter, the last uppercase letter starts the new segment (`APIKey` is `API` and `Key`).
 #[derive(Clone)]
 pub(crate) struct Segments<'a> {
     bytes: &'a [u8],
