@@ -148,7 +148,16 @@ impl<S: Sync> axum::extract::FromRequestParts<S> for RequestId {
         parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        Self::from_headers(&parts.headers).ok_or(MissingRequestId)
+        let id = Self::from_headers(&parts.headers);
+        if id.is_none() {
+            tracing::warn!(
+                target: "obskit::http",
+                path = parts.uri.path(),
+                error = %MissingRequestId,
+                "request id extractor rejected the request"
+            );
+        }
+        id.ok_or(MissingRequestId)
     }
 }
 
