@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run -p obskit --example axum
-//! curl -s localhost:3000/hello/world
+//! curl -si localhost:3000/hello/world
 //! curl -s localhost:3000/metrics
 //! ```
 
@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::extract::Path;
 use axum::{Router, routing::get};
 use obskit::health::{CheckOptions, TcpCheck};
+use obskit::http::RequestId;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,9 +39,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = Router::new().route(
         "/hello/{name}",
-        get(|Path(name): Path<String>| async move {
+        get(|Path(name): Path<String>, id: RequestId| async move {
             tracing::info!(%name, "greeting");
-            format!("hello, {name}\n")
+            // The same id is in every log line of this request and in the `X-Request-ID`
+            // response header.
+            format!("hello, {name} (request {id})\n")
         }),
     );
 
