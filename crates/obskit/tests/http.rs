@@ -853,6 +853,27 @@ async fn full_body_recorded_once() {
 }
 
 #[tokio::test]
+async fn fixed_body_logged_as_completed() {
+    // hyper drops a body as soon as `is_end_stream` is true, without polling it to its end,
+    // which must not count as a body cut short.
+    let recorder = Recorder::new();
+    let addr = recorder
+        .serve("/orders/{id}", get(|| async { "order" }))
+        .await;
+    let response = reqwest::get(format!("http://{addr}/orders/7"))
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "order");
+
+    let line = recorder
+        .check_recorded_once("GET", "/orders/{id}", 200)
+        .await;
+    assert_eq!(line["level"], "INFO", "{line:?}");
+    assert_eq!(line["message"], "request completed", "{line:?}");
+    assert!(line.get("body_incomplete").is_none(), "{line:?}");
+}
+
+#[tokio::test]
 async fn body_dropped_halfway_recorded_once() {
     let recorder = Recorder::new();
     let addr = recorder
@@ -871,7 +892,9 @@ async fn body_dropped_halfway_recorded_once() {
     drop(response);
 
     let line = recorder.check_recorded_once("GET", "/endless", 200).await;
-    assert_eq!(line["level"], "INFO", "{line:?}");
+    assert_eq!(line["level"], "WARN", "{line:?}");
+    assert_eq!(line["message"], "response body dropped before its end");
+    assert_eq!(line["body_incomplete"], true, "{line:?}");
 }
 
 #[tokio::test]
@@ -1062,6 +1085,7 @@ async fn head_request_recorded_once() {
         .check_recorded_once("HEAD", "/orders/{id}", 200)
         .await;
     assert_eq!(line["request_id"], "head-1", "{line:?}");
+    assert_eq!(line["message"], "request completed", "{line:?}");
 }
 
 #[tokio::test]
@@ -1076,9 +1100,10 @@ async fn bodiless_statuses_recorded_once() {
         assert_eq!(response.headers()["x-request-id"].len(), 32);
         assert_eq!(response.bytes().await.unwrap().len(), 0);
 
-        recorder
+        let line = recorder
             .check_recorded_once("GET", "/empty", status.as_u16())
             .await;
+        assert_eq!(line["message"], "request completed", "{line:?}");
     }
 }
 

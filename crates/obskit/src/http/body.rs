@@ -13,28 +13,49 @@ pin_project! {
     /// Response body of the obskit middleware.
     ///
     /// The request is recorded (duration histogram, access log, in-flight gauge) when the body
-    /// yields its last frame, fails, or is dropped unfinished, so the measured duration includes
-    /// streaming the body.
+    /// yields its last frame, fails, or is dropped, so the measured duration includes streaming
+    /// the body. A body dropped before its end, for example because the client closed the
+    /// connection half-way, is logged at WARN.
     pub struct ResponseBody<B> {
         #[pin]
         inner: Option<B>,
         completion: Option<Box<Completion>>,
+        // Set once the inner body reports its end, before or while it is polled.
+        ended: bool,
+    }
+
+    impl<B> PinnedDrop for ResponseBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // The record is still here when the body is dropped before its end. hyper drops a
+            // body without polling it once `is_end_stream` is true, and `ended` covers that case.
+            if let Some(completion) = this.completion.as_mut()
+                && !*this.ended
+                && completion.expects_body()
+            {
+                completion.mark_body_incomplete();
+            }
+        }
     }
 }
 
-impl<B> ResponseBody<B> {
+impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(inner: B, completion: Option<Box<Completion>>) -> Self {
         Self {
+            ended: inner.is_end_stream(),
             inner: Some(inner),
             completion,
         }
     }
+}
 
+impl<B> ResponseBody<B> {
     /// An empty body, used for the 500 response that replaces a panicking handler.
     pub(crate) fn empty(completion: Option<Box<Completion>>) -> Self {
         Self {
             inner: None,
             completion,
+            ended: true,
         }
     }
 }
@@ -51,20 +72,27 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else {
+        let Some(mut inner) = this.inner.as_pin_mut() else {
             drop(this.completion.take());
             return Poll::Ready(None);
         };
-        let frame = ready!(inner.poll_frame(cx));
+        let frame = ready!(inner.as_mut().poll_frame(cx));
         match &frame {
-            None => drop(this.completion.take()),
+            None => {
+                *this.ended = true;
+                drop(this.completion.take());
+            }
             Some(Err(_)) => {
                 if let Some(completion) = this.completion.as_mut() {
                     completion.mark_body_error();
                 }
                 drop(this.completion.take());
             }
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => {
+                if inner.is_end_stream() {
+                    *this.ended = true;
+                }
+            }
         }
         Poll::Ready(frame)
     }

@@ -28,6 +28,8 @@ pub(crate) struct Completion {
     /// The request id, until the middleware moves it into the response header.
     pub(crate) request_id: Option<super::RequestId>,
     pub(crate) body_error: bool,
+    /// Set when the response body was dropped before its end.
+    pub(crate) body_incomplete: bool,
     pub(crate) cancelled: bool,
     pub(crate) _in_flight: InFlightGuard,
 }
@@ -39,6 +41,19 @@ impl Completion {
 
     pub(crate) fn mark_cancelled(&mut self) {
         self.cancelled = true;
+    }
+
+    pub(crate) fn mark_body_incomplete(&mut self) {
+        self.body_incomplete = true;
+    }
+
+    /// Returns whether the response carries a body for the client. Responses to `HEAD`, 1xx,
+    /// 204 and 304 responses and a successful `CONNECT` have none, and hyper drops their bodies
+    /// without sending them.
+    pub(crate) fn expects_body(&self) -> bool {
+        let bodiless_status = self.status < 200 || self.status == 204 || self.status == 304;
+        let tunnel = self.method == Method::CONNECT && (200..300).contains(&self.status);
+        self.method != Method::HEAD && !bodiless_status && !tunnel
     }
 
     fn route(&self) -> &str {
@@ -107,6 +122,14 @@ impl Drop for Completion {
                 error,
                 body_error = self.body_error,
                 message = "request failed"
+            );
+        } else if self.body_incomplete {
+            // The status was sent, so the metrics keep it. WARN, which sampling never drops,
+            // records that the client did not receive the whole body.
+            access_event!(
+                warn,
+                body_incomplete = true,
+                message = "response body dropped before its end"
             );
         } else {
             access_event!(info, message = "request completed");

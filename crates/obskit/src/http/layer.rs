@@ -34,8 +34,9 @@ use super::route::RouteTemplate;
 ///   the matched route template (axum's [`MatchedPath`], or a [`RouteTemplate`] the handler put
 ///   in the response extensions) as `http_route`, never the raw path;
 /// - logs one access event (target `obskit::access`) when the response body ends: INFO for
-///   success, ERROR for 5xx so sampling never hides failures. Its `duration_ms` has microsecond
-///   resolution;
+///   success, ERROR for 5xx so sampling never hides failures, WARN for a request cancelled
+///   before its response and for a response body dropped before its end. Its `duration_ms` has
+///   microsecond resolution;
 /// - turns a handler that panics, in the inner service's `call` or in its future, into a
 ///   recorded 500 response.
 ///
@@ -227,6 +228,7 @@ where
             span: tracing::Span::none(),
             request_id: Some(request_id),
             body_error: false,
+            body_incomplete: false,
             cancelled: false,
             _in_flight: in_flight,
         });
