@@ -920,6 +920,56 @@ async fn body_error_recorded_once_as_failure() {
     assert_eq!(line["body_error"], true, "{line:?}");
 }
 
+/// Returns a body whose second chunk, 100 ms after the first, panics.
+fn panicking_chunks()
+-> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
+    futures_util::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok(bytes::Bytes::from_static(b"first ")), 1)),
+            _ => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                panic!("chunk source exploded")
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn body_panic_recorded_once_as_failure() {
+    let recorder = Recorder::new();
+    let addr = recorder
+        .serve(
+            "/exploding",
+            get(|| async { Body::from_stream(panicking_chunks()) }),
+        )
+        .await;
+    let response = reqwest::get(format!("http://{addr}/exploding"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.text().await.is_err(),
+        "the client must see a cut body, not a clean end"
+    );
+
+    let line = recorder.check_recorded_once("GET", "/exploding", 200).await;
+    assert_eq!(line["level"], "ERROR", "{line:?}");
+    assert_eq!(line["message"], "request failed", "{line:?}");
+    assert_eq!(line["body_error"], true, "{line:?}");
+    let request_id = line["request_id"].clone();
+    let lines = recorder.lines();
+    let panic_line = lines
+        .iter()
+        .find(|line| line["message"] == "response body panicked")
+        .unwrap_or_else(|| panic!("no panic line in {lines:?}"));
+    assert_eq!(panic_line["level"], "ERROR", "{panic_line:?}");
+    assert_eq!(
+        panic_line["panic"], "chunk source exploded",
+        "{panic_line:?}"
+    );
+    assert_eq!(panic_line["request_id"], request_id, "{panic_line:?}");
+}
+
 #[tokio::test]
 async fn handler_panic_recorded_once() {
     let recorder = Recorder::new();

@@ -1,5 +1,6 @@
 //! Response body wrapper that records the request when the body ends or is dropped.
 
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -76,7 +77,26 @@ where
             drop(this.completion.take());
             return Poll::Ready(None);
         };
-        let frame = ready!(inner.as_mut().poll_frame(cx));
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_frame(cx)));
+        let frame = match polled {
+            Ok(frame) => ready!(frame),
+            Err(payload) => {
+                // The status line is already sent, so no 500 can replace the response. The
+                // request is recorded as failed and the panic continues, so hyper closes the
+                // connection and the client sees a cut response rather than a clean end.
+                if let Some(mut completion) = this.completion.take() {
+                    completion.mark_body_error();
+                    let traced = completion.shared.trace;
+                    super::layer::report_panic(
+                        &completion.span,
+                        payload.as_ref(),
+                        traced,
+                        "response body panicked",
+                    );
+                }
+                std::panic::resume_unwind(payload);
+            }
+        };
         match &frame {
             None => {
                 *this.ended = true;

@@ -255,18 +255,23 @@ where
     match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
         Ok(future) => Some(future),
         Err(payload) => {
-            report_panic(span, payload.as_ref(), traced);
+            report_panic(span, payload.as_ref(), traced, "handler panicked");
             None
         }
     }
 }
 
-/// Logs a handler panic inside the request span and, for a traced request, records it on the
-/// server span.
-fn report_panic(span: &tracing::Span, payload: &(dyn std::any::Any + Send), traced: bool) {
+/// Logs a panic of the handler or its response body inside the request span, with
+/// `log_message` as the message, and, for a traced request, records it on the server span.
+pub(crate) fn report_panic(
+    span: &tracing::Span,
+    payload: &(dyn std::any::Any + Send),
+    traced: bool,
+    log_message: &'static str,
+) {
     let message = panic_message(payload);
     span.in_scope(|| {
-        tracing::error!(target: "obskit::http", panic = message, "handler panicked");
+        tracing::error!(target: "obskit::http", panic = message, "{log_message}");
     });
     if traced {
         super::server_span::record_panic(span, message);
@@ -336,7 +341,7 @@ where
             Err(payload) => {
                 if let Some(payload) = payload {
                     let traced = shared_traces(this.state.as_deref());
-                    report_panic(this.span, payload.as_ref(), traced);
+                    report_panic(this.span, payload.as_ref(), traced, "handler panicked");
                 }
                 let completion = this
                     .state
