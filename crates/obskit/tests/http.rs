@@ -1368,3 +1368,62 @@ async fn from_headers_in_service_fn() {
         }
     }
 }
+
+/// Keeps every span the bridge exports.
+#[derive(Default)]
+struct CollectSpans(std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>);
+
+impl obskit::trace::SpanSink for CollectSpans {
+    fn send(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.lock().unwrap().push(span);
+    }
+}
+
+#[tokio::test]
+async fn server_span_takes_late_route_template() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let sink = std::sync::Arc::new(CollectSpans::default());
+    let bridge = obskit::trace::OtelLayer::new(
+        obskit::trace::Sampler::AlwaysOn,
+        sink.clone(),
+        opentelemetry::InstrumentationScope::builder("http-test").build(),
+    );
+    let _subscriber = tracing::subscriber::set_default(tracing_subscriber::registry().with(bridge));
+    let registry = Registry::default();
+    let layer = HttpLayer::new(&registry, &HttpConfig::default())
+        .unwrap()
+        .with_trace_context(true);
+    // Without axum's router the route is known only from the response, after the span began.
+    let service = tower::ServiceBuilder::new().layer(layer).service_fn(
+        |_request: http::Request<hyper::body::Incoming>| async {
+            let mut response = http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::from_static(b"order"),
+            ));
+            response
+                .extensions_mut()
+                .insert(obskit::http::RouteTemplate::new("/orders/{id}"));
+            Ok::<_, std::io::Error>(response)
+        },
+    );
+    let addr = spawn_hyper(service).await;
+    let response = reqwest::get(format!("http://{addr}/orders/9"))
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "order");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sink.0.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let spans = std::mem::take(&mut *sink.0.lock().unwrap());
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let span = &spans[0];
+    assert_eq!(span.name, "GET /orders/{id}");
+    let route = span
+        .attributes
+        .iter()
+        .find(|attribute| attribute.key.as_str() == "http.route")
+        .map(|attribute| attribute.value.as_str().into_owned());
+    assert_eq!(route.as_deref(), Some("/orders/{id}"), "{span:?}");
+}

@@ -84,7 +84,9 @@ pub(crate) fn finish(
         recording.name = span_name(method, route);
         if route.is_empty() {
             recording.remove_attribute("http.route");
-        } else {
+        } else if !recording.has_text_attribute("http.route", route) {
+            // The span's `http.route` field already carries the route, set at creation or
+            // recorded by the layer when the response named it, so the copy is a fallback.
             recording.set_attribute("http.route", Value::from(route.to_owned()));
         }
         recording.push_attribute("http.response.status_code", Value::I64(i64::from(status)));
