@@ -26,6 +26,22 @@ fn is_valid_rate_limit(rate: f64) -> bool {
 
 const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
 
+/// Level names of other logging systems (syslog, log4j, Python `logging`, .NET, Serilog), each
+/// with the nearest level. `EnvFilter` reads them as target names, so `warning` alone would turn
+/// off every log line, ERROR included.
+const OTHER_SYSTEM_LEVELS: &[(&str, &str)] = &[
+    ("warning", "warn"),
+    ("err", "error"),
+    ("fatal", "error"),
+    ("crit", "error"),
+    ("critical", "error"),
+    ("notice", "info"),
+    ("information", "info"),
+    ("verbose", "trace"),
+    ("all", "trace"),
+    ("none", "off"),
+];
+
 /// Checks every rule and returns every key that breaks one.
 pub(crate) fn check(config: &Config) -> Vec<Invalid> {
     let mut invalid = Vec::new();
@@ -117,8 +133,8 @@ fn is_valid_path_pattern(pattern: &str) -> bool {
 }
 
 /// Parses the level with the same parser the logging module uses, and also rejects a bare word
-/// close to a level name: `EnvFilter` would read `debg` as a target name and log nothing from
-/// the rest of the program.
+/// close to a level name or naming a level of another logging system. `EnvFilter` would read
+/// `debg` or `warning` as a target name and log nothing from the rest of the program.
 fn check_level(level: &str) -> Result<(), String> {
     if level.trim().is_empty() {
         return Err("empty".to_owned());
@@ -130,6 +146,9 @@ fn check_level(level: &str) -> Result<(), String> {
         let is_bare_word = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic());
         if !is_bare_word || LEVELS.contains(&word.as_str()) {
             continue;
+        }
+        if let Some((_, level)) = OTHER_SYSTEM_LEVELS.iter().find(|(name, _)| *name == word) {
+            return Err(format!("`{word}` is not a level; did you mean `{level}`?"));
         }
         if let Some(level) = nearest(&word, LEVELS.iter().copied()) {
             return Err(format!("`{word}` is not a level; did you mean `{level}`?"));
@@ -266,6 +285,26 @@ mod tests {
     fn level_typo_rejected() {
         let reason = check_level("debg").err().unwrap_or_default();
         assert!(reason.contains("did you mean `debug`"), "{reason}");
+    }
+
+    #[test]
+    fn level_of_other_systems_rejected() {
+        for (word, level) in [
+            ("warning", "warn"),
+            ("WARNING", "warn"),
+            ("fatal", "error"),
+            ("err", "error"),
+            ("verbose", "trace"),
+            ("none", "off"),
+        ] {
+            let reason = check_level(word).err().unwrap_or_default();
+            assert!(
+                reason.contains(&format!("did you mean `{level}`")),
+                "{word}: {reason}"
+            );
+        }
+        let reason = check_level("hyper=debug,warning").err().unwrap_or_default();
+        assert!(reason.contains("did you mean `warn`"), "{reason}");
     }
 
     #[test]
