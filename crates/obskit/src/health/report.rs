@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -126,7 +127,7 @@ impl Serialize for JsonChecks<'_> {
         for check in self.checks {
             let entry = JsonCheck {
                 status: check.status.as_str(),
-                observed_value: check.result.duration.as_secs_f64() * 1000.0,
+                observed_value: duration_ms(check.result.duration),
                 observed_unit: "ms",
                 time: &check.result.time_rfc3339,
                 output: check
@@ -139,6 +140,12 @@ impl Serialize for JsonChecks<'_> {
         }
         map.end()
     }
+}
+
+/// Converts a duration to milliseconds with one rounding, so 318813 ns serializes as `0.318813`.
+/// `as_secs_f64() * 1000.0` rounds twice and gives `0.31881299999999996`.
+fn duration_ms(duration: Duration) -> f64 {
+    duration.as_nanos() as f64 / 1_000_000.0
 }
 
 #[derive(Serialize)]
@@ -304,6 +311,15 @@ mod tests {
         assert_eq!(json["checks"]["db"][0]["time"], "2023-11-14T22:13:20.000Z");
         assert!(json["checks"]["db"][0].get("output").is_none());
         assert!(json["checks"].get("search").is_none());
+    }
+
+    #[test]
+    fn json_duration_without_float_noise() {
+        let mut report = report();
+        report.checks[0].result.duration = Duration::from_nanos(318_813);
+        let json: serde_json::Value =
+            serde_json::from_str(&report.to_json(&context(false))).unwrap();
+        assert_eq!(json["checks"]["db"][0]["observedValue"], 0.318813);
     }
 
     #[test]
