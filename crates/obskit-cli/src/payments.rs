@@ -23,6 +23,7 @@ use obskit::resilience::retry::{Jitter, Retry, RetryBudget, RetryPolicy};
 use obskit::resilience::timeout::Timeout;
 use obskit::resilience::{CircuitBreaker, Error, Policy};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
 /// Largest latency the payments server accepts, so a typo cannot hang every order.
 pub(crate) const MAX_LATENCY_MS: u64 = 60_000;
@@ -303,8 +304,30 @@ impl PaymentsClient {
         }
     }
 
-    /// Sends one payment, carrying the current trace context.
+    /// Sends one payment inside a client span, carrying that span's `traceparent` and the
+    /// trace's `tracestate`. Each attempt of the retry policy gets its own span.
     pub(crate) async fn pay(&self) -> Result<Payment, PaymentError> {
+        let span = tracing::info_span!(
+            "payment",
+            otel.kind = "client",
+            otel.name = "POST /payments",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = "POST",
+            url.full = %self.url,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let result = self.send().instrument(span.clone()).await;
+        match &result {
+            Ok(_) => span.record("http.response.status_code", 200),
+            Err(PaymentError::Status { status, .. }) => span
+                .record("http.response.status_code", status.as_u16())
+                .record("otel.status_code", "error"),
+            Err(_) => span.record("otel.status_code", "error"),
+        };
+        result
+    }
+
+    async fn send(&self) -> Result<Payment, PaymentError> {
         let mut request = axum::http::Request::new(Empty::new());
         *request.method_mut() = axum::http::Method::POST;
         *request.uri_mut() =

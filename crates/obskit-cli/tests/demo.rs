@@ -422,7 +422,8 @@ fn demo_exports_trace_of_inner_call() {
     );
 
     // SIGTERM: the process exits 0 within its deadline and flushes the spans on the way out.
-    // The trace is server span, client span of the lookup, and the inventory's server span.
+    // The lookup's trace is server span, client span of the lookup, and the inventory's server
+    // span.
     let started = Instant::now();
     demo.terminate();
     let status = demo.child.wait().unwrap();
@@ -454,6 +455,22 @@ fn demo_exports_trace_of_inner_call() {
     });
     assert_eq!(hex(&inner.trace_id), TRACE_ID);
     assert_eq!(inner.parent_span_id, client_span.span_id);
+
+    // The order's payment: server span, the payment attempt's client span, and the payments
+    // server's span under it.
+    let created = collector.wait_for_span(Duration::from_secs(5), |span| {
+        span.name == "POST /orders" && span.kind == SpanKind::Server as i32
+    });
+    let payment = collector.wait_for_span(Duration::from_secs(5), |span| {
+        span.name == "POST /payments" && span.kind == SpanKind::Client as i32
+    });
+    assert_eq!(payment.trace_id, created.trace_id);
+    assert_eq!(payment.parent_span_id, created.span_id);
+    let paid = collector.wait_for_span(Duration::from_secs(5), |span| {
+        span.name == "POST /payments" && span.kind == SpanKind::Server as i32
+    });
+    assert_eq!(paid.trace_id, created.trace_id);
+    assert_eq!(paid.parent_span_id, payment.span_id);
     assert!(
         collector
             .spans()
