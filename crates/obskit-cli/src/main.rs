@@ -30,6 +30,9 @@ enum Command {
         command: ConfigCommand,
     },
     /// Run a demo service with logs, metrics, traces, health probes and graceful shutdown.
+    ///
+    /// Exits with 0 after a graceful shutdown, 2 when the configuration is invalid and 1 on
+    /// other failures.
     Demo(DemoArgs),
     /// Copy standard input to standard output with personal data and secrets replaced.
     ///
@@ -151,6 +154,15 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Returns whether `error` comes from loading or validating the configuration.
+fn is_config_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    error.is::<obskit::config::ConfigError>()
+        || matches!(
+            error.downcast_ref::<obskit::InitError>(),
+            Some(obskit::InitError::Config(_))
+        )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -168,7 +180,12 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 config_check::print_error(&format!("obskit demo: {error}"));
-                ExitCode::FAILURE
+                // An invalid configuration gets the status of `config check`.
+                if is_config_error(error.as_ref()) {
+                    ExitCode::from(config_check::INVALID)
+                } else {
+                    ExitCode::FAILURE
+                }
             }
         },
     }

@@ -340,7 +340,7 @@ fn demo_rejects_invalid_configuration() {
         .env("OBSKIT_SHUTDOWN_TIMEOUT", "soon")
         .output()
         .unwrap();
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("OBSKIT_LOG_SAMPLE_RATE"), "{stderr}");
     assert!(stderr.contains("OBSKIT_SHUTDOWN_TIMEOUT"), "{stderr}");
