@@ -873,6 +873,79 @@ async fn fixed_body_logged_as_completed() {
     assert!(line.get("body_incomplete").is_none(), "{line:?}");
 }
 
+/// Body of fixed data frames with an exact size hint and the default `is_end_stream`, which
+/// stays false after the last frame.
+struct ExactChunks(std::collections::VecDeque<bytes::Bytes>);
+
+impl http_body::Body for ExactChunks {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.0
+                .pop_front()
+                .map(|data| Ok(http_body::Frame::data(data))),
+        )
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let len = self.0.iter().map(bytes::Bytes::len).sum::<usize>();
+        http_body::SizeHint::with_exact(u64::try_from(len).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn declared_length_body_logged_as_completed() {
+    // hyper stops polling an HTTP/1 body once the declared length is written, so a body whose
+    // `is_end_stream` stays false is dropped after its last byte without reporting its end.
+    let recorder = Recorder::new();
+    let addr = recorder
+        .serve(
+            "/stream",
+            get(|| async {
+                (
+                    [(http::header::CONTENT_LENGTH, "12")],
+                    Body::from_stream(delayed_chunks()),
+                )
+            }),
+        )
+        .await;
+    let response = reqwest::get(format!("http://{addr}/stream")).await.unwrap();
+    assert_eq!(response.headers()["content-length"], "12");
+    assert_eq!(response.text().await.unwrap(), "first second");
+
+    let line = recorder.check_recorded_once("GET", "/stream", 200).await;
+    assert_eq!(line["level"], "INFO", "{line:?}");
+    assert_eq!(line["message"], "request completed", "{line:?}");
+    assert!(line.get("body_incomplete").is_none(), "{line:?}");
+}
+
+#[tokio::test]
+async fn exact_size_body_logged_as_completed() {
+    let recorder = Recorder::new();
+    let service = tower::ServiceBuilder::new()
+        .layer(recorder.layer())
+        .service_fn(|_request: http::Request<hyper::body::Incoming>| async {
+            let chunks = [b"first ".as_slice(), b"second".as_slice()]
+                .map(bytes::Bytes::from_static)
+                .into();
+            Ok(http::Response::new(ExactChunks(chunks)))
+        });
+    let addr = spawn_hyper(service).await;
+    let response = reqwest::get(format!("http://{addr}/exact")).await.unwrap();
+    assert_eq!(response.headers()["content-length"], "12");
+    assert_eq!(response.text().await.unwrap(), "first second");
+
+    let line = recorder.check_recorded_once("GET", "", 200).await;
+    assert_eq!(line["level"], "INFO", "{line:?}");
+    assert_eq!(line["message"], "request completed", "{line:?}");
+    assert!(line.get("body_incomplete").is_none(), "{line:?}");
+}
+
 #[tokio::test]
 async fn body_dropped_halfway_recorded_once() {
     let recorder = Recorder::new();
@@ -1204,6 +1277,36 @@ async fn grpc_style_trailers_recorded_once() {
         .check_recorded_once("POST", "/shop.Orders/Get", 200)
         .await;
     assert_eq!(line["request_id"], "grpc-1", "{line:?}");
+    // hyper sends the trailers as the end of the stream and never polls the body again.
+    assert_eq!(line["level"], "INFO", "{line:?}");
+    assert_eq!(line["message"], "request completed", "{line:?}");
+}
+
+#[tokio::test]
+async fn trailers_over_http1_logged_as_completed() {
+    let recorder = Recorder::new();
+    let service = tower::ServiceBuilder::new()
+        .layer(recorder.layer())
+        .service_fn(|_request: http::Request<hyper::body::Incoming>| async {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("checksum", http::HeaderValue::from_static("7"));
+            let frames = futures_util::stream::iter([
+                Ok::<_, std::io::Error>(http_body::Frame::data(bytes::Bytes::from_static(
+                    b"report",
+                ))),
+                Ok(http_body::Frame::trailers(trailers)),
+            ]);
+            Ok(http::Response::new(http_body_util::StreamBody::new(frames)))
+        });
+    let addr = spawn_hyper(service).await;
+    // Without `TE: trailers` hyper leaves the trailers out, but still ends the body there.
+    let response = reqwest::get(format!("http://{addr}/report")).await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "report");
+
+    let line = recorder.check_recorded_once("GET", "", 200).await;
+    assert_eq!(line["level"], "INFO", "{line:?}");
+    assert_eq!(line["message"], "request completed", "{line:?}");
+    assert!(line.get("body_incomplete").is_none(), "{line:?}");
 }
 
 /// Returns the handler's view of the request id: the `X-Request-ID` values it received, joined

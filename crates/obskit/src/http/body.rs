@@ -21,15 +21,20 @@ pin_project! {
         #[pin]
         inner: Option<B>,
         completion: Option<Box<Completion>>,
-        // Set once the inner body reports its end, before or while it is polled.
+        // Bytes still to send when the response declares its length, by `Content-Length` or an
+        // exact size hint. hyper stops polling an HTTP/1 body once that many bytes are written.
+        remaining: Option<u64>,
+        // Set once the inner body reports its end, sends its trailers or its declared length,
+        // before or while it is polled.
         ended: bool,
     }
 
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            // The record is still here when the body is dropped before its end. hyper drops a
-            // body without polling it once `is_end_stream` is true, and `ended` covers that case.
+            // The record is still here when the body is dropped before its end. hyper also drops
+            // a body without polling it to `None` once `is_end_stream` is true, after a trailers
+            // frame, and on HTTP/1 once the declared length is written. `ended` covers these.
             if let Some(completion) = this.completion.as_mut()
                 && !*this.ended
                 && completion.expects_body()
@@ -41,9 +46,17 @@ pin_project! {
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, completion: Option<Box<Completion>>) -> Self {
+    /// Wraps `inner`. `content_length` is the response's `Content-Length` header, which sets
+    /// the length hyper writes on HTTP/1 unless the body's size hint is exact.
+    pub(crate) fn new(
+        inner: B,
+        completion: Option<Box<Completion>>,
+        content_length: Option<u64>,
+    ) -> Self {
+        let remaining = inner.size_hint().exact().or(content_length);
         Self {
-            ended: inner.is_end_stream(),
+            ended: inner.is_end_stream() || remaining == Some(0),
+            remaining,
             inner: Some(inner),
             completion,
         }
@@ -56,6 +69,7 @@ impl<B> ResponseBody<B> {
         Self {
             inner: None,
             completion,
+            remaining: Some(0),
             ended: true,
         }
     }
@@ -108,8 +122,13 @@ where
                 }
                 drop(this.completion.take());
             }
-            Some(Ok(_)) => {
-                if inner.is_end_stream() {
+            Some(Ok(frame)) => {
+                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
+                    let sent = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    *remaining = remaining.saturating_sub(sent);
+                }
+                // Trailers are the last frame of a message, so hyper polls no further.
+                if frame.is_trailers() || *this.remaining == Some(0) || inner.is_end_stream() {
                     *this.ended = true;
                 }
             }

@@ -353,7 +353,7 @@ where
 
         let Some(state) = this.state.take() else {
             return Poll::Ready(
-                result.map(|response| response.map(|body| ResponseBody::new(body, None))),
+                result.map(|response| response.map(|body| ResponseBody::new(body, None, None))),
             );
         };
         match result {
@@ -373,9 +373,10 @@ where
                         .headers_mut()
                         .insert(REQUEST_ID_HEADER_NAME, request_id.into_header_value());
                 }
-                Poll::Ready(Ok(
-                    response.map(|body| ResponseBody::new(body, Some(completion)))
-                ))
+                let content_length = content_length(response.headers());
+                Poll::Ready(Ok(response.map(|body| {
+                    ResponseBody::new(body, Some(completion), content_length)
+                })))
             }
             Err(error) => {
                 // The inner service failed without a response, so the server sends 500.
@@ -388,6 +389,16 @@ where
 
 fn shared_traces(state: Option<&Completion>) -> bool {
     state.is_some_and(|state| state.shared.trace)
+}
+
+/// Returns the first `Content-Length` value of a response when it parses as a number of bytes.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Moves the request span out of the finished future, which no longer needs it, so the completion
