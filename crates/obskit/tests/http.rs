@@ -925,6 +925,42 @@ async fn declared_length_body_logged_as_completed() {
 }
 
 #[tokio::test]
+async fn body_shorter_than_length_recorded_as_failure() {
+    // hyper cuts the response when the body ends before its Content-Length.
+    let recorder = Recorder::new();
+    let addr = recorder
+        .serve(
+            "/stream",
+            get(|| async {
+                (
+                    [(http::header::CONTENT_LENGTH, "20")],
+                    Body::from_stream(delayed_chunks()),
+                )
+            }),
+        )
+        .await;
+    let response = reqwest::get(format!("http://{addr}/stream")).await.unwrap();
+    assert_eq!(response.headers()["content-length"], "20");
+    assert!(
+        response.bytes().await.is_err(),
+        "the client must see a cut body"
+    );
+
+    let line = recorder.check_recorded_once("GET", "/stream", 200).await;
+    assert_eq!(line["level"], "ERROR", "{line:?}");
+    assert_eq!(line["message"], "request failed", "{line:?}");
+    assert_eq!(line["body_error"], true, "{line:?}");
+    let lines = recorder.lines();
+    let short = lines
+        .iter()
+        .find(|line| line["message"] == "response body ended before its declared length")
+        .unwrap_or_else(|| panic!("no line about the short body in {lines:?}"));
+    assert_eq!(short["level"], "ERROR", "{short:?}");
+    assert_eq!(short["missing_bytes"], 8, "{short:?}");
+    assert_eq!(short["request_id"], line["request_id"], "{short:?}");
+}
+
+#[tokio::test]
 async fn exact_size_body_logged_as_completed() {
     let recorder = Recorder::new();
     let service = tower::ServiceBuilder::new()

@@ -113,7 +113,7 @@ where
         };
         match &frame {
             None => {
-                *this.ended = true;
+                reach_end(this.ended, *this.remaining, this.completion.as_deref_mut());
                 drop(this.completion.take());
             }
             Some(Err(_)) => {
@@ -129,7 +129,7 @@ where
                 }
                 // Trailers are the last frame of a message, so hyper polls no further.
                 if frame.is_trailers() || *this.remaining == Some(0) || inner.is_end_stream() {
-                    *this.ended = true;
+                    reach_end(this.ended, *this.remaining, this.completion.as_deref_mut());
                 }
             }
         }
@@ -144,5 +144,29 @@ where
         self.inner
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+/// Marks the body as ended. A body that ends before the length its response
+/// declared is cut at the client, because hyper then closes the HTTP/1 connection or resets the
+/// HTTP/2 stream, so the request is recorded as failed.
+fn reach_end(ended: &mut bool, remaining: Option<u64>, completion: Option<&mut Completion>) {
+    if std::mem::replace(ended, true) {
+        return;
+    }
+    let Some(missing) = remaining.filter(|missing| *missing > 0) else {
+        return;
+    };
+    if let Some(completion) = completion
+        && completion.expects_body()
+    {
+        completion.mark_body_error();
+        completion.span.in_scope(|| {
+            tracing::error!(
+                target: "obskit::http",
+                missing_bytes = missing,
+                "response body ended before its declared length"
+            );
+        });
     }
 }
