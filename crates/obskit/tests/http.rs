@@ -1518,21 +1518,45 @@ impl obskit::trace::SpanSink for CollectSpans {
     }
 }
 
-#[tokio::test]
-async fn server_span_takes_late_route_template() {
+/// Installs an always-on bridge into `sink` as this thread's subscriber and returns an
+/// `HttpLayer` that continues traces, with the guard that keeps the subscriber.
+fn traced_layer(
+    sink: &std::sync::Arc<CollectSpans>,
+) -> (HttpLayer, tracing::subscriber::DefaultGuard) {
     use tracing_subscriber::layer::SubscriberExt;
 
-    let sink = std::sync::Arc::new(CollectSpans::default());
     let bridge = obskit::trace::OtelLayer::new(
         obskit::trace::Sampler::AlwaysOn,
         sink.clone(),
         opentelemetry::InstrumentationScope::builder("http-test").build(),
     );
-    let _subscriber = tracing::subscriber::set_default(tracing_subscriber::registry().with(bridge));
-    let registry = Registry::default();
-    let layer = HttpLayer::new(&registry, &HttpConfig::default())
+    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(bridge));
+    let layer = HttpLayer::new(&Registry::default(), &HttpConfig::default())
         .unwrap()
         .with_trace_context(true);
+    (layer, guard)
+}
+
+/// Waits up to 5 seconds for the first exported span and returns every span exported by then.
+async fn exported_spans(sink: &CollectSpans) -> Vec<opentelemetry_sdk::trace::SpanData> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sink.0.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    std::mem::take(&mut *sink.0.lock().unwrap())
+}
+
+fn span_attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|attribute| attribute.key.as_str() == key)
+        .map(|attribute| attribute.value.as_str().into_owned())
+}
+
+#[tokio::test]
+async fn server_span_takes_late_route_template() {
+    let sink = std::sync::Arc::new(CollectSpans::default());
+    let (layer, _subscriber) = traced_layer(&sink);
     // Without axum's router the route is known only from the response, after the span began.
     let service = tower::ServiceBuilder::new().layer(layer).service_fn(
         |_request: http::Request<hyper::body::Incoming>| async {
@@ -1551,18 +1575,53 @@ async fn server_span_takes_late_route_template() {
         .unwrap();
     assert_eq!(response.text().await.unwrap(), "order");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while sink.0.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let spans = std::mem::take(&mut *sink.0.lock().unwrap());
+    let spans = exported_spans(&sink).await;
     assert_eq!(spans.len(), 1, "{spans:?}");
     let span = &spans[0];
     assert_eq!(span.name, "GET /orders/{id}");
-    let route = span
-        .attributes
-        .iter()
-        .find(|attribute| attribute.key.as_str() == "http.route")
-        .map(|attribute| attribute.value.as_str().into_owned());
-    assert_eq!(route.as_deref(), Some("/orders/{id}"), "{span:?}");
+    assert_eq!(
+        span_attribute(span, "http.route").as_deref(),
+        Some("/orders/{id}"),
+        "{span:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_span_of_failed_body_is_error() {
+    let sink = std::sync::Arc::new(CollectSpans::default());
+    let (layer, _subscriber) = traced_layer(&sink);
+    let service = tower::ServiceBuilder::new().layer(layer).service_fn(
+        |_request: http::Request<hyper::body::Incoming>| async {
+            let body = http_body_util::StreamBody::new(futures_util::StreamExt::map(
+                failing_chunks(),
+                |chunk| chunk.map(http_body::Frame::data),
+            ));
+            Ok::<_, std::io::Error>(http::Response::new(body))
+        },
+    );
+    let addr = spawn_hyper(service).await;
+    let response = reqwest::get(format!("http://{addr}/broken")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.text().await.is_err(),
+        "the body must end in an error"
+    );
+
+    let spans = exported_spans(&sink).await;
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let span = &spans[0];
+    assert!(
+        matches!(span.status, opentelemetry::trace::Status::Error { .. }),
+        "{span:?}"
+    );
+    assert_eq!(
+        span_attribute(span, "error.type").as_deref(),
+        Some("response_body_error"),
+        "{span:?}"
+    );
+    assert_eq!(
+        span_attribute(span, "http.response.status_code").as_deref(),
+        Some("200"),
+        "{span:?}"
+    );
 }

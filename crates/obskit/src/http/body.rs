@@ -46,17 +46,16 @@ pin_project! {
 }
 
 impl<B: Body> ResponseBody<B> {
-    /// Wraps `inner`. `content_length` is the response's `Content-Length` header, which sets
-    /// the length hyper writes on HTTP/1 unless the body's size hint is exact.
+    /// Wraps `inner`. `declared_length` is the length the response declares: the body's exact
+    /// size hint, else its `Content-Length` header.
     pub(crate) fn new(
         inner: B,
         completion: Option<Box<Completion>>,
-        content_length: Option<u64>,
+        declared_length: Option<u64>,
     ) -> Self {
-        let remaining = inner.size_hint().exact().or(content_length);
         Self {
-            ended: inner.is_end_stream() || remaining == Some(0),
-            remaining,
+            ended: inner.is_end_stream() || declared_length == Some(0),
+            remaining: declared_length,
             inner: Some(inner),
             completion,
         }

@@ -71,8 +71,8 @@ impl Drop for Completion {
         let seconds = elapsed.as_secs_f64();
         let route = self.route();
         let exemplar = if self.shared.trace {
-            let failed = self.status >= 500 || self.body_error;
-            super::server_span::finish(&self.span, self.method.as_str(), route, self.status, failed)
+            let method = self.method.as_str();
+            super::server_span::finish(&self.span, method, route, self.status, self.body_error)
         } else {
             None
         };

@@ -373,9 +373,15 @@ where
                         .headers_mut()
                         .insert(REQUEST_ID_HEADER_NAME, request_id.into_header_value());
                 }
-                let content_length = content_length(response.headers());
+                // hyper writes the length of an exact size hint on HTTP/1, else the header's.
+                // Most bodies have an exact hint, which spares the header lookup.
+                let declared_length = response
+                    .body()
+                    .size_hint()
+                    .exact()
+                    .or_else(|| content_length(response.headers()));
                 Poll::Ready(Ok(response.map(|body| {
-                    ResponseBody::new(body, Some(completion), content_length)
+                    ResponseBody::new(body, Some(completion), declared_length)
                 })))
             }
             Err(error) => {

@@ -72,13 +72,14 @@ pub(crate) fn describe<B>(span: &tracing::Span, request: &Request<B>, client: Op
 }
 
 /// Sets the final name, route, status code and status of a sampled request span, and returns
-/// its ids for the duration exemplar.
+/// its ids for the duration exemplar. `body_failed` is set when the response body failed,
+/// panicked or ended before its declared length.
 pub(crate) fn finish(
     span: &tracing::Span,
     method: &str,
     route: &str,
     status: u16,
-    failed: bool,
+    body_failed: bool,
 ) -> Option<([u8; 16], [u8; 8])> {
     update_recording(span, |recording| {
         recording.name = span_name(method, route);
@@ -90,13 +91,22 @@ pub(crate) fn finish(
             recording.set_attribute("http.route", Value::from(route.to_owned()));
         }
         recording.push_attribute("http.response.status_code", Value::I64(i64::from(status)));
-        if failed {
-            // Only 5xx makes a server span an error, because a 4xx is the client's failure.
+        // A 5xx makes a server span an error and a 4xx does not, because a 4xx is the client's
+        // failure. A body that failed after the status was sent is the server's failure too.
+        if status >= 500 {
             recording.set_error_status();
             recording.push_attribute("error.type", Value::from(status.to_string()));
+        } else if body_failed {
+            recording.set_error_status();
+            recording.push_attribute("error.type", Value::from(BODY_ERROR_TYPE));
         }
     })
 }
+
+/// `error.type` of a server span whose response body failed after a status below 500 was sent:
+/// a low-cardinality identifier, as the HTTP semantic conventions ask for failures that no
+/// status code describes.
+const BODY_ERROR_TYPE: &str = "response_body_error";
 
 /// Records a handler panic on a sampled request span as an `exception` event.
 pub(crate) fn record_panic(span: &tracing::Span, message: &str) {
