@@ -83,12 +83,10 @@ pub(crate) fn finish(
 ) -> Option<([u8; 16], [u8; 8])> {
     update_recording(span, |recording| {
         recording.name = span_name(method, route);
+        // The span's `http.route` field carries the route: set at creation from the matched
+        // path, or recorded by the layer once the response names a template.
         if route.is_empty() {
             recording.remove_attribute("http.route");
-        } else if !recording.has_text_attribute("http.route", route) {
-            // The span's `http.route` field already carries the route, set at creation or
-            // recorded by the layer when the response named it, so the copy is a fallback.
-            recording.set_attribute("http.route", Value::from(route.to_owned()));
         }
         recording.push_attribute("http.response.status_code", Value::I64(i64::from(status)));
         // A 5xx makes a server span an error and a 4xx does not, because a 4xx is the client's
@@ -103,9 +101,8 @@ pub(crate) fn finish(
     })
 }
 
-/// `error.type` of a server span whose response body failed after a status below 500 was sent:
-/// a low-cardinality identifier, as the HTTP semantic conventions ask for failures that no
-/// status code describes.
+/// `error.type` of a server span whose response body failed after a status below 500 was sent.
+/// It is a fixed identifier because the status code does not describe the failure.
 const BODY_ERROR_TYPE: &str = "response_body_error";
 
 /// Records a handler panic on a sampled request span as an `exception` event.

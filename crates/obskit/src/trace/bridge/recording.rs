@@ -101,15 +101,6 @@ impl Recording {
         }
     }
 
-    /// Returns whether the attribute `name` has the string value `text`.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn has_text_attribute(&self, name: &str, text: &str) -> bool {
-        self.attributes.iter().any(|attribute| {
-            attribute.key.as_str() == name
-                && matches!(&attribute.value, Value::String(value) if value.as_str() == text)
-        })
-    }
-
     /// Adds an attribute without looking for an earlier value, as for the distinct fields of a
     /// new span.
     pub(crate) fn push_attribute(&mut self, name: &'static str, value: Value) {
