@@ -1266,6 +1266,20 @@ async fn bodiless_statuses_recorded_once() {
     }
 }
 
+/// Returns a body that sends `data`, then a trailers frame with the one field `name: value`.
+fn data_then_trailer(
+    data: &'static [u8],
+    name: &'static str,
+    value: &'static str,
+) -> impl http_body::Body<Data = bytes::Bytes, Error = std::io::Error> + Send + 'static {
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert(name, http::HeaderValue::from_static(value));
+    http_body_util::StreamBody::new(futures_util::stream::iter([
+        Ok(http_body::Frame::data(bytes::Bytes::from_static(data))),
+        Ok(http_body::Frame::trailers(trailers)),
+    ]))
+}
+
 #[tokio::test]
 async fn grpc_style_trailers_recorded_once() {
     use http_body_util::BodyExt as _;
@@ -1274,15 +1288,8 @@ async fn grpc_style_trailers_recorded_once() {
     let service = tower::ServiceBuilder::new()
         .layer(recorder.layer())
         .service_fn(|_request: http::Request<hyper::body::Incoming>| async {
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-            let frames = futures_util::stream::iter([
-                Ok::<_, std::io::Error>(http_body::Frame::data(bytes::Bytes::from_static(
-                    b"\0\0\0\0\x02hi",
-                ))),
-                Ok(http_body::Frame::trailers(trailers)),
-            ]);
-            let mut response = http::Response::new(http_body_util::StreamBody::new(frames));
+            let body = data_then_trailer(b"\0\0\0\0\x02hi", "grpc-status", "0");
+            let mut response = http::Response::new(body);
             response
                 .extensions_mut()
                 .insert(obskit::http::RouteTemplate::new("/shop.Orders/Get"));
@@ -1324,15 +1331,8 @@ async fn trailers_over_http1_logged_as_completed() {
     let service = tower::ServiceBuilder::new()
         .layer(recorder.layer())
         .service_fn(|_request: http::Request<hyper::body::Incoming>| async {
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("checksum", http::HeaderValue::from_static("7"));
-            let frames = futures_util::stream::iter([
-                Ok::<_, std::io::Error>(http_body::Frame::data(bytes::Bytes::from_static(
-                    b"report",
-                ))),
-                Ok(http_body::Frame::trailers(trailers)),
-            ]);
-            Ok(http::Response::new(http_body_util::StreamBody::new(frames)))
+            let body = data_then_trailer(b"report", "checksum", "7");
+            Ok::<_, std::io::Error>(http::Response::new(body))
         });
     let addr = spawn_hyper(service).await;
     // Without `TE: trailers` hyper leaves the trailers out, but still ends the body there.

@@ -32,9 +32,9 @@ pin_project! {
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            // The record is still here when the body is dropped before its end. hyper also drops
-            // a body without polling it to `None` once `is_end_stream` is true, after a trailers
-            // frame, and on HTTP/1 once the declared length is written. `ended` covers these.
+            // A body that still has its record when dropped did not reach `None`. hyper also
+            // stops before `None` once `is_end_stream` is true, after trailers, and on HTTP/1
+            // once the declared length is written, which `ended` covers.
             if let Some(completion) = this.completion.as_mut()
                 && !*this.ended
                 && completion.expects_body()
@@ -146,9 +146,8 @@ where
     }
 }
 
-/// Marks the body as ended. A body that ends before the length its response
-/// declared is cut at the client, because hyper then closes the HTTP/1 connection or resets the
-/// HTTP/2 stream, so the request is recorded as failed.
+/// Marks the body as ended, and records the request as failed when the body ended short of its
+/// declared length, because hyper then closes the HTTP/1 connection or resets the HTTP/2 stream.
 fn reach_end(ended: &mut bool, remaining: Option<u64>, completion: Option<&mut Completion>) {
     if std::mem::replace(ended, true) {
         return;

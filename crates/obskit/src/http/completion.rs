@@ -47,9 +47,9 @@ impl Completion {
         self.body_incomplete = true;
     }
 
-    /// Returns whether the response carries a body for the client. Responses to `HEAD`, 1xx,
-    /// 204 and 304 responses and a successful `CONNECT` have none, and hyper drops their bodies
-    /// without sending them.
+    /// Returns whether the response carries a body for the client. A response to `HEAD`, a 1xx,
+    /// 204 or 304 response and a successful `CONNECT` have none, and hyper drops their bodies
+    /// unsent.
     pub(crate) fn expects_body(&self) -> bool {
         let bodiless_status = self.status < 200 || self.status == 204 || self.status == 304;
         let tunnel = self.method == Method::CONNECT && (200..300).contains(&self.status);
