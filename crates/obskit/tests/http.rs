@@ -665,10 +665,24 @@ struct Recorder {
     _subscriber: tracing::subscriber::DefaultGuard,
 }
 
+/// Registers, once, a dispatcher that lives as long as the test binary and enables every
+/// callsite.
+///
+/// While a single dispatcher is registered, `tracing-core` computes the interest of a callsite
+/// that is hit for the first time from the current thread's default alone. A test without a
+/// subscriber that hits an access-log callsite first would then cache `never` for it, and a
+/// [`Recorder`] on another thread would miss its events. With this second dispatcher registered,
+/// interest is always computed from every dispatcher.
+fn keep_interest_shared() {
+    static DISPATCH: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    DISPATCH.get_or_init(|| tracing::Dispatch::new(tracing_subscriber::registry()));
+}
+
 impl Recorder {
     fn new() -> Self {
         use tracing_subscriber::layer::SubscriberExt;
 
+        keep_interest_shared();
         let registry = Registry::default();
         let capture = Capture::default();
         let logging = obskit::config::LoggingConfig {
