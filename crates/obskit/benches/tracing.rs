@@ -211,6 +211,27 @@ mod unsampled {
             .build();
         bench_peer(bencher, &provider, lean);
     }
+
+    /// Measures the lifecycle as a child of an unsampled, entered span under
+    /// `ParentBased(AlwaysOff)`, lean.
+    #[divan::bench(sample_count = 1000, sample_size = 400)]
+    fn tracing_opentelemetry_parent_based_child(bencher: Bencher<'_, '_>) {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+                opentelemetry_sdk::trace::Sampler::AlwaysOff,
+            )))
+            .build();
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("bench"))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let _root = tracing::info_span!("root").entered();
+            bencher.bench_local(lifecycle);
+        });
+    }
 }
 
 mod sampled {

@@ -754,3 +754,333 @@ fn long_string_values_are_cut_at_char_boundary() {
         .map(|attribute| &attribute.value);
     assert_eq!(payload, Some(&Value::from("ééééé")));
 }
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `f` under the JSON log layer and the bridge, and returns the log lines and the
+/// exported spans.
+fn logs_and_spans(sampler: Sampler, f: impl FnOnce()) -> (Vec<serde_json::Value>, Vec<SpanData>) {
+    let capture = Capture::default();
+    let (json, guard) = logging::layer(
+        &LoggingConfig::default(),
+        &ServiceConfig::default(),
+        &Registry::default(),
+        LogOutput::Writer(Box::new(capture.clone())),
+    )
+    .unwrap();
+    let (otel, sink) = layer(sampler);
+    let subscriber = tracing_subscriber::registry().with(json).with(otel);
+    tracing::subscriber::with_default(subscriber, f);
+    guard.flush().unwrap();
+    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let lines = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (lines, sink.take())
+}
+
+#[test]
+fn unsampled_children_log_span_ids_of_their_own() {
+    let mut seen = Vec::new();
+    let (lines, spans) = logs_and_spans(Sampler::ParentBasedAlwaysOff, || {
+        let _root = tracing::info_span!("request").entered();
+        seen.push(current_traceparent().unwrap());
+        tracing::info!("root");
+        for name in ["first", "second"] {
+            let _child = tracing::info_span!("child", name).entered();
+            seen.push(current_traceparent().unwrap());
+            tracing::info!("child");
+            let _grandchild = tracing::info_span!("grandchild").entered();
+            seen.push(current_traceparent().unwrap());
+            tracing::info!("grandchild");
+        }
+        // An explicit parent takes the same path as the current span.
+        let root = tracing::Span::current();
+        let explicit = tracing::info_span!(parent: &root, "explicit");
+        let _entered = explicit.enter();
+        seen.push(current_traceparent().unwrap());
+        tracing::info!("explicit");
+    });
+
+    assert!(spans.is_empty(), "{spans:#?}");
+    assert_eq!(lines.len(), seen.len());
+    let trace_id = seen[0].trace_id();
+    for (line, ids) in lines.iter().zip(&seen) {
+        assert!(!ids.is_sampled());
+        assert_eq!(ids.trace_id(), trace_id);
+        assert_eq!(line["trace_id"], hex(&trace_id), "{line}");
+        assert_eq!(line["span_id"], hex(&ids.parent_id()), "{line}");
+    }
+    let mut span_ids: Vec<_> = seen.iter().map(TraceParent::parent_id).collect();
+    span_ids.sort_unstable();
+    span_ids.dedup();
+    assert_eq!(
+        span_ids.len(),
+        seen.len(),
+        "every span has its own id: {seen:?}"
+    );
+}
+
+#[test]
+fn remote_parent_inside_unsampled_span_is_followed() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+        let _root = tracing::info_span!("unsampled").entered();
+        // The first child makes the thread remember the unsampled root.
+        drop(tracing::info_span!("quiet"));
+        let span = with_remote_parent(&parent, None, || tracing::info_span!("request"));
+        let _entered = span.enter();
+        let _child = tracing::info_span!("query").entered();
+    });
+
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let request = by_name(&spans, "request");
+    assert_eq!(
+        request.span_context.trace_id().to_bytes(),
+        parent.trace_id()
+    );
+    assert_eq!(
+        by_name(&spans, "query").parent_span_id,
+        request.span_context.span_id()
+    );
+}
+
+#[test]
+fn set_parent_moves_an_unsampled_child() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let mut before = None;
+    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+        let _root = tracing::info_span!("unsampled").entered();
+        let child = tracing::info_span!("handler");
+        {
+            let _entered = child.enter();
+            before = current_traceparent();
+        }
+        set_parent(&child, &parent, None).unwrap();
+        let _entered = child.enter();
+        let _query = tracing::info_span!("query").entered();
+    });
+
+    let handler = by_name(&spans, "handler");
+    assert_eq!(
+        handler.span_context.trace_id().to_bytes(),
+        parent.trace_id()
+    );
+    assert_eq!(handler.parent_span_id.to_bytes(), parent.parent_id());
+    // The span keeps the id it had before it moved.
+    assert_eq!(
+        handler.span_context.span_id().to_bytes(),
+        before.unwrap().parent_id()
+    );
+    assert_eq!(
+        by_name(&spans, "query").parent_span_id,
+        handler.span_context.span_id()
+    );
+}
+
+#[test]
+fn closed_unsampled_parent_hides_no_sampled_children() {
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 300;
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let (otel, sink) = layer(Sampler::ParentBasedAlwaysOff);
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(otel));
+
+    // Unsampled and sampled roots take turns in the registry's slots, on several threads, so
+    // a sampled root often gets a slot that a remembered unsampled root just left.
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            let dispatch = dispatch.clone();
+            scope.spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for _ in 0..ROUNDS {
+                        {
+                            let _root = tracing::info_span!("unsampled").entered();
+                            let _child = tracing::info_span!("quiet").entered();
+                        }
+                        let root =
+                            with_remote_parent(&parent, None, || tracing::info_span!("sampled"));
+                        let _entered = root.enter();
+                        let _child = tracing::info_span!("child").entered();
+                    }
+                });
+            });
+        }
+    });
+
+    let spans = sink.take();
+    let sampled: Vec<_> = spans.iter().filter(|span| span.name == "sampled").collect();
+    let children: Vec<_> = spans.iter().filter(|span| span.name == "child").collect();
+    assert_eq!(sampled.len(), THREADS * ROUNDS);
+    assert_eq!(children.len(), THREADS * ROUNDS);
+    assert_eq!(spans.len(), 2 * THREADS * ROUNDS);
+    let mut parents: Vec<_> = sampled
+        .iter()
+        .map(|span| span.span_context.span_id())
+        .collect();
+    parents.sort_unstable_by_key(|id| id.to_bytes());
+    let mut child_parents: Vec<_> = children.iter().map(|span| span.parent_span_id).collect();
+    child_parents.sort_unstable_by_key(|id| id.to_bytes());
+    assert_eq!(parents, child_parents);
+}
+
+#[test]
+fn reused_span_id_not_taken_for_closed_parent() {
+    // The registry reuses a slot's span id after its generation counter wraps. Unsampled roots
+    // without children take the freed slot in turn until the id of a closed unsampled parent
+    // comes back, and then a sampled root gets it.
+    const MAX_FILLERS: usize = 1 << 18;
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let mut reused = false;
+    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+        let closed = {
+            let root = tracing::info_span!("unsampled");
+            let _entered = root.enter();
+            drop(tracing::info_span!("quiet"));
+            root.id().unwrap()
+        };
+        let mut period = None;
+        for count in 1..=MAX_FILLERS {
+            if tracing::info_span!("filler").id() == Some(closed.clone()) {
+                period = Some(count);
+                break;
+            }
+        }
+        let period = period.expect("the registry reuses span ids");
+        for _ in 1..period {
+            drop(tracing::info_span!("filler"));
+        }
+        let root = with_remote_parent(&parent, None, || tracing::info_span!("sampled"));
+        reused = root.id() == Some(closed);
+        let _entered = root.enter();
+        let _child = tracing::info_span!("child").entered();
+    });
+
+    assert!(
+        reused,
+        "the sampled root did not get the closed parent's id"
+    );
+    assert_eq!(
+        spans.len(),
+        2,
+        "{:#?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        by_name(&spans, "child").parent_span_id,
+        by_name(&spans, "sampled").span_context.span_id()
+    );
+}
+
+#[test]
+fn span_ids_of_another_registry_are_not_mixed_up() {
+    let (outer, _) = layer(Sampler::ParentBasedAlwaysOff);
+    let (inner, sink) = layer(Sampler::ParentBasedAlwaysOn);
+    let inner = tracing_subscriber::registry().with(inner);
+    let mut ids = None;
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(outer), || {
+        // The first span of each registry gets the same id.
+        let unsampled = tracing::info_span!("unsampled");
+        let _entered = unsampled.enter();
+        drop(tracing::info_span!("quiet"));
+        tracing::subscriber::with_default(inner, || {
+            let sampled = tracing::info_span!("sampled");
+            ids = Some((unsampled.id(), sampled.id()));
+            let _entered = sampled.enter();
+            let _child = tracing::info_span!("child").entered();
+        });
+    });
+
+    let (unsampled, sampled) = ids.unwrap();
+    assert_eq!(unsampled, sampled);
+    let spans = sink.take();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(
+        by_name(&spans, "child").parent_span_id,
+        by_name(&spans, "sampled").span_context.span_id()
+    );
+}
+
+#[test]
+fn reentered_span_leaves_current_span_parent() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+        let unsampled = tracing::info_span!("unsampled");
+        let _entered = unsampled.enter();
+        drop(tracing::info_span!("quiet"));
+        let sampled = with_remote_parent(&parent, None, || tracing::info_span!("sampled"));
+        let _sampled = sampled.enter();
+        // Entering the unsampled span a second time leaves the sampled one current.
+        let _again = unsampled.enter();
+        let _child = tracing::info_span!("child").entered();
+    });
+
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(
+        by_name(&spans, "child").parent_span_id,
+        by_name(&spans, "sampled").span_context.span_id()
+    );
+}
+
+/// A layer that enables every span, so a span that a per-layer filter hides from the bridge
+/// still exists.
+struct EnableAll;
+
+impl<S: tracing::Subscriber> Layer<S> for EnableAll {}
+
+#[test]
+fn filtered_out_span_leads_child_to_its_parent() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let (otel, sink) = layer(Sampler::ParentBasedAlwaysOff);
+    let subscriber = tracing_subscriber::registry()
+        .with(otel.with_filter(LevelFilter::INFO))
+        .with(EnableAll);
+    tracing::subscriber::with_default(subscriber, || {
+        let sampled = with_remote_parent(&parent, None, || tracing::info_span!("sampled"));
+        let _unsampled = tracing::info_span!(parent: None, "unsampled").entered();
+        drop(tracing::info_span!("quiet"));
+        // The hidden span belongs to the sampled trace, and is entered inside the unsampled one.
+        let _hidden = tracing::debug_span!(parent: &sampled, "hidden").entered();
+        let _child = tracing::info_span!("child").entered();
+    });
+
+    let spans = sink.take();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(
+        by_name(&spans, "child").parent_span_id,
+        by_name(&spans, "sampled").span_context.span_id()
+    );
+}
+
+#[test]
+fn filtered_bridge_keeps_every_context() {
+    let parent: TraceParent = REMOTE.parse().unwrap();
+    let (otel, sink) = layer(Sampler::ParentBasedAlwaysOff);
+    let subscriber = tracing_subscriber::registry()
+        .with(otel.with_filter(LevelFilter::INFO))
+        .with(EnableAll);
+    tracing::subscriber::with_default(subscriber, || {
+        let _unsampled = tracing::info_span!("unsampled").entered();
+        drop(tracing::info_span!("first"));
+        let hidden = tracing::debug_span!("hidden");
+        assert_eq!(
+            set_parent(&hidden, &parent, None),
+            Err(SetParentError::NotTracked)
+        );
+        let handler = tracing::info_span!("handler");
+        set_parent(&handler, &parent, None).unwrap();
+    });
+
+    let spans = sink.take();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(
+        by_name(&spans, "handler")
+            .span_context
+            .trace_id()
+            .to_bytes(),
+        parent.trace_id()
+    );
+}

@@ -21,8 +21,10 @@ use crate::redact::Redactor;
 /// Trace and span ids of the current span, written as `trace_id` and `span_id`.
 ///
 /// The JSON layer looks for this type in the extensions of the event's span and then its
-/// parents, and uses the first one it finds. Insert it from the layer that creates or propagates
-/// trace context:
+/// parents, and uses the first one it finds. An unsampled child that obskit's
+/// [`OtelLayer`](crate::trace::OtelLayer) gave no context of its own gets its parent's trace id
+/// and a span id derived from its own `tracing` span id. Insert it from the layer that creates or
+/// propagates trace context:
 ///
 /// ```
 /// use obskit::logging::TraceContext;
@@ -185,6 +187,8 @@ impl JsonLayer {
 
         let mut trace = None;
         if let Some(scope) = ctx.event_scope(event) {
+            // The event's span, while no span so far had a trace context.
+            let mut first = None;
             for span in scope {
                 let extensions = span.extensions();
                 if let Some(span_fields) = extensions.get::<SpanFields>() {
@@ -197,6 +201,19 @@ impl JsonLayer {
                 }
                 if trace.is_none() {
                     trace = extensions.get::<TraceContext>().copied();
+                    match (trace, &first) {
+                        // An unsampled child that the bridge gave no state of its own has a
+                        // span id derived from its `tracing` id.
+                        (Some(_), Some(first)) => {
+                            if let Some(quiet) =
+                                crate::trace::bridge::quiet_descendant_context(&extensions, first)
+                            {
+                                trace = Some(quiet);
+                            }
+                        }
+                        (None, None) => first = Some(span.id()),
+                        _ => {}
+                    }
                 }
             }
         }

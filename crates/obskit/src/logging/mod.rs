@@ -449,6 +449,8 @@ impl Outputs<'_> {
         F: Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
     {
         let base = tracing_subscriber::registry().with(filter);
+        // The bridge sits directly on the subscriber, behind no filter of its own.
+        let otel = self.otel.map(crate::trace::OtelLayer::sees_every_span);
         // `None` as a layer does nothing, so services without tracing pay only a branch.
         match self.format {
             LogFormat::Json => tracing::Dispatch::new(
@@ -457,11 +459,11 @@ impl Outputs<'_> {
                     self.service,
                     self.redactor,
                 ))
-                .with(self.otel),
+                .with(otel),
             ),
             LogFormat::Text => tracing::Dispatch::new(
                 base.with(text::layer(self.queue, self.is_terminal, self.redactor))
-                    .with(self.otel),
+                    .with(otel),
             ),
         }
     }
@@ -660,6 +662,40 @@ fn parse_level(level: &str) -> Result<EnvFilter, LoggingError> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn installed_bridge_makes_quiet_children() {
+        struct Discard;
+        impl crate::trace::SpanSink for Discard {
+            fn send(&self, _span: opentelemetry_sdk::trace::SpanData) {}
+        }
+        for (level, format) in [
+            ("info", LogFormat::Json),
+            ("info,app=debug", LogFormat::Text),
+        ] {
+            let otel = crate::trace::OtelLayer::new(
+                crate::trace::Sampler::ParentBasedAlwaysOn,
+                std::sync::Arc::new(Discard),
+                opentelemetry::InstrumentationScope::builder("test").build(),
+            );
+            let logging = LoggingConfig {
+                level: level.to_owned(),
+                format,
+                ..LoggingConfig::default()
+            };
+            let (dispatch, _guard) = subscriber_with_spans(
+                &logging,
+                &ServiceConfig::default(),
+                &Registry::default(),
+                LogOutput::Writer(Box::new(std::io::sink())),
+                Redactor::disabled(),
+                Some(otel),
+            )
+            .unwrap();
+            let otel = dispatch.downcast_ref::<crate::trace::OtelLayer>().unwrap();
+            assert!(otel.quiet_active(), "{level}");
+        }
+    }
 
     #[test]
     fn level_accepts_levels_and_directives() {

@@ -115,6 +115,14 @@ pub(crate) fn take_pending_parent() -> Option<Inherited> {
         .flatten()
 }
 
+/// Returns whether [`with_remote_parent`] set a parent for the span being created.
+#[inline]
+pub(crate) fn has_pending_parent() -> bool {
+    PENDING_PARENT
+        .try_with(|cell| cell.try_borrow().is_ok_and(|pending| pending.is_some()))
+        .unwrap_or(false)
+}
+
 /// Attaches a remote parent, such as the caller of an incoming request, to a new span.
 ///
 /// The span continues the parent's trace. It takes the trace id, the `random` flag and `state`,
@@ -182,6 +190,7 @@ pub fn set_parent(
         };
         let mut result = Err(SetParentError::NotTracked);
         let mut remote_state = remote_state;
+        (access.materialize)(dispatch, id);
         (access.write)(dispatch, id, &mut |metadata, extensions| {
             result = reparent(layer, metadata, extensions, parent, remote_state.take());
         });

@@ -12,7 +12,7 @@ use opentelemetry::trace::{
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Event, Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::layer::{Context, Layer, Layered};
 use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
 
 use super::recording::{self, Recording};
@@ -25,15 +25,16 @@ type WriteFn =
     fn(&Dispatch, &Id, &mut dyn FnMut(&'static Metadata<'static>, &mut ExtensionsMut<'_>)) -> bool;
 /// Runs a closure on the state of the current span or its nearest parent that has one.
 type CurrentFn = fn(&Dispatch, &mut dyn FnMut(&SpanState)) -> bool;
+/// Gives a quiet span a state of its own, so it can be changed.
+type MaterializeFn = fn(&Dispatch, &Id);
 
 /// Spans in any subscriber that hold a [`Recording`]: every sampled span, and unsampled ones
 /// under `keep_errors` or `keep_root_fields`.
 ///
 /// While it is zero, the hooks after creation and [`sampled_span_ids`](super::sampled_span_ids)
 /// return without looking the span up. A span is counted from before its state is stored until
-/// its recording is taken at close, so the count is never zero while such a span is open. It
-/// stays above zero when a subscriber is dropped with recording spans open, which only costs
-/// the lookups again.
+/// its recording is taken at close, or its state is dropped with the recording still in it, so
+/// the count is never zero while such a span is open.
 static RECORDING_SPANS: AtomicUsize = AtomicUsize::new(0);
 
 /// Returns whether any span in any subscriber may hold a recording.
@@ -42,11 +43,11 @@ pub(crate) fn any_span_recording() -> bool {
     RECORDING_SPANS.load(Ordering::Relaxed) != 0
 }
 
-fn count_recording_added() {
+pub(crate) fn count_recording_added() {
     RECORDING_SPANS.fetch_add(1, Ordering::Relaxed);
 }
 
-fn count_recording_removed() {
+pub(crate) fn count_recording_removed() {
     // Saturates at zero, so a removal without its addition cannot wrap the count.
     let _ = RECORDING_SPANS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
         count.checked_sub(1)
@@ -59,6 +60,7 @@ fn count_recording_removed() {
 pub(crate) struct Access {
     pub(crate) write: WriteFn,
     pub(crate) current: CurrentFn,
+    pub(crate) materialize: MaterializeFn,
 }
 
 impl Access {
@@ -69,6 +71,7 @@ impl Access {
         Self {
             write: write_extensions::<S>,
             current: read_current::<S>,
+            materialize: materialize_quiet::<S>,
         }
     }
 }
@@ -91,6 +94,27 @@ where
     true
 }
 
+fn materialize_quiet<S>(dispatch: &Dispatch, id: &Id)
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    let Some(span) = dispatch
+        .downcast_ref::<S>()
+        .and_then(|subscriber| subscriber.span(id))
+    else {
+        return;
+    };
+    {
+        let extensions = span.extensions();
+        if extensions.get::<SpanState>().is_some() || extensions.get::<TraceContext>().is_some() {
+            return;
+        }
+    }
+    if let Some(state) = quiet_state(&span) {
+        materialize(&mut span.extensions_mut(), state);
+    }
+}
+
 fn read_current<S>(dispatch: &Dispatch, f: &mut dyn FnMut(&SpanState)) -> bool
 where
     S: Subscriber + for<'a> LookupSpan<'a> + 'static,
@@ -102,13 +126,42 @@ where
     let Some(span) = current.id().and_then(|id| subscriber.span(id)) else {
         return false;
     };
-    // A span that a per-layer filter hid from the bridge has no state, but its parent may.
-    for span in span.scope() {
-        if SpanState::read(&span.extensions(), &mut *f).is_some() {
+    // A quiet span has no state and takes its ids from its nearest ancestor with quiet
+    // children. A span that a per-layer filter hid from the bridge has no state either, and
+    // takes its parent's ids: a bridge behind a filter makes no quiet children.
+    let id = span.id();
+    for (depth, span) in span.scope().enumerate() {
+        let extensions = span.extensions();
+        if depth > 0
+            && let Some(state) = extensions.get::<SpanState>()
+            && state.quiet_children.load(Ordering::Acquire)
+        {
+            f(&state.quiet_descendant(&id));
+            return true;
+        }
+        if SpanState::read(&extensions, &mut *f).is_some() {
             return true;
         }
     }
     false
+}
+
+/// Returns the trace context of a descendant `id` of the span with `extensions` when the
+/// descendant has none of its own: a quiet span takes its ancestor's trace id and a span id of
+/// its own. Returns `None` when the ancestor has no quiet children, so the descendant shares
+/// the ancestor's context.
+pub(crate) fn quiet_descendant_context(
+    extensions: &tracing_subscriber::registry::Extensions<'_>,
+    id: &Id,
+) -> Option<TraceContext> {
+    let state = extensions.get::<SpanState>()?;
+    if !state.quiet_children.load(Ordering::Acquire) {
+        return None;
+    }
+    Some(TraceContext {
+        trace_id: state.trace_id,
+        span_id: super::quiet::span_id(id),
+    })
 }
 
 /// A [`Layer`] that turns `tracing` spans into OpenTelemetry spans, deciding sampling first.
@@ -174,10 +227,21 @@ where
 ///
 /// # Limitations
 ///
-/// - An unsampled span costs an id, a sampling decision and one extension insert, plus a second
+/// - An unsampled root costs an id, a sampling decision and one extension insert, plus a second
 ///   insert when its first child is created. Its fields and events are not read. Under
 ///   [`Sampler::AlwaysOff`], and while no span in the process records, the hooks after
 ///   creation return at once; otherwise each looks the span up once.
+/// - Under [`Sampler::AlwaysOff`] and the `ParentBased` samplers, without
+///   [`OtelLayer::keep_errors`], a local child of an unsampled span stores nothing: it takes its
+///   trace id, flags and `tracestate` from its parent, and its span id is derived from its
+///   `tracing` span id. Log lines and [`current_traceparent`](super::current_traceparent) show
+///   that derived id. Each thread remembers the last unsampled parent it saw, so the parent's
+///   next children are created without looking it up; the memory is dropped on every thread
+///   whenever such a parent closes. The registry reuses span ids, so over a long trace two such
+///   children can share a span id. These spans are never exported. This needs the layer added
+///   directly to its subscriber, as `registry().with(layer)` and `obskit::init` do; behind a
+///   per-layer filter, or inside `Option`, `Box` or a `Vec` of layers, every span stores its
+///   context.
 /// - With [`OtelLayer::keep_errors`] every span records as if sampled, which costs as much as
 ///   sampling everything, and only spans that end with status Error are exported.
 /// - A span that [`set_parent`](super::set_parent) makes sampled after its creation has no
@@ -193,6 +257,16 @@ pub struct OtelLayer {
     keep_errors: bool,
     keep_root_fields: bool,
     attribute_value_length_limit: usize,
+    /// Tells this layer's spans apart from those of other registries, whose ids overlap.
+    number: u64,
+    /// Whether the sampler and `keep_errors` allow quiet children; see
+    /// [`OtelLayer::quiet_children`].
+    quiet: bool,
+    /// Whether no span of this layer ever records: `always_off` without `keep_errors`.
+    records_nothing: bool,
+    /// Whether the layer sits directly on its subscriber and so sees every span; see
+    /// [`OtelLayer::quiet_active`].
+    sees_every_span: AtomicBool,
     pub(crate) access: Option<Access>,
 }
 
@@ -222,8 +296,36 @@ impl OtelLayer {
             keep_errors: false,
             keep_root_fields: false,
             attribute_value_length_limit: crate::config::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+            number: super::quiet::layer_number(),
+            quiet: false,
+            records_nothing: false,
+            sees_every_span: AtomicBool::new(false),
             access: None,
         }
+        .with_flags()
+    }
+
+    /// Marks a layer that its subscriber adds with no filter or wrapper of its own in between,
+    /// for subscribers that add it as `Option<OtelLayer>`, which does not pass on
+    /// [`Layer::on_register_dispatch`].
+    pub(crate) fn sees_every_span(self) -> Self {
+        self.sees_every_span.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// Returns whether children of unsampled spans are quiet: the sampler and `keep_errors`
+    /// allow it, and the layer sees every span, so a span without a context is a quiet one and
+    /// the layer can follow the registry's stack of entered spans.
+    #[inline]
+    pub(crate) fn quiet_active(&self) -> bool {
+        self.quiet && self.sees_every_span.load(Ordering::Relaxed)
+    }
+
+    /// Sets the flags that follow from the sampler and `keep_errors`.
+    fn with_flags(mut self) -> Self {
+        self.quiet = self.quiet_children();
+        self.records_nothing = self.sampler == Sampler::AlwaysOff && !self.keep_errors;
+        self
     }
 
     /// Records unsampled spans too and exports those that end with status Error, with the
@@ -234,7 +336,7 @@ impl OtelLayer {
     #[must_use]
     pub fn keep_errors(mut self, keep_errors: bool) -> Self {
         self.keep_errors = keep_errors;
-        self
+        self.with_flags()
     }
 
     /// Keeps the creation fields of unsampled root spans until
@@ -269,18 +371,51 @@ impl OtelLayer {
     /// the sampler keeps nothing, or no span in any subscriber contains a recording now.
     #[inline]
     fn never_records(&self) -> bool {
-        (self.sampler == Sampler::AlwaysOff && !self.keep_errors) || !any_span_recording()
+        self.records_nothing || !any_span_recording()
     }
 
-    fn new_state<S>(&self, attrs: &Attributes<'_>, parent: Option<&SpanRef<'_, S>>) -> SpanState
+    /// Returns whether a child of an unsampled span is always unsampled and records nothing,
+    /// so it can be a quiet span: the sampler follows the parent or keeps nothing, and errors
+    /// are not kept.
+    #[inline]
+    fn quiet_children(&self) -> bool {
+        !self.keep_errors
+            && matches!(
+                self.sampler,
+                Sampler::AlwaysOff
+                    | Sampler::ParentBasedAlwaysOn
+                    | Sampler::ParentBasedAlwaysOff
+                    | Sampler::ParentBasedTraceIdRatio(_)
+            )
+    }
+
+    /// Decides for a new span. Returns `None` for a quiet span: a local child of an unsampled
+    /// span while [`quiet_children`](Self::quiet_children) holds.
+    fn new_state<S>(
+        &self,
+        attrs: &Attributes<'_>,
+        parent: Option<&SpanRef<'_, S>>,
+    ) -> Option<SpanState>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let remote = super::context::take_pending_parent();
         let parent_is_remote = remote.is_some();
+        let quiet_children = self.quiet_active();
         let inherited = match remote {
             Some(remote) => Some(remote),
-            None => parent.and_then(inherit),
+            None => {
+                let remember = quiet_children.then_some(self.number);
+                let inherited = parent.and_then(|parent| inherit(parent, remember));
+                if inherited
+                    .as_ref()
+                    .is_some_and(|parent| parent.flags & TraceParent::SAMPLED == 0)
+                    && quiet_children
+                {
+                    return None;
+                }
+                inherited
+            }
         };
         let is_root = inherited.is_none();
         let (trace_id, span_id, parent_span_id, parent_flags, remote_state) = match inherited {
@@ -318,16 +453,17 @@ impl OtelLayer {
             Box::new(recording)
         });
 
-        SpanState {
+        Some(SpanState {
             trace_id,
             span_id,
             parent_span_id,
             parent_is_remote,
             flags,
             has_children: AtomicBool::new(false),
+            quiet_children: AtomicBool::new(false),
             remote_state,
             recording,
-        }
+        })
     }
 
     fn span_data(&self, state: &SpanState, mut recording: Recording) -> Option<SpanData> {
@@ -408,35 +544,86 @@ pub(crate) struct Inherited {
 }
 
 /// Reads the parent's context and records in the parent that it has a child.
-fn inherit<S>(parent: &SpanRef<'_, S>) -> Option<Inherited>
+///
+/// With `remember`, the number of a layer whose unsampled spans have quiet children, an
+/// unsampled parent is also marked and remembered as the parent of a quiet child, since the
+/// child will store nothing. A quiet parent first gets a state of its own, built from its
+/// nearest ancestor's.
+fn inherit<S>(parent: &SpanRef<'_, S>, remember: Option<u64>) -> Option<Inherited>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let light_context = {
-        let extensions = parent.extensions();
-        if let Some(state) = extensions.get::<SpanState>() {
-            state.mark_has_children();
-            return Some(Inherited {
-                trace_id: state.trace_id,
-                span_id: state.span_id,
-                flags: state.flags,
-                remote_state: state.remote_state.clone(),
-            });
+    let inherited = |state: &SpanState| {
+        state.mark_has_children();
+        if let Some(layer) = remember
+            && !state.is_sampled()
+        {
+            state.mark_quiet_children();
+            super::quiet::remember_parent(layer, &parent.id());
         }
-        *extensions.get::<TraceContext>()?
+        Inherited {
+            trace_id: state.trace_id,
+            span_id: state.span_id,
+            flags: state.flags,
+            remote_state: state.remote_state.clone(),
+        }
     };
 
-    // This is the first child of a light parent, so the parent stores its full state to
-    // remember that it has children.
-    if let Some(state) = SpanState::full(&mut parent.extensions_mut()) {
-        state.mark_has_children();
+    let light = {
+        let extensions = parent.extensions();
+        if let Some(state) = extensions.get::<SpanState>() {
+            return Some(inherited(state));
+        }
+        extensions.get::<TraceContext>().is_some()
+    };
+
+    // A light parent stores its full state now, to remember that it has children. A quiet
+    // parent gets one built from its nearest ancestor.
+    let quiet = if light {
+        None
+    } else {
+        Some(quiet_state(parent)?)
+    };
+    let mut extensions = parent.extensions_mut();
+    if let Some(state) = quiet {
+        materialize(&mut extensions, state);
     }
-    Some(Inherited {
-        trace_id: light_context.trace_id,
-        span_id: light_context.span_id,
-        flags: TraceParent::RANDOM,
-        remote_state: None,
-    })
+    SpanState::full(&mut extensions).map(|state| inherited(state))
+}
+
+/// Stores `state`, built by [`quiet_state`], in a quiet span, unless the span got a state of
+/// its own in the meantime.
+pub(crate) fn materialize(extensions: &mut ExtensionsMut<'_>, state: SpanState) {
+    if extensions.get_mut::<SpanState>().is_none() && extensions.get_mut::<TraceContext>().is_none()
+    {
+        extensions.replace(TraceContext {
+            trace_id: state.trace_id,
+            span_id: state.span_id,
+        });
+        extensions.replace(state);
+    }
+}
+
+/// Returns the state a quiet span implies, from its nearest ancestor with a trace context.
+/// Returns `None` when that ancestor has no quiet children, or no ancestor has a context.
+pub(crate) fn quiet_state<S>(span: &SpanRef<'_, S>) -> Option<SpanState>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let id = span.id();
+    for ancestor in span.scope().skip(1) {
+        let extensions = ancestor.extensions();
+        if let Some(state) = extensions.get::<SpanState>() {
+            return state
+                .quiet_children
+                .load(Ordering::Acquire)
+                .then(|| state.quiet_descendant(&id));
+        }
+        if extensions.get::<TraceContext>().is_some() {
+            return None;
+        }
+    }
+    None
 }
 
 /// Returns whether the span records, without taking the write lock.
@@ -475,11 +662,36 @@ where
         self.access = Some(Access::for_subscriber::<S>());
     }
 
+    /// Checks that the layer sits directly on its subscriber, not inside a per-layer filter or
+    /// another wrapper, so it sees every span enter and exit and can follow the registry's stack
+    /// of entered spans without asking the registry.
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        if dispatch.downcast_ref::<Layered<OtelLayer, S>>().is_some() {
+            self.sees_every_span.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // The next child of the unsampled parent this thread last saw is quiet, and needs no
+        // lookup. The parent is found the way the registry finds it.
+        if self.quiet_active() && !attrs.is_root() {
+            let parent = if attrs.is_contextual() {
+                super::quiet::current(self.number)
+            } else {
+                attrs.parent().map(|parent| parent.into_u64())
+            };
+            if parent.is_some_and(|parent| super::quiet::is_remembered_parent(self.number, parent))
+                && !super::context::has_pending_parent()
+            {
+                return;
+            }
+        }
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let state = self.new_state(attrs, span.parent().as_ref());
+        let Some(state) = self.new_state(attrs, span.parent().as_ref()) else {
+            return;
+        };
 
         let mut extensions = span.extensions_mut();
         extensions.replace(TraceContext {
@@ -491,10 +703,57 @@ where
         }
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if self.never_records() {
-            return;
+    #[inline]
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        if self.quiet_active() {
+            super::quiet::entered(self.number, id);
         }
+    }
+
+    #[inline]
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        if self.quiet_active() {
+            super::quiet::exited(self.number, id);
+        }
+    }
+
+    // The hooks after creation check inline whether anything records, so the common case costs
+    // no call.
+    #[inline]
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if !self.never_records() {
+            self.record_values(id, values, &ctx);
+        }
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        if !self.never_records() {
+            self.record_link(id, follows, &ctx);
+        }
+    }
+
+    #[inline]
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if !self.never_records() {
+            self.record_event(event, &ctx);
+        }
+    }
+
+    #[inline]
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if !self.never_records() {
+            self.finish(&id, &ctx);
+        }
+    }
+}
+
+impl OtelLayer {
+    /// Applies values recorded later to the span's recording, if it has one.
+    #[inline(never)]
+    fn record_values<S>(&self, id: &Id, values: &Record<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let Some(span) = ctx.span(id) else {
             return;
         };
@@ -505,10 +764,11 @@ where
         with_recording(&span, |recording| recording.apply(values));
     }
 
-    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
-        if self.never_records() {
-            return;
-        }
+    /// Adds a link to the span `follows` to the span's recording, if it has one.
+    fn record_link<S>(&self, id: &Id, follows: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let (Some(span), Some(follows)) = (ctx.span(id), ctx.span(follows)) else {
             return;
         };
@@ -532,8 +792,13 @@ where
         });
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if self.never_records() || event.metadata().target() == crate::logging::ACCESS_TARGET {
+    /// Adds an event to the recording of its span, if that span has one.
+    #[inline(never)]
+    fn record_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if event.metadata().target() == crate::logging::ACCESS_TARGET {
             return;
         }
         let Some(span) = ctx.event_span(event) else {
@@ -551,11 +816,13 @@ where
         });
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if self.never_records() {
-            return;
-        }
-        let Some(span) = ctx.span(&id) else {
+    /// Takes the recording of a closing span and sends the finished span to the sink.
+    #[inline(never)]
+    fn finish<S>(&self, id: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else {
             return;
         };
         let data = {
@@ -623,4 +890,47 @@ pub(crate) fn reparent(
     };
     extensions.replace(context);
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    struct Discard;
+
+    impl SpanSink for Discard {
+        fn send(&self, _span: SpanData) {}
+    }
+
+    fn layer() -> OtelLayer {
+        OtelLayer::new(
+            Sampler::ParentBasedAlwaysOff,
+            Arc::new(Discard),
+            InstrumentationScope::builder("test").build(),
+        )
+    }
+
+    fn quiet_active(dispatch: &Dispatch) -> bool {
+        dispatch.downcast_ref::<OtelLayer>().unwrap().quiet_active()
+    }
+
+    #[test]
+    fn quiet_children_off_behind_filter_or_wrapper() {
+        let direct = Dispatch::new(tracing_subscriber::registry().with(layer()));
+        assert!(quiet_active(&direct));
+        let filtered = Dispatch::new(
+            tracing_subscriber::registry().with(layer().with_filter(LevelFilter::INFO)),
+        );
+        assert!(!quiet_active(&filtered));
+        let optional = Dispatch::new(tracing_subscriber::registry().with(Some(layer())));
+        assert!(!quiet_active(&optional));
+        let keeping_errors =
+            Dispatch::new(tracing_subscriber::registry().with(layer().keep_errors(true)));
+        assert!(!quiet_active(&keeping_errors));
+    }
 }

@@ -8,6 +8,7 @@
 
 mod context;
 mod layer;
+mod quiet;
 mod recording;
 mod state;
 
@@ -19,6 +20,7 @@ pub use context::{
     with_remote_parent,
 };
 pub use layer::OtelLayer;
+pub(crate) use layer::quiet_descendant_context;
 #[cfg(feature = "http")]
 pub(crate) use recording::Recording;
 pub use recording::{MAX_EVENT_ATTRIBUTES, MAX_SPAN_ATTRIBUTES, MAX_SPAN_EVENTS, MAX_SPAN_LINKS};

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tracing::span::Id;
 use tracing_subscriber::registry::{Extensions, ExtensionsMut};
 
+use super::quiet;
 use super::recording::Recording;
 use crate::logging::TraceContext;
 use crate::trace::{TraceParent, TraceState};
@@ -48,6 +50,9 @@ pub(crate) struct SpanState {
     pub(crate) flags: u8,
     /// Set once a child span inherited this span's ids, after which the parent cannot change.
     pub(crate) has_children: AtomicBool,
+    /// Set once a quiet child (see [`quiet`](super::quiet)) took this span's context. A thread
+    /// may then remember the span, so its close must make the threads forget it.
+    pub(crate) quiet_children: AtomicBool,
     pub(crate) remote_state: Option<Arc<RemoteState>>,
     /// `Some` for sampled spans, for every span when errors are kept, and provisionally for
     /// unsampled roots.
@@ -64,6 +69,7 @@ impl SpanState {
             parent_is_remote: false,
             flags: TraceParent::RANDOM,
             has_children: AtomicBool::new(false),
+            quiet_children: AtomicBool::new(false),
             remote_state: None,
             recording: None,
         }
@@ -100,6 +106,29 @@ impl SpanState {
         extensions.get_mut::<SpanState>()
     }
 
+    /// Records that a quiet child took this span's context.
+    pub(crate) fn mark_quiet_children(&self) {
+        if !self.quiet_children.load(Ordering::Relaxed) {
+            self.quiet_children.store(true, Ordering::Release);
+        }
+    }
+
+    /// Returns the state a quiet descendant `id` of this span implies: this span's trace id,
+    /// flags and `tracestate`, with the descendant's derived span id.
+    pub(crate) fn quiet_descendant(&self, id: &Id) -> Self {
+        Self {
+            trace_id: self.trace_id,
+            span_id: quiet::span_id(id),
+            parent_span_id: self.span_id,
+            parent_is_remote: false,
+            flags: self.flags,
+            has_children: AtomicBool::new(false),
+            quiet_children: AtomicBool::new(false),
+            remote_state: self.remote_state.clone(),
+            recording: None,
+        }
+    }
+
     pub(crate) fn is_sampled(&self) -> bool {
         self.flags & TraceParent::SAMPLED != 0
     }
@@ -122,5 +151,19 @@ impl SpanState {
             .as_ref()
             .map(|remote| remote.w3c.clone())
             .unwrap_or_default()
+    }
+}
+
+impl Drop for SpanState {
+    fn drop(&mut self) {
+        // The registry drops a span's extensions before it can reuse the span's id.
+        if *self.quiet_children.get_mut() {
+            quiet::parent_closed();
+        }
+        // The layer takes the recording when the span closes. A state dropped with its
+        // recording still in it leaves the count here instead.
+        if self.recording.is_some() {
+            super::layer::count_recording_removed();
+        }
     }
 }
