@@ -39,22 +39,13 @@ use opentelemetry_sdk::trace::{
 };
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "support/span_lifecycle.rs"]
+mod span_lifecycle;
+
+use span_lifecycle::lifecycle;
+
 fn main() {
     divan::main();
-}
-
-/// Runs the measured lifecycle, with two fields at creation and one recorded later.
-fn lifecycle() {
-    let span = tracing::info_span!(
-        "request",
-        http.request.method = "GET",
-        url.path = "/orders/42",
-        http.response.status_code = tracing::field::Empty,
-    );
-    let entered = span.enter();
-    span.record("http.response.status_code", 200);
-    drop(entered);
-    drop(span);
 }
 
 struct NoopSink;

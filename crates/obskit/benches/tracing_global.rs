@@ -32,6 +32,11 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "support/span_lifecycle.rs"]
+mod span_lifecycle;
+
+use span_lifecycle::lifecycle;
+
 /// The environment variable that names the subscriber of a run.
 const SUBSCRIBER: &str = "OBSKIT_BENCH_SUBSCRIBER";
 
@@ -114,20 +119,6 @@ fn subscriber(name: &str) -> tracing::Dispatch {
         "tracing_opentelemetry_always_off" => peer(SdkSampler::AlwaysOff),
         other => panic!("unknown {SUBSCRIBER} {other:?}; use one of {SUBSCRIBERS:?}"),
     }
-}
-
-/// Runs the measured lifecycle, with two fields at creation and one recorded later.
-fn lifecycle() {
-    let span = tracing::info_span!(
-        "request",
-        http.request.method = "GET",
-        url.path = "/orders/42",
-        http.response.status_code = tracing::field::Empty,
-    );
-    let entered = span.enter();
-    span.record("http.response.status_code", 200);
-    drop(entered);
-    drop(span);
 }
 
 /// Measures an unsampled root span.

@@ -755,6 +755,16 @@ fn long_string_values_are_cut_at_char_boundary() {
     assert_eq!(payload, Some(&Value::from("ééééé")));
 }
 
+/// Checks that exactly two spans were exported: `sampled` and its child `child`.
+fn assert_sampled_pair(spans: &[SpanData]) {
+    let names: Vec<_> = spans.iter().map(|span| span.name.as_ref()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(
+        by_name(spans, "child").parent_span_id,
+        by_name(spans, "sampled").span_context.span_id()
+    );
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -963,16 +973,7 @@ fn reused_span_id_not_taken_for_closed_parent() {
         reused,
         "the sampled root did not get the closed parent's id"
     );
-    assert_eq!(
-        spans.len(),
-        2,
-        "{:#?}",
-        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        by_name(&spans, "child").parent_span_id,
-        by_name(&spans, "sampled").span_context.span_id()
-    );
+    assert_sampled_pair(&spans);
 }
 
 #[test]
@@ -997,11 +998,7 @@ fn span_ids_of_another_registry_are_not_mixed_up() {
     let (unsampled, sampled) = ids.unwrap();
     assert_eq!(unsampled, sampled);
     let spans = sink.take();
-    assert_eq!(spans.len(), 2, "{spans:#?}");
-    assert_eq!(
-        by_name(&spans, "child").parent_span_id,
-        by_name(&spans, "sampled").span_context.span_id()
-    );
+    assert_sampled_pair(&spans);
 }
 
 #[test]
@@ -1018,11 +1015,7 @@ fn reentered_span_leaves_current_span_parent() {
         let _child = tracing::info_span!("child").entered();
     });
 
-    assert_eq!(spans.len(), 2, "{spans:#?}");
-    assert_eq!(
-        by_name(&spans, "child").parent_span_id,
-        by_name(&spans, "sampled").span_context.span_id()
-    );
+    assert_sampled_pair(&spans);
 }
 
 /// A layer that enables every span, so a span that a per-layer filter hides from the bridge
@@ -1048,11 +1041,7 @@ fn filtered_out_span_leads_child_to_its_parent() {
     });
 
     let spans = sink.take();
-    assert_eq!(spans.len(), 2, "{spans:#?}");
-    assert_eq!(
-        by_name(&spans, "child").parent_span_id,
-        by_name(&spans, "sampled").span_context.span_id()
-    );
+    assert_sampled_pair(&spans);
 }
 
 #[test]
