@@ -81,3 +81,19 @@ pub mod trace;
 
 pub use config::Config;
 pub use init::{InitError, Obskit, ObskitBuilder, init};
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Registers, once, a dispatcher that lives as long as the test binary and enables every
+    /// callsite.
+    ///
+    /// While a single dispatcher is registered, `tracing-core` computes the interest of a
+    /// callsite that is hit for the first time from the current thread's default alone. A test
+    /// without a subscriber that reaches a library callsite first would then cache `never` for
+    /// it, and a test that captures that callsite's events on another thread would miss them.
+    /// Call this before setting a scoped subscriber whose events a test checks.
+    pub(crate) fn keep_interest_shared() {
+        static DISPATCH: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        DISPATCH.get_or_init(|| tracing::Dispatch::new(tracing_subscriber::registry()));
+    }
+}

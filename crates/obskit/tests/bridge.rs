@@ -784,36 +784,79 @@ fn logs_and_spans(sampler: Sampler, f: impl FnOnce()) -> (Vec<serde_json::Value>
     let subscriber = tracing_subscriber::registry().with(json).with(otel);
     tracing::subscriber::with_default(subscriber, f);
     guard.flush().unwrap();
-    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    let lines = output
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    (lines, sink.take())
+    (capture.lines(), sink.take())
+}
+
+/// Runs `f` under the subscriber that `obskit::init` installs, with the JSON layer and the
+/// bridge both directly on the registry, and returns the log lines and the exported spans.
+fn installed_logs_and_spans(
+    sampler: Sampler,
+    f: impl FnOnce(),
+) -> (Vec<serde_json::Value>, Vec<SpanData>) {
+    let capture = Capture::default();
+    let (otel, sink) = layer(sampler);
+    let (dispatch, guard) = logging::subscriber_with_spans(
+        &LoggingConfig::default(),
+        &ServiceConfig::default(),
+        &Registry::default(),
+        LogOutput::Writer(Box::new(capture.clone())),
+        obskit::redact::Redactor::disabled(),
+        Some(otel),
+    )
+    .unwrap();
+    tracing::dispatcher::with_default(&dispatch, f);
+    guard.flush().unwrap();
+    (capture.lines(), sink.take())
+}
+
+impl Capture {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let output = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        output
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
 }
 
 #[test]
 fn unsampled_children_log_span_ids_of_their_own() {
+    check_unsampled_children_log_their_ids(|sampler, f| logs_and_spans(sampler, f));
+}
+
+#[test]
+fn installed_subscriber_logs_quiet_span_ids() {
+    check_unsampled_children_log_their_ids(|sampler, f| installed_logs_and_spans(sampler, f));
+}
+
+/// Logs in a tree of unsampled spans through `run` and checks each line's ids against
+/// `current_traceparent` in the same span.
+fn check_unsampled_children_log_their_ids(
+    run: impl FnOnce(Sampler, Box<dyn FnOnce() + '_>) -> (Vec<serde_json::Value>, Vec<SpanData>),
+) {
     let mut seen = Vec::new();
-    let (lines, spans) = logs_and_spans(Sampler::ParentBasedAlwaysOff, || {
-        let _root = tracing::info_span!("request").entered();
-        seen.push(current_traceparent().unwrap());
-        tracing::info!("root");
-        for name in ["first", "second"] {
-            let _child = tracing::info_span!("child", name).entered();
+    let (lines, spans) = run(
+        Sampler::ParentBasedAlwaysOff,
+        Box::new(|| {
+            let _root = tracing::info_span!("request").entered();
             seen.push(current_traceparent().unwrap());
-            tracing::info!("child");
-            let _grandchild = tracing::info_span!("grandchild").entered();
+            tracing::info!("root");
+            for name in ["first", "second"] {
+                let _child = tracing::info_span!("child", name).entered();
+                seen.push(current_traceparent().unwrap());
+                tracing::info!("child");
+                let _grandchild = tracing::info_span!("grandchild").entered();
+                seen.push(current_traceparent().unwrap());
+                tracing::info!("grandchild");
+            }
+            // An explicit parent takes the same path as the current span.
+            let root = tracing::Span::current();
+            let explicit = tracing::info_span!(parent: &root, "explicit");
+            let _entered = explicit.enter();
             seen.push(current_traceparent().unwrap());
-            tracing::info!("grandchild");
-        }
-        // An explicit parent takes the same path as the current span.
-        let root = tracing::Span::current();
-        let explicit = tracing::info_span!(parent: &root, "explicit");
-        let _entered = explicit.enter();
-        seen.push(current_traceparent().unwrap());
-        tracing::info!("explicit");
-    });
+            tracing::info!("explicit");
+        }),
+    );
 
     assert!(spans.is_empty(), "{spans:#?}");
     assert_eq!(lines.len(), seen.len());
@@ -880,8 +923,8 @@ fn set_parent_moves_an_unsampled_child() {
         parent.trace_id()
     );
     assert_eq!(handler.parent_span_id.to_bytes(), parent.parent_id());
-    // The span keeps the id it had before it moved.
-    assert_eq!(
+    // The span leaves its trace, so it takes a new random id.
+    assert_ne!(
         handler.span_context.span_id().to_bytes(),
         before.unwrap().parent_id()
     );
@@ -977,7 +1020,7 @@ fn reused_span_id_not_taken_for_closed_parent() {
 }
 
 #[test]
-fn span_ids_of_another_registry_are_not_mixed_up() {
+fn other_registry_span_ids_kept_apart() {
     let (outer, _) = layer(Sampler::ParentBasedAlwaysOff);
     let (inner, sink) = layer(Sampler::ParentBasedAlwaysOn);
     let inner = tracing_subscriber::registry().with(inner);
@@ -1072,4 +1115,87 @@ fn filtered_bridge_keeps_every_context() {
             .to_bytes(),
         parent.trace_id()
     );
+}
+
+#[test]
+fn json_under_hidden_unsampled_root_has_ids() {
+    let mut seen = None;
+    // The JSON layer's level filter hides the debug root, and the bridge makes `step` quiet.
+    let (lines, _) = logs_and_spans(Sampler::ParentBasedAlwaysOff, || {
+        let _job = tracing::debug_span!("job").entered();
+        let _step = tracing::info_span!("step").entered();
+        seen = current_traceparent();
+        tracing::info!("inside step");
+    });
+
+    let seen = seen.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["trace_id"], hex(&seen.trace_id()), "{}", lines[0]);
+    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+}
+
+#[test]
+fn json_under_hidden_remote_parent_has_its_trace() {
+    let remote: TraceParent = REMOTE_UNSAMPLED.parse().unwrap();
+    let mut seen = None;
+    // A hidden debug span continues an unsampled remote trace inside a sampled local one.
+    let (lines, _) = logs_and_spans(Sampler::ParentBasedAlwaysOn, || {
+        let _batch = tracing::info_span!("batch").entered();
+        let message = with_remote_parent(&remote, None, || tracing::debug_span!("message"));
+        let _message = message.enter();
+        let _handle = tracing::info_span!("handle").entered();
+        seen = current_traceparent();
+        tracing::info!("handling");
+    });
+
+    let seen = seen.unwrap();
+    assert_eq!(seen.trace_id(), remote.trace_id());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        lines[0]["trace_id"],
+        hex(&remote.trace_id()),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+}
+
+#[test]
+fn follows_from_quiet_span_adds_link() {
+    let remote: TraceParent = REMOTE_UNSAMPLED.parse().unwrap();
+    let spans = collect(Sampler::ParentBasedAlwaysOn, || {
+        let producer = with_remote_parent(&remote, None, || tracing::info_span!("producer"));
+        let _producer = producer.enter();
+        let publish = tracing::info_span!("publish");
+        let consume = tracing::info_span!(parent: None, "consume");
+        consume.follows_from(&producer);
+        consume.follows_from(&publish);
+    });
+
+    let consume = by_name(&spans, "consume");
+    let trace_ids: Vec<_> = consume
+        .links
+        .iter()
+        .map(|link| link.span_context.trace_id().to_bytes())
+        .collect();
+    assert_eq!(trace_ids, vec![remote.trace_id(); 2], "{consume:#?}");
+    assert_ne!(
+        consume.links[0].span_context.span_id(),
+        consume.links[1].span_context.span_id()
+    );
+}
+
+#[test]
+fn exit_returns_to_sampled_parent() {
+    let remote: TraceParent = REMOTE.parse().unwrap();
+    let spans = collect(Sampler::ParentBasedAlwaysOff, || {
+        let unsampled = tracing::info_span!("unsampled");
+        let sampled = with_remote_parent(&remote, None, || tracing::info_span!("sampled"));
+        let _sampled = sampled.enter();
+        // The unsampled span is entered and exited again inside the sampled one.
+        unsampled.in_scope(|| drop(tracing::info_span!("quiet")));
+        drop(tracing::info_span!("child"));
+    });
+
+    assert_sampled_pair(&spans);
 }

@@ -258,6 +258,7 @@ mod tests {
 
     #[tokio::test]
     async fn logs_only_on_state_change() {
+        crate::test_support::keep_interest_shared();
         let captured = Captured::default();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(captured.clone())

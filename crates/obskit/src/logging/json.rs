@@ -1,12 +1,14 @@
 //! The JSON formatter layer: one hand-written JSON object per event.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use tracing::dispatcher::WeakDispatch;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
-use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::layer::{Context, Layer, Layered};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::escape;
@@ -23,8 +25,10 @@ use crate::redact::Redactor;
 /// The JSON layer looks for this type in the extensions of the event's span and then its
 /// parents, and uses the first one it finds. An unsampled child that obskit's
 /// [`OtelLayer`](crate::trace::OtelLayer) gave no context of its own gets its parent's trace id
-/// and a span id derived from its own `tracing` span id. Insert it from the layer that creates or
-/// propagates trace context:
+/// and a span id derived from its own `tracing` span id. Other layers that read this type find
+/// none on such a span, and should use
+/// [`current_traceparent`](crate::trace::current_traceparent) instead. Insert it from the layer
+/// that creates or propagates trace context:
 ///
 /// ```
 /// use obskit::logging::TraceContext;
@@ -103,6 +107,12 @@ pub(crate) struct JsonLayer {
     redactor: Redactor,
     /// `,"service":"…","environment":"…","version":"…"`, escaped once.
     service: Box<[u8]>,
+    /// Whether the layer sits directly on its subscriber, with no per-layer filter that hides
+    /// spans from it.
+    sees_every_span: AtomicBool,
+    /// The subscriber the layer is part of, to look up the trace context of a span whose
+    /// ancestors a per-layer filter hides from this layer.
+    dispatch: OnceLock<WeakDispatch>,
 }
 
 impl JsonLayer {
@@ -122,6 +132,8 @@ impl JsonLayer {
             queue,
             redactor,
             service: fragment.into_boxed_slice(),
+            sees_every_span: AtomicBool::new(false),
+            dispatch: OnceLock::new(),
         }
     }
 
@@ -186,9 +198,9 @@ impl JsonLayer {
         line.extend_from_slice(fields);
 
         let mut trace = None;
+        // The event's span, when it has no trace context of its own.
+        let mut first = None;
         if let Some(scope) = ctx.event_scope(event) {
-            // The event's span, while no span so far had a trace context.
-            let mut first = None;
             for span in scope {
                 let extensions = span.extensions();
                 if let Some(span_fields) = extensions.get::<SpanFields>() {
@@ -216,6 +228,18 @@ impl JsonLayer {
                     }
                 }
             }
+        }
+        // Spans that a per-layer filter hides from this layer may hold the context, so the
+        // bridge resolves it through the unfiltered registry.
+        if let Some(first) = &first
+            && !self.sees_every_span.load(Ordering::Relaxed)
+            && let Some(exact) = self
+                .dispatch
+                .get()
+                .and_then(WeakDispatch::upgrade)
+                .and_then(|dispatch| crate::trace::bridge::trace_context_of(&dispatch, first))
+        {
+            trace = Some(exact);
         }
 
         if let Some(trace) = trace {
@@ -246,8 +270,14 @@ fn level_name(level: &Level) -> &'static [u8] {
 
 impl<S> Layer<S> for JsonLayer
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        let direct = dispatch.downcast_ref::<Layered<JsonLayer, S>>().is_some();
+        self.sees_every_span.store(direct, Ordering::Relaxed);
+        let _ = self.dispatch.set(dispatch.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else {
             return;

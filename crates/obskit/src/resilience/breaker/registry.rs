@@ -294,6 +294,7 @@ mod tests {
 
     #[test]
     fn preset_on_existing_breaker_warns() {
+        crate::test_support::keep_interest_shared();
         let lines = Lines::default();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()

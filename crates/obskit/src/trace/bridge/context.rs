@@ -314,6 +314,24 @@ pub(crate) fn sampled_span_ids() -> Option<([u8; 16], [u8; 8])> {
     .flatten()
 }
 
+/// Returns the trace context of span `id` of `dispatch`, found through the unfiltered registry,
+/// so a layer that a per-layer filter keeps from seeing some spans gets the same ids as the
+/// bridge. Returns `None` when the subscriber has no [`OtelLayer`] or the span has no context.
+pub(crate) fn trace_context_of(
+    dispatch: &Dispatch,
+    id: &tracing::span::Id,
+) -> Option<crate::logging::TraceContext> {
+    let access = dispatch.downcast_ref::<OtelLayer>()?.access?;
+    let mut context = None;
+    (access.by_id)(dispatch, id, &mut |state| {
+        context = Some(crate::logging::TraceContext {
+            trace_id: state.trace_id,
+            span_id: state.span_id,
+        });
+    });
+    context
+}
+
 fn with_current_state<R>(f: impl FnOnce(&SpanState) -> R) -> Option<R> {
     let mut f = Some(f);
     tracing::dispatcher::get_default(|dispatch: &Dispatch| {

@@ -25,8 +25,10 @@ type WriteFn =
     fn(&Dispatch, &Id, &mut dyn FnMut(&'static Metadata<'static>, &mut ExtensionsMut<'_>)) -> bool;
 /// Runs a closure on the state of the current span or its nearest parent that has one.
 type CurrentFn = fn(&Dispatch, &mut dyn FnMut(&SpanState)) -> bool;
-/// Gives a quiet span a state of its own, so it can be changed.
+/// Gives a quiet span a state of its own with a new span id, so `set_parent` can move it.
 type MaterializeFn = fn(&Dispatch, &Id);
+/// Runs a closure on the state of a span, or the one a quiet span derives from its ancestor.
+type ByIdFn = fn(&Dispatch, &Id, &mut dyn FnMut(&SpanState)) -> bool;
 
 /// Spans in any subscriber that hold a [`Recording`]: every sampled span, and unsampled ones
 /// under `keep_errors` or `keep_root_fields`.
@@ -61,6 +63,7 @@ pub(crate) struct Access {
     pub(crate) write: WriteFn,
     pub(crate) current: CurrentFn,
     pub(crate) materialize: MaterializeFn,
+    pub(crate) by_id: ByIdFn,
 }
 
 impl Access {
@@ -72,6 +75,7 @@ impl Access {
             write: write_extensions::<S>,
             current: read_current::<S>,
             materialize: materialize_quiet::<S>,
+            by_id: read_by_id::<S>,
         }
     }
 }
@@ -110,7 +114,9 @@ where
             return;
         }
     }
-    if let Some(state) = quiet_state(&span) {
+    // The span leaves its trace, so it gets a random id like any other span it could join.
+    if let Some(mut state) = quiet_state(&span) {
+        state.span_id = random_span_id();
         materialize(&mut span.extensions_mut(), state);
     }
 }
@@ -126,6 +132,27 @@ where
     let Some(span) = current.id().and_then(|id| subscriber.span(id)) else {
         return false;
     };
+    read_span(&span, f)
+}
+
+fn read_by_id<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&SpanState)) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    let Some(span) = dispatch
+        .downcast_ref::<S>()
+        .and_then(|subscriber| subscriber.span(id))
+    else {
+        return false;
+    };
+    read_span(&span, f)
+}
+
+/// Runs `f` on the state of `span`, found through the unfiltered registry.
+fn read_span<S>(span: &SpanRef<'_, S>, f: &mut dyn FnMut(&SpanState)) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     // A quiet span has no state and takes its ids from its nearest ancestor with quiet
     // children. A span that a per-layer filter hid from the bridge has no state either, and
     // takes its parent's ids: a bridge behind a filter makes no quiet children.
@@ -160,7 +187,7 @@ pub(crate) fn quiet_descendant_context(
     }
     Some(TraceContext {
         trace_id: state.trace_id,
-        span_id: super::quiet::span_id(id),
+        span_id: super::quiet::span_id(state.span_id, id),
     })
 }
 
@@ -168,9 +195,10 @@ pub(crate) fn quiet_descendant_context(
 ///
 /// When a span is created the layer picks its parent (the explicit parent, else the current
 /// span), inherits the trace id or generates a random one with the W3C `random` flag, creates a
-/// span id and applies the [`Sampler`]. Every span gets a [`TraceContext`] extension, so the JSON
-/// log lines of unsampled traces still carry `trace_id` and `span_id`. Only sampled spans
-/// collect data, apart from the cases listed under Limitations:
+/// span id and applies the [`Sampler`]. Every span gets a [`TraceContext`] extension, except the
+/// quiet children of unsampled spans described under Limitations, so the JSON log lines of
+/// unsampled traces still carry `trace_id` and `span_id`. Only sampled spans collect data, apart
+/// from the cases listed under Limitations:
 ///
 /// - span fields become attributes, typed as `i64`, `f64`, `bool` or string (`u64` above
 ///   `i64::MAX` and `Debug` values as strings), including values recorded later;
@@ -236,8 +264,8 @@ pub(crate) fn quiet_descendant_context(
 ///   trace id, flags and `tracestate` from its parent, and its span id is derived from its
 ///   `tracing` span id. Log lines and [`current_traceparent`](super::current_traceparent) show
 ///   that derived id. Each thread remembers the last unsampled parent it saw, so the parent's
-///   next children are created without looking it up; the memory is dropped on every thread
-///   whenever such a parent closes. The registry reuses span ids, so over a long trace two such
+///   next children are created without looking it up. Every thread forgets it when such a
+///   parent closes. The registry reuses span ids, so over a long trace two such
 ///   children can share a span id. These spans are never exported. This needs the layer added
 ///   directly to its subscriber, as `registry().with(layer)` and `obskit::init` do; behind a
 ///   per-layer filter, or inside `Option`, `Box` or a `Vec` of layers, every span stores its
@@ -775,7 +803,7 @@ impl OtelLayer {
         if !is_recording(&span, false) {
             return;
         }
-        let context = SpanState::read(&follows.extensions(), |state| {
+        let link_context = |state: &SpanState| {
             SpanContext::new(
                 TraceId::from_bytes(state.trace_id),
                 SpanId::from_bytes(state.span_id),
@@ -783,7 +811,10 @@ impl OtelLayer {
                 false,
                 OtelTraceState::default(),
             )
-        });
+        };
+        // A quiet span has no state of its own, so its link takes the one it derives.
+        let context = SpanState::read(&follows.extensions(), link_context)
+            .or_else(|| quiet_state(&follows).map(|state| link_context(&state)));
         let Some(context) = context else {
             return;
         };

@@ -12,13 +12,13 @@ mod quiet;
 mod recording;
 mod state;
 
-pub(crate) use context::sampled_span_ids;
 #[cfg(feature = "http")]
 pub(crate) use context::update_recording;
 pub use context::{
     SetParentError, current_traceparent, current_tracestate, inject_current, set_parent,
     with_remote_parent,
 };
+pub(crate) use context::{sampled_span_ids, trace_context_of};
 pub use layer::OtelLayer;
 pub(crate) use layer::quiet_descendant_context;
 #[cfg(feature = "http")]

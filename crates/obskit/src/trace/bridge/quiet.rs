@@ -37,7 +37,7 @@ thread_local! {
     static LAST_PARENT: Cell<(u64, u64, u64)> = const { Cell::new((0, 0, 0)) };
 }
 
-/// Returns a number that tells a layer apart from every other layer of the process.
+/// Returns a number unique to each layer of the process.
 pub(crate) fn layer_number() -> u64 {
     LAYERS.fetch_add(1, Ordering::Relaxed) + 1
 }
@@ -52,7 +52,7 @@ pub(crate) fn is_remembered_parent(layer: u64, parent: u64) -> bool {
         .unwrap_or(false)
 }
 
-/// One span entered on this thread, as the registry's stack of entered spans holds it.
+/// One span entered on this thread: an entry of the registry's stack of entered spans.
 struct Entered {
     layer: u64,
     id: u64,
@@ -75,6 +75,11 @@ fn lose_entered() {
 
 /// Records that layer `layer` saw span `id` entered on this thread. The registry pushed it on its
 /// stack just before.
+///
+/// NOTE: a layer below the bridge that panics in `on_enter` or `on_exit` keeps this call from
+/// running after the registry changed its stack. If the panic is caught, the two stacks differ
+/// on that thread from then on, and a child of the span that panicked can be taken for a quiet
+/// child of the previous current span.
 #[inline]
 pub(crate) fn entered(layer: u64, id: &Id) {
     let id = id.into_u64();
@@ -152,12 +157,16 @@ pub(crate) fn parent_closed() {
     EPOCH.fetch_add(1, Ordering::AcqRel);
 }
 
-/// Returns the span id of a quiet span: its `tracing` id mixed with a per-process key, never
-/// all zeros. Ids are distinct among open spans; over a long trace an id can repeat once the
-/// registry has reused the span's slot many times.
-pub(crate) fn span_id(id: &Id) -> [u8; 8] {
+/// Returns the span id of a quiet span: its `tracing` id mixed with the span id of the ancestor
+/// it takes its context from and a per-process key, never all zeros.
+///
+/// Ids are distinct among the open spans under one ancestor. The ancestor's id keeps apart the
+/// quiet spans of two registries that continue the same trace. tracing-subscriber 0.3's registry
+/// hands a slot's `tracing` id out again after 8 191 reuses, so over a long trace an id can
+/// repeat.
+pub(crate) fn span_id(ancestor: [u8; 8], id: &Id) -> [u8; 8] {
     // SplitMix64's finalizer: a bijection, so distinct ids give distinct span ids.
-    let mut z = id.into_u64() ^ *KEY;
+    let mut z = id.into_u64() ^ u64::from_be_bytes(ancestor) ^ *KEY;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
@@ -174,13 +183,20 @@ mod tests {
 
     #[test]
     fn derived_span_ids_are_distinct_and_stable() {
-        let ids: Vec<[u8; 8]> = (1..=10_000).map(|n| span_id(&Id::from_u64(n))).collect();
+        let ancestor = [7; 8];
+        let ids: Vec<[u8; 8]> = (1..=10_000)
+            .map(|n| span_id(ancestor, &Id::from_u64(n)))
+            .collect();
         let mut sorted = ids.clone();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), ids.len());
         assert!(ids.iter().all(|id| *id != [0; 8]));
-        assert_eq!(ids.get(6), Some(&span_id(&Id::from_u64(7))));
+        assert_eq!(ids.get(6), Some(&span_id(ancestor, &Id::from_u64(7))));
+        assert_ne!(
+            span_id([8; 8], &Id::from_u64(7)),
+            span_id(ancestor, &Id::from_u64(7))
+        );
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl SpanState {
     pub(crate) fn quiet_descendant(&self, id: &Id) -> Self {
         Self {
             trace_id: self.trace_id,
-            span_id: quiet::span_id(id),
+            span_id: quiet::span_id(self.span_id, id),
             parent_span_id: self.span_id,
             parent_is_remote: false,
             flags: self.flags,
