@@ -1199,3 +1199,85 @@ fn exit_returns_to_sampled_parent() {
 
     assert_sampled_pair(&spans);
 }
+
+/// An event directly inside a hidden debug span that continues another (remote) trace, under a
+/// visible span of a local sampled trace.
+#[test]
+fn event_in_hidden_remote_span_has_its_trace() {
+    let remote: TraceParent = REMOTE_UNSAMPLED.parse().unwrap();
+    let mut seen = None;
+    let (lines, _) = logs_and_spans(Sampler::ParentBasedAlwaysOn, || {
+        let _batch = tracing::info_span!("batch").entered();
+        let message = with_remote_parent(&remote, None, || tracing::debug_span!("message"));
+        let _message = message.enter();
+        seen = current_traceparent();
+        tracing::info!("handling directly in hidden span");
+    });
+    let seen = seen.unwrap();
+    assert_eq!(seen.trace_id(), remote.trace_id());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        lines[0]["trace_id"],
+        hex(&remote.trace_id()),
+        "{}",
+        lines[0]
+    );
+}
+
+/// An event directly inside a hidden span with a sampled remote parent. The span is exported,
+/// so the log line is expected to carry its trace id and span id.
+#[test]
+fn event_in_hidden_sampled_span_has_its_ids() {
+    let remote: TraceParent = REMOTE.parse().unwrap();
+    let mut seen = None;
+    let (lines, spans) = logs_and_spans(Sampler::ParentBasedAlwaysOff, || {
+        let _batch = tracing::info_span!("batch").entered();
+        let message = with_remote_parent(&remote, None, || tracing::debug_span!("message"));
+        let _message = message.enter();
+        seen = current_traceparent();
+        tracing::info!("handling directly in hidden span");
+    });
+    let seen = seen.unwrap();
+    let message = by_name(&spans, "message");
+    assert_eq!(message.span_context.span_id().to_bytes(), seen.parent_id());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        lines[0]["trace_id"],
+        hex(&remote.trace_id()),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+}
+
+/// An event directly inside a hidden quiet debug span under a visible unsampled root.
+#[test]
+fn event_in_hidden_quiet_span_has_its_ids() {
+    let mut seen = None;
+    let (lines, _) = logs_and_spans(Sampler::ParentBasedAlwaysOff, || {
+        let _root = tracing::info_span!("root").entered();
+        let _quiet = tracing::debug_span!("quiet").entered();
+        seen = current_traceparent();
+        tracing::info!("in hidden quiet span");
+    });
+    let seen = seen.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["trace_id"], hex(&seen.trace_id()), "{}", lines[0]);
+    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+}
+
+/// An event with an explicit parent that the JSON layer's filter hides.
+#[test]
+fn event_with_hidden_explicit_parent_has_ids() {
+    let mut seen = None;
+    let (lines, _) = logs_and_spans(Sampler::ParentBasedAlwaysOff, || {
+        let root = tracing::info_span!("root");
+        let hidden = tracing::debug_span!(parent: &root, "hidden");
+        hidden.in_scope(|| seen = current_traceparent());
+        tracing::info!(parent: &hidden, "explicit hidden parent");
+    });
+    let seen = seen.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["trace_id"], hex(&seen.trace_id()), "{}", lines[0]);
+    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+}

@@ -25,7 +25,7 @@ use crate::redact::Redactor;
 /// The JSON layer looks for this type in the extensions of the event's span and then its
 /// parents, and uses the first one it finds. An unsampled child that obskit's
 /// [`OtelLayer`](crate::trace::OtelLayer) gave no context of its own gets its parent's trace id
-/// and a span id derived from its own `tracing` span id. Other layers that read this type find
+/// and a span id derived from its own `tracing` span id and its parent's span id. Other layers that read this type find
 /// none on such a span, and should use
 /// [`current_traceparent`](crate::trace::current_traceparent) instead. Insert it from the layer
 /// that creates or propagates trace context:
@@ -215,7 +215,7 @@ impl JsonLayer {
                     trace = extensions.get::<TraceContext>().copied();
                     match (trace, &first) {
                         // An unsampled child that the bridge gave no state of its own has a
-                        // span id derived from its `tracing` id.
+                        // span id derived from its `tracing` id and this span's id.
                         (Some(_), Some(first)) => {
                             if let Some(quiet) =
                                 crate::trace::bridge::quiet_descendant_context(&extensions, first)
@@ -229,15 +229,11 @@ impl JsonLayer {
                 }
             }
         }
-        // Spans that a per-layer filter hides from this layer may hold the context, so the
-        // bridge resolves it through the unfiltered registry.
-        if let Some(first) = &first
-            && !self.sees_every_span.load(Ordering::Relaxed)
-            && let Some(exact) = self
-                .dispatch
-                .get()
-                .and_then(WeakDispatch::upgrade)
-                .and_then(|dispatch| crate::trace::bridge::trace_context_of(&dispatch, first))
+        // A per-layer filter may hide the event's span, or spans between it and the context,
+        // from this layer. The bridge then resolves the context of the event's span as the
+        // registry sees it.
+        if !self.sees_every_span.load(Ordering::Relaxed)
+            && let Some(exact) = self.registry_context(event, ctx)
         {
             trace = Some(exact);
         }
@@ -265,6 +261,24 @@ fn level_name(level: &Level) -> &'static [u8] {
         Level::INFO => b"INFO",
         Level::DEBUG => b"DEBUG",
         Level::TRACE => b"TRACE",
+    }
+}
+
+impl JsonLayer {
+    /// Returns the trace context of the event's span as the unfiltered registry sees it: the
+    /// explicit parent, else the current span. Returns `None` without a span, without a bridge,
+    /// or once the subscriber is gone.
+    fn registry_context<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>) -> Option<TraceContext>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let span = if event.is_contextual() {
+            ctx.current_span().id().cloned()
+        } else {
+            event.parent().cloned()
+        }?;
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        crate::trace::bridge::trace_context_of(&dispatch, &span)
     }
 }
 

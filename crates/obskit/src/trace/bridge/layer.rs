@@ -262,8 +262,10 @@ pub(crate) fn quiet_descendant_context(
 /// - Under [`Sampler::AlwaysOff`] and the `ParentBased` samplers, without
 ///   [`OtelLayer::keep_errors`], a local child of an unsampled span stores nothing: it takes its
 ///   trace id, flags and `tracestate` from its parent, and its span id is derived from its
-///   `tracing` span id. Log lines and [`current_traceparent`](super::current_traceparent) show
-///   that derived id. Each thread remembers the last unsampled parent it saw, so the parent's
+///   `tracing` span id and the parent's span id. Log lines, links and
+///   [`current_traceparent`](super::current_traceparent) show that derived id;
+///   [`set_parent`](super::set_parent) gives the span a new random id, so a link made before it
+///   moved points at no exported span. Each thread remembers the last unsampled parent it saw, so the parent's
 ///   next children are created without looking it up. Every thread forgets it when such a
 ///   parent closes. The registry reuses span ids, so over a long trace two such
 ///   children can share a span id. These spans are never exported. This needs the layer added

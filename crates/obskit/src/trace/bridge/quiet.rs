@@ -3,8 +3,9 @@
 //! Under a parent-based or `always_off` sampler, a child of an unsampled span is unsampled too
 //! and records nothing, so the layer does not give it an extension. Its trace id, flags and
 //! `tracestate` are its nearest ancestor's, and its span id is derived from its `tracing` span
-//! id. A quiet span gets a state of its own only when it needs one: when it gets a child, or
-//! when [`set_parent`](super::set_parent) moves it under a remote parent.
+//! id and the ancestor's span id. A quiet span gets a state of its own only when it needs one:
+//! when it gets a child, or when [`set_parent`](super::set_parent) moves it under a remote
+//! parent, which also gives it a new random span id.
 //!
 //! Each thread remembers the last unsampled parent it created a quiet child under, so the next
 //! child of that parent is created without looking the parent up. The registry reuses span ids,
