@@ -765,6 +765,13 @@ fn assert_sampled_pair(spans: &[SpanData]) {
     );
 }
 
+/// Checks that exactly one line was logged, with the trace and span ids of `seen`.
+fn assert_one_line_with_ids(lines: &[serde_json::Value], seen: &TraceParent) {
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["trace_id"], hex(&seen.trace_id()), "{}", lines[0]);
+    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -1129,9 +1136,7 @@ fn json_under_hidden_unsampled_root_has_ids() {
     });
 
     let seen = seen.unwrap();
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["trace_id"], hex(&seen.trace_id()), "{}", lines[0]);
-    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+    assert_one_line_with_ids(&lines, &seen);
 }
 
 #[test]
@@ -1261,9 +1266,7 @@ fn event_in_hidden_quiet_span_has_its_ids() {
         tracing::info!("in hidden quiet span");
     });
     let seen = seen.unwrap();
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["trace_id"], hex(&seen.trace_id()), "{}", lines[0]);
-    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+    assert_one_line_with_ids(&lines, &seen);
 }
 
 /// An event with an explicit parent that the JSON layer's filter hides.
@@ -1277,7 +1280,5 @@ fn event_with_hidden_explicit_parent_has_ids() {
         tracing::info!(parent: &hidden, "explicit hidden parent");
     });
     let seen = seen.unwrap();
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["trace_id"], hex(&seen.trace_id()), "{}", lines[0]);
-    assert_eq!(lines[0]["span_id"], hex(&seen.parent_id()), "{}", lines[0]);
+    assert_one_line_with_ids(&lines, &seen);
 }

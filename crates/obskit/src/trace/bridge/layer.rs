@@ -98,14 +98,19 @@ where
     true
 }
 
+/// Looks span `id` up in the unfiltered registry of `dispatch`.
+fn lookup<'a, S>(dispatch: &'a Dispatch, id: &Id) -> Option<SpanRef<'a, S>>
+where
+    S: Subscriber + for<'b> LookupSpan<'b> + 'static,
+{
+    dispatch.downcast_ref::<S>()?.span(id)
+}
+
 fn materialize_quiet<S>(dispatch: &Dispatch, id: &Id)
 where
     S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
-    let Some(span) = dispatch
-        .downcast_ref::<S>()
-        .and_then(|subscriber| subscriber.span(id))
-    else {
+    let Some(span) = lookup::<S>(dispatch, id) else {
         return;
     };
     {
@@ -139,10 +144,7 @@ fn read_by_id<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&SpanState)) ->
 where
     S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
-    let Some(span) = dispatch
-        .downcast_ref::<S>()
-        .and_then(|subscriber| subscriber.span(id))
-    else {
+    let Some(span) = lookup::<S>(dispatch, id) else {
         return false;
     };
     read_span(&span, f)
