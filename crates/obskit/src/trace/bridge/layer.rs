@@ -262,18 +262,19 @@ pub(crate) fn quiet_descendant_context(
 ///   [`Sampler::AlwaysOff`], and while no span in the process records, the hooks after
 ///   creation return at once; otherwise each looks the span up once.
 /// - Under [`Sampler::AlwaysOff`] and the `ParentBased` samplers, without
-///   [`OtelLayer::keep_errors`], a local child of an unsampled span stores nothing: it takes its
-///   trace id, flags and `tracestate` from its parent, and its span id is derived from its
-///   `tracing` span id and the parent's span id. Log lines, links and
-///   [`current_traceparent`](super::current_traceparent) show that derived id;
-///   [`set_parent`](super::set_parent) gives the span a new random id, so a link made before it
-///   moved points at no exported span. Each thread remembers the last unsampled parent it saw, so the parent's
-///   next children are created without looking it up. Every thread forgets it when such a
-///   parent closes. The registry reuses span ids, so over a long trace two such
-///   children can share a span id. These spans are never exported. This needs the layer added
-///   directly to its subscriber, as `registry().with(layer)` and `obskit::init` do; behind a
-///   per-layer filter, or inside `Option`, `Box` or a `Vec` of layers, every span stores its
-///   context.
+///   [`OtelLayer::keep_errors`], a local child of an unsampled span stores nothing. It takes
+///   its trace id, flags and `tracestate` from its parent. Its span id is derived from its
+///   `tracing` span id and the parent's span id, and log lines, links and
+///   [`current_traceparent`](super::current_traceparent) show that id.
+/// - Such a span is exported only when [`set_parent`](super::set_parent) moves it into a
+///   sampled trace. It then gets a new random id, so a link made before the move points at no
+///   exported span.
+/// - Each thread remembers the last unsampled parent it saw, so the parent's next children are
+///   created without looking it up. Every thread forgets it when such a parent closes. The
+///   registry reuses span ids, so over a long trace two such children can share a span id.
+/// - This needs the layer added directly to its subscriber, as `registry().with(layer)` and
+///   `obskit::init` do. Behind a per-layer filter, or inside `Option`, `Box` or a `Vec` of
+///   layers, every span stores its context.
 /// - With [`OtelLayer::keep_errors`] every span records as if sampled, which costs as much as
 ///   sampling everything, and only spans that end with status Error are exported.
 /// - A span that [`set_parent`](super::set_parent) makes sampled after its creation has no

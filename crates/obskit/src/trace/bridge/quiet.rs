@@ -66,7 +66,7 @@ thread_local! {
     /// registry's own stack has them.
     static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
     /// Set when an enter or exit could not be recorded, such as one made while recording
-    /// another. The stack no longer matches the registry's, so [`current`] stops answering.
+    /// another. The stack no longer matches the registry's, so [`current`] returns `None`.
     static ENTERED_LOST: Cell<bool> = const { Cell::new(false) };
 }
 
